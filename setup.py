@@ -1,0 +1,24 @@
+"""tf_gadn: style/content disentanglement for anime portraits (GADN and metric-learned style space)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tf_gadn",
+    version="0.1.0",
+    description="Disentangling style and content in anime portraits: GADN and style-space GAN in TensorFlow/Keras 3.",
+    packages=find_packages(include=["tf_gadn", "tf_gadn.*"]),
+    python_requires=">=3.11,<3.12",
+    install_requires=[
+        "tensorflow==2.21.*",
+        "keras>=3.12,<4",
+        "absl-py>=2.1",
+        "numpy>=1.26",
+        "pillow>=10",
+        "grpcio>=1.60",
+        "tensorflow-serving-api==2.21.*",
+        "animeface>=2.0",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "ai-edge-litert>=1.0"],
+        "gpu": ["tensorflow[and-cuda]==2.21.*"],
+    },
+)

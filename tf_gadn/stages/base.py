@@ -1,0 +1,102 @@
+"""What every training stage shares: sub-networks as attributes, one optimizer per trained part, loss trackers,
+reduction by the global batch size, and the contract with the input pipeline and the training loop.
+
+Contract (the loop in `tf_gadn.loop` relies on it, the pipeline in `tf_gadn.data.pipeline` serves it):
+- `train_step(batch)` gets a dict: "image" float32 [B, S, S, 3] in [-1, 1] (RGB, or normalised Lab when COLOR="lab"),
+  "artist" int32 [B], "other_artist" int32 [B] (a' ~ p(a), and != artist when DISTINCT_OTHER_ARTIST),
+  "noise" float32 [B, NOISE_DIM] standard normals, "uniform" float32 [B, UNIFORM_DIM] in [0, 1).
+  All randomness of a step comes from the batch (seeded and indexed by step in the pipeline): runs resume exactly
+  and N replicas compute what one device computes on the same global batch. No stateful RNG ops in train_step.
+- `networks()` names what is checkpointed; `INHERITS` says which networks come from which earlier stage.
+- Per-example losses are summed and divided by the *global* batch size (`self.batch_mean`), so gradients summed over
+  replicas equal the single-device mean.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_gadn.config import Config
+
+
+class Stage(keras.Model):
+    NAME = "stage"
+    COLOR = "rgb"
+    NOISE_DIM = 0
+    UNIFORM_DIM = 0
+    DISTINCT_OTHER_ARTIST = False
+    INHERITS: dict[str, tuple[str, ...]] = {}   # earlier stage name -> network names restored from its checkpoint
+    FROZEN: tuple[str, ...] = ()                # inherited networks this stage must not change
+    CONFIG_PREFIX = "stage"                      # Config fields <prefix>_batch_size / <prefix>_steps
+
+    def __init__(self, config: Config, artist_counts: Iterable[int], global_batch_size: int):
+        super().__init__(name=self.NAME)
+        self.config = config
+        self.artist_counts = np.asarray(list(artist_counts), dtype=np.int64)
+        self.num_artists = int(len(self.artist_counts))
+        self.global_batch_size = int(global_batch_size)
+        self.tracker: dict[str, keras.metrics.Mean] = {}
+
+    # ---- per-stage knobs read from the config (Table 2) -----------------------------------------------------------
+    @classmethod
+    def batch_size(cls, config: Config) -> int:
+        return getattr(config, f"{cls.CONFIG_PREFIX}_batch_size")
+
+    @classmethod
+    def num_steps(cls, config: Config) -> int:
+        return getattr(config, f"{cls.CONFIG_PREFIX}_steps")
+
+    # ---- what subclasses provide -------------------------------------------------------------------------------
+    def networks(self) -> dict[str, keras.layers.Layer]:
+        """Name -> sub-network (or variable holder such as the style table); checkpointed and inheritable."""
+        raise NotImplementedError
+
+    def make_optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
+        """Name -> optimizer, the paper's algorithm and learning rate for each trained part."""
+        raise NotImplementedError
+
+    def trained_variables(self) -> dict[str, list]:
+        """Optimizer name -> the variables it updates (used to build optimizer slots before a checkpoint restore)."""
+        raise NotImplementedError
+
+    def sample_grid(self, batch: dict) -> tf.Tensor | None:
+        """[rows, cols, S, S, 3] images in this stage's colour space for the periodic sample grid; None if none."""
+        return None
+
+    def after_training(self, make_eval_dataset: Callable[[], tf.data.Dataset], stage_dir: str) -> None:
+        """Hook run once when the stage's last step is done (e.g. content statistics after GADN stage 1)."""
+
+    # ---- shared plumbing ---------------------------------------------------------------------------------------
+    def compile(self, optimizers: dict[str, keras.optimizers.Optimizer] | None = None, **kwargs):
+        super().compile(**kwargs)
+        self.optimizers = optimizers if optimizers is not None else self.make_optimizers()
+        for name, variables in self.trained_variables().items():
+            self.optimizers[name].build(variables)
+
+    def add_trackers(self, *names: str) -> None:
+        for name in names:
+            self.tracker[name] = keras.metrics.Mean(name=name)
+
+    @property
+    def metrics(self):
+        return list(self.tracker.values())
+
+    def batch_mean(self, per_example: tf.Tensor) -> tf.Tensor:
+        """Sum over this replica's examples / global batch size (see module docstring)."""
+        return tf.reduce_sum(per_example) / tf.cast(self.global_batch_size, per_example.dtype)
+
+    def track(self, **values: tf.Tensor) -> None:
+        """Record replica-partial batch means; scaled so the tracker mean is the global mean on any replica count."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        for name, value in values.items():
+            self.tracker[name].update_state(value * replicas)
+
+    def step_and_apply(self, optimizer_name: str, tape: tf.GradientTape, loss: tf.Tensor, variables: list) -> None:
+        grads = tape.gradient(loss, variables)
+        self.optimizers[optimizer_name].apply(grads, variables)
+
+    def results(self) -> dict[str, tf.Tensor]:
+        return {name: m.result() for name, m in self.tracker.items()}
