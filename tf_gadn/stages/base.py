@@ -66,7 +66,12 @@ class Stage(keras.Model):
         """[rows, cols, S, S, 3] images in this stage's colour space for the periodic sample grid; None if none."""
         return None
 
-    def after_training(self, make_eval_dataset: Callable[[], tf.data.Dataset], stage_dir: str) -> None:
+    def before_training(self, make_eval_dataset: Callable[[], tf.data.Dataset], model_dir: str) -> None:
+        """Hook run once after networks are built/inherited/restored, before the first step (e.g. load statistics).
+
+        make_eval_dataset() iterates the train split once, in order, batched, in this stage's colour space."""
+
+    def after_training(self, make_eval_dataset: Callable[[], tf.data.Dataset], model_dir: str) -> None:
         """Hook run once when the stage's last step is done (e.g. content statistics after GADN stage 1)."""
 
     # ---- shared plumbing ---------------------------------------------------------------------------------------

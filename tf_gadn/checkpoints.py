@@ -1,0 +1,55 @@
+"""Where a run keeps its state, and how networks are restored from it (training resume, stage inheritance, export).
+
+Layout of a model_dir: `config.json` (the Config of the run), `artists.json` (copy of the data set's), and one folder
+per stage: `<stage>/ckpt/` (tf.train.CheckpointManager), `<stage>/logs/` (TensorBoard), `<stage>/samples/` (PNG grids).
+A stage checkpoint is `tf.train.Checkpoint(step=..., networks=tf.train.Checkpoint(**stage.networks()),
+optimizers=tf.train.Checkpoint(**stage.optimizers))`, so any subset of networks can be restored by name.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import tensorflow as tf
+
+from tf_gadn.config import Config
+from tf_gadn.data import records
+
+
+def stage_dir(model_dir: str, stage: str) -> str:
+    return os.path.join(model_dir, stage)
+
+
+def latest(model_dir: str, stage: str) -> str | None:
+    return tf.train.latest_checkpoint(os.path.join(stage_dir(model_dir, stage), "ckpt"))
+
+
+def restore_networks(model_dir: str, stage: str, networks: dict) -> int:
+    """Restores the named networks from a stage's latest checkpoint; returns the step it was taken at."""
+    path = latest(model_dir, stage)
+    if path is None:
+        raise FileNotFoundError(f"no checkpoint of stage {stage!r} in {model_dir!r}: train that stage first")
+    step = tf.Variable(0, dtype=tf.int64)
+    status = tf.train.Checkpoint(step=step, networks=tf.train.Checkpoint(**networks)).restore(path)
+    status.expect_partial()
+    status.assert_existing_objects_matched()
+    return int(step.numpy())
+
+
+def save_run_info(model_dir: str, config: Config, artists: list[dict]) -> None:
+    os.makedirs(model_dir, exist_ok=True)
+    records.write_json(os.path.join(model_dir, "config.json"), dataclasses.asdict(config))
+    records.write_json(os.path.join(model_dir, records.ARTISTS_FILE), artists)
+
+
+def load_run_info(model_dir: str) -> tuple[Config, list[dict]]:
+    """The Config and artists a model_dir was trained with (what export and evaluation rebuild networks from)."""
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path!r} is missing: {model_dir!r} is not a tf_gadn model directory")
+    with open(path, encoding="utf-8") as f:
+        values = json.load(f)
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    values = {k: tuple(v) if isinstance(fields[k].default, tuple) else v for k, v in values.items() if k in fields}
+    return Config(**values), records.read_artists(model_dir)
