@@ -28,6 +28,7 @@ class Config:
     synthetic_if_missing: bool = _field(False, "Render the synthetic data set into data_dir if it does not exist yet.")
     synthetic_artists: int = _field(8, "Synthetic data: number of artists (when rendered on demand).")
     synthetic_images_per_artist: int = _field(100, "Synthetic data: images per artist (when rendered on demand).")
+    inherit_dir: str = _field("", "Model dir whose earlier stages a stage inherits from (default: model_dir; ablations).")
     resume: bool = _field(True, "Continue from the stage's last checkpoint if there is one.")
     seed: int = _field(1, "Seed for data order, a' draws and all noise.")
     strategy: str = _field("default", "default | mirrored | multi_worker (TF_CONFIG).")

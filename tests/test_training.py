@@ -1,0 +1,138 @@
+"""The training loop as a user relies on it: exact resume, same update on 1 or 2 replicas, a clear stop on NaN that
+keeps the last good checkpoint, the flagfile CLI chaining all three GADN stages, and a 2-process multi-worker run."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_gadn import checkpoints, distribute, loop
+from tf_gadn.config import Config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(image_size=32, gadn_channels=(8, 16), gadn_blocks=(1, 1), gadn_fc_width=32, content_dim=8, style_dim=8,
+            mlp_layers=2, mlp_width=32, stage1_batch_size=4, c2_batch_size=4, stage2_batch_size=4, log_every=2,
+            checkpoint_every=2, sample_every=0, method="gadn")
+
+
+def tiny_config(data_dir, model_dir, **changes) -> Config:
+    return Config(data_dir=str(data_dir), model_dir=str(model_dir), **{**TINY, **changes})
+
+
+def network_weights(config: Config, stage: str) -> dict[str, np.ndarray]:
+    reader = tf.train.load_checkpoint(checkpoints.latest(config.model_dir, stage))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name.startswith("networks/")}
+
+
+def run_stage(config: Config, stage: str, strategy=None, artists=None):
+    from tf_gadn.data import records
+    artists = artists or records.read_artists(config.data_dir)
+    return loop.train_stage(config, stage, strategy or tf.distribute.get_strategy(), artists, progress=False)
+
+
+def assert_same_weights(a: dict, b: dict, atol=0.0):
+    assert a.keys() == b.keys() and a
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], atol=atol, rtol=0, err_msg=name)
+
+
+def test_resume_continues_exactly(tiny_dataset, tmp_path):
+    straight = tiny_config(tiny_dataset, tmp_path / "straight", stage1_steps=6)
+    run_stage(straight, "gadn_stage1")
+    halves = tiny_config(tiny_dataset, tmp_path / "halves", stage1_steps=3)
+    run_stage(halves, "gadn_stage1")
+    run_stage(halves.replace(stage1_steps=6), "gadn_stage1")
+    assert_same_weights(network_weights(straight, "gadn_stage1"), network_weights(halves.replace(stage1_steps=6),
+                                                                                   "gadn_stage1"))
+
+
+def test_two_replicas_make_the_single_device_update(tiny_dataset, tmp_path):
+    single = tiny_config(tiny_dataset, tmp_path / "single", stage1_steps=2)
+    single_metrics = run_stage(single, "gadn_stage1")
+    mirrored = tiny_config(tiny_dataset, tmp_path / "mirrored", stage1_steps=2)
+    strategy = distribute.make_strategy("mirrored", 2)
+    assert strategy.num_replicas_in_sync == 2
+    mirrored_metrics = run_stage(mirrored, "gadn_stage1", strategy)
+    assert_same_weights(network_weights(single, "gadn_stage1"), network_weights(mirrored, "gadn_stage1"), atol=1e-5)
+    for name, value in single_metrics.items():
+        assert mirrored_metrics[name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_dataset, tmp_path):
+    config = tiny_config(tiny_dataset, tmp_path / "nan", stage1_steps=2)
+    run_stage(config, "gadn_stage1")
+    good = network_weights(config, "gadn_stage1")
+    exploding = config.replace(stage1_steps=4, lambda_c1=float("inf"))
+    with pytest.raises(loop.NonFiniteLossError, match=r"step 3.*Last good checkpoint: .*ckpt-2"):
+        run_stage(exploding, "gadn_stage1")
+    assert checkpoints.latest(config.model_dir, "gadn_stage1").endswith("ckpt-2")
+    assert_same_weights(good, network_weights(config, "gadn_stage1"))
+    assert all(np.isfinite(v).all() for v in good.values())
+
+
+def _train_cli(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "tf_gadn.train", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_flagfile_trains_the_whole_gadn_chain(tiny_dataset, tmp_path):
+    model_dir = tmp_path / "chain"
+    result = _train_cli("--flagfile=configs/test/gadn_tiny.flags", f"--data_dir={tiny_dataset}",
+                        f"--model_dir={model_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for stage in ("gadn_stage1", "c2_pretrain", "gadn_stage2"):
+        assert checkpoints.latest(str(model_dir), stage).endswith("ckpt-4"), stage
+    assert os.path.exists(model_dir / "style_x_content.png")
+    assert os.path.exists(model_dir / "gadn_stage1" / "content_stats.npz")
+    assert json.load(open(model_dir / "config.json"))["image_size"] == 32
+    # Stage 2 starts from stage 1's encoder and never changes it.
+    stage1 = tf.train.load_checkpoint(checkpoints.latest(str(model_dir), "gadn_stage1"))
+    stage2 = tf.train.load_checkpoint(checkpoints.latest(str(model_dir), "gadn_stage2"))
+    encoder_vars = [n for n in stage1.get_variable_to_shape_map()
+                    if n.startswith("networks/encoder/") and "OPTIMIZER_SLOT" not in n]
+    assert encoder_vars
+    for name in encoder_vars:
+        np.testing.assert_array_equal(stage1.get_tensor(name), stage2.get_tensor(name))
+    # Rerunning finds every stage complete and trains nothing.
+    again = _train_cli("--flagfile=configs/test/gadn_tiny.flags", f"--data_dir={tiny_dataset}",
+                       f"--model_dir={model_dir}")
+    assert again.returncode == 0 and again.stdout.count("already complete") == 3
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_process_multi_worker_run_completes(tiny_dataset, tmp_path):
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    model_dir = tmp_path / "multi_worker"
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
+                                                     "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tf_gadn.train", "--flagfile=configs/test/gadn_tiny.flags", "--stage=c2_pretrain",
+             f"--data_dir={tiny_dataset}", f"--model_dir={model_dir}", "--strategy=multi_worker", "--c2_steps=3"],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=240))
+    finally:
+        for proc in procs:
+            proc.kill()
+    for proc, (_, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err[-3000:]
+    assert checkpoints.latest(str(model_dir), "c2_pretrain").endswith("ckpt-3")
+    assert not [d for d in os.listdir(model_dir / "c2_pretrain") if d.startswith("tmp_ckpt")]

@@ -1,0 +1,180 @@
+"""The one training loop every stage of both papers runs in: tf.distribute, tf.data, checkpoints, exact resume,
+a guard against non-finite losses, TensorBoard scalars and image grids, PNG sample grids and a progress bar.
+
+Stages differ only in their `train_step` (see tf_gadn/stages/base.py); this module never branches on a stage name.
+Exact resume: the input stream is a pure function of (seed, step) (tf_gadn/data/pipeline.py), and weights, optimizer
+slots and the step are checkpointed, so a run killed after step k and resumed computes the same steps k+1... it would
+have computed. A non-finite loss stops the run before anything is saved, so the last checkpoint stays the last good one.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+from tf_gadn import checkpoints, distribute, visualize
+from tf_gadn.config import Config
+from tf_gadn.data import pipeline
+from tf_gadn.stages import stage_class
+
+SAMPLE_BATCH = 8
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or Inf; training stopped without saving."""
+
+
+def noise_dim(cls, config: Config) -> int:
+    return cls.noise_dim_for(config) if hasattr(cls, "noise_dim_for") else cls.NOISE_DIM
+
+
+def uniform_dim(cls, config: Config) -> int:
+    return cls.uniform_dim_for(config) if hasattr(cls, "uniform_dim_for") else cls.UNIFORM_DIM
+
+
+def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
+    """Per-input-pipeline dataset: consecutive per-replica batches, so the replicas of step t together hold exactly
+    the examples a single device would see as its global batch t (same per-example noise, same a')."""
+
+    def make(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+        per_replica = input_context.get_per_replica_batch_size(global_batch)
+        replicas_here = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+        return pipeline.make_dataset(
+            config.data_dir, "train", global_batch_size=per_replica, image_size=config.image_size, color=cls.COLOR,
+            seed=config.seed, start_step=start_step * replicas_here, noise_dim=noise_dim(cls, config),
+            uniform_dim=uniform_dim(cls, config), distinct_other_artist=cls.DISTINCT_OTHER_ARTIST, cache=config.cache,
+            num_workers=input_context.num_input_pipelines, worker_index=input_context.input_pipeline_id)
+
+    return make
+
+
+def eval_dataset(config: Config, cls, batch_size: int = 32) -> tf.data.Dataset:
+    """The train split once, in file order, in the stage's colour space (statistics, sample grids, evaluation)."""
+    return pipeline.make_dataset(config.data_dir, "train", global_batch_size=batch_size, image_size=config.image_size,
+                                 color=cls.COLOR, seed=config.seed, noise_dim=noise_dim(cls, config),
+                                 uniform_dim=uniform_dim(cls, config), shuffle=False, repeat=False,
+                                 drop_remainder=False, distinct_other_artist=cls.DISTINCT_OTHER_ARTIST)
+
+
+def build_stage(config: Config, stage_name: str, strategy: tf.distribute.Strategy, artists: list[dict]):
+    """The stage, compiled, under the strategy, with its checkpoint object."""
+    cls = stage_class(stage_name)
+    with strategy.scope():
+        stage = cls(config, [a["count"] for a in artists], cls.batch_size(config))
+        stage.compile()
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        ckpt = tf.train.Checkpoint(step=step, networks=tf.train.Checkpoint(**stage.networks()),
+                                   optimizers=tf.train.Checkpoint(**stage.optimizers))
+    return stage, step, ckpt
+
+
+def _restore_or_inherit(config: Config, stage, ckpt, manager) -> None:
+    if config.resume and manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        return
+    networks = stage.networks()
+    for earlier, names in type(stage).INHERITS.items():
+        checkpoints.restore_networks(config.inherit_dir or config.model_dir, earlier, {name: networks[name] for name in names})
+
+
+def _check_finite(values: dict[str, float], step: int, manager) -> None:
+    bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+    if bad:
+        raise NonFiniteLossError(
+            f"non-finite training value(s) {bad} at step {step}; stopped without saving. "
+            f"Last good checkpoint: {manager.latest_checkpoint or 'none'}. "
+            "Lower the learning rates or check the data, then rerun with --resume.")
+
+
+def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strategy, artists: list[dict],
+                progress: bool = True) -> dict[str, float]:
+    """Trains one stage to its configured number of steps (or what is left of them); returns the last metrics."""
+    cls = stage_class(stage_name)
+    total_steps = cls.num_steps(config)
+    stage_dir = checkpoints.stage_dir(config.model_dir, stage_name)
+    chief = distribute.is_chief(strategy)
+    stage, step, ckpt = build_stage(config, stage_name, strategy, artists)
+    ckpt_dir = os.path.join(stage_dir, "ckpt") if chief else os.path.join(
+        stage_dir, "tmp_ckpt_" + distribute.worker_tag(strategy))
+    manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=3)
+    _restore_or_inherit(config, stage, ckpt, manager)
+    start = int(step.numpy())
+    make_eval = lambda: eval_dataset(config, cls)  # noqa: E731
+    stage.before_training(make_eval, config.model_dir)
+    if start >= total_steps:
+        return {}
+
+    dataset = strategy.distribute_datasets_from_function(_dataset_fn(config, cls, cls.batch_size(config), start))
+    iterator = iter(dataset)
+
+    @tf.function(jit_compile=False)
+    def train_one_step(it):
+        strategy.run(stage.train_step, args=(next(it),))
+
+    writer = tf.summary.create_file_writer(os.path.join(stage_dir, "logs")) if chief else tf.summary.create_noop_writer()
+    sample_batch = next(iter(make_eval().take(1))) if chief and config.sample_every else None
+    bar = keras.utils.Progbar(total_steps, stateful_metrics=list(stage.tracker)) if (progress and chief) else None
+    values: dict[str, float] = {}
+    started = time.time()
+    for current in range(start + 1, total_steps + 1):
+        train_one_step(iterator)
+        values = {k: float(v) for k, v in stage.results().items()}
+        _check_finite(values, current, manager)
+        step.assign(current)
+        if current % config.log_every == 0 or current == total_steps:
+            with writer.as_default(step=current):
+                for name, value in values.items():
+                    tf.summary.scalar(f"{stage_name}/{name}", value)
+                tf.summary.scalar(f"{stage_name}/steps_per_second", (current - start) / (time.time() - started))
+            for metric in stage.tracker.values():
+                metric.reset_state()
+        if bar is not None:
+            bar.update(current, list(values.items()))
+        if current % config.checkpoint_every == 0 or current == total_steps:
+            manager.save(checkpoint_number=current)
+        if sample_batch is not None and (current % config.sample_every == 0 or current == total_steps):
+            write_samples(stage, sample_batch, stage_dir, current, writer)
+    if chief:
+        stage.after_training(make_eval, config.model_dir)
+    else:
+        tf.io.gfile.rmtree(ckpt_dir)
+    return values
+
+
+def write_samples(stage, batch: dict, stage_dir: str, current: int, writer) -> str | None:
+    grid = stage.sample_grid({k: v[:SAMPLE_BATCH] for k, v in batch.items()})
+    if grid is None:
+        return None
+    path = os.path.join(stage_dir, "samples", f"step_{current:07d}.png")
+    picture = visualize.grid_to_png(grid, path, stage.COLOR)
+    with writer.as_default(step=current):
+        tf.summary.image(f"{stage.NAME}/samples", picture[None], step=current)
+    return path
+
+
+def stage_is_done(config: Config, stage_name: str) -> bool:
+    path = checkpoints.latest(config.model_dir, stage_name)
+    if path is None:
+        return False
+    reader = tf.train.load_checkpoint(path)
+    return int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) >= stage_class(stage_name).num_steps(config)
+
+
+def final_grid_path(config: Config) -> str:
+    return os.path.join(config.model_dir, "style_x_content.png")
+
+
+def latest_samples(stage_dir: str) -> str | None:
+    folder = os.path.join(stage_dir, "samples")
+    if not os.path.isdir(folder):
+        return None
+    files = sorted(f for f in os.listdir(folder) if f.startswith("step_") and f.endswith(".png"))
+    return os.path.join(folder, files[-1]) if files else None
+
+
+def summarize(values: dict[str, float]) -> str:
+    return "  ".join(f"{k}={v:.4g}" for k, v in sorted(values.items())) if values else "(already complete)"
+
