@@ -11,6 +11,7 @@ setup(
         "tensorflow==2.21.*",
         "keras>=3.12,<4",
         "absl-py>=2.1",
+        "tensorboard>=2.18",
         "numpy>=1.26",
         "pillow>=10",
         "grpcio>=1.60",

@@ -53,3 +53,31 @@ def load_run_info(model_dir: str) -> tuple[Config, list[dict]]:
     fields = {f.name: f for f in dataclasses.fields(Config)}
     values = {k: tuple(v) if isinstance(fields[k].default, tuple) else v for k, v in values.items() if k in fields}
     return Config(**values), records.read_artists(model_dir)
+
+
+_NETWORK_BUILDERS = {"gadn": "tf_gadn.nn.gadn", "style_space": "tf_gadn.nn.style_space"}
+
+
+def networks_in_checkpoint(path: str) -> set[str]:
+    return {key.split("/")[1] for key in tf.train.load_checkpoint(path).get_variable_to_shape_map()
+            if key.startswith("networks/")}
+
+
+def load_trained(model_dir: str) -> tuple[Config, list[dict], dict]:
+    """Rebuilds a run's networks from its config and restores each from the LAST stage of the chain that trained it
+    (e.g. GADN's generator from stage 2 when it exists, else from stage 1). Used by export and evaluation."""
+    import importlib
+
+    from tf_gadn.stages import CHAINS
+    config, artists = load_run_info(model_dir)
+    networks = importlib.import_module(_NETWORK_BUILDERS[config.method]).build_networks(config, len(artists))
+    source = {}
+    for stage in CHAINS[config.method]:
+        path = latest(model_dir, stage)
+        if path is not None:
+            source.update({name: stage for name in networks_in_checkpoint(path) if name in networks})
+    if not source:
+        raise FileNotFoundError(f"{model_dir!r} holds no trained stage yet")
+    for stage in dict.fromkeys(source.values()):
+        restore_networks(model_dir, stage, {name: networks[name] for name, s in source.items() if s == stage})
+    return config, artists, {name: networks[name] for name in source}

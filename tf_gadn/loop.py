@@ -62,6 +62,7 @@ def eval_dataset(config: Config, cls, batch_size: int = 32) -> tf.data.Dataset:
 def build_stage(config: Config, stage_name: str, strategy: tf.distribute.Strategy, artists: list[dict]):
     """The stage, compiled, under the strategy, with its checkpoint object."""
     cls = stage_class(stage_name)
+    keras.utils.set_random_seed(config.seed)  # identical initial weights for the same seed (resume, replica tests)
     with strategy.scope():
         stage = cls(config, [a["count"] for a in artists], cls.batch_size(config))
         stage.compile()

@@ -78,8 +78,14 @@ class Stage(keras.Model):
     def compile(self, optimizers: dict[str, keras.optimizers.Optimizer] | None = None, **kwargs):
         super().compile(**kwargs)
         self.optimizers = optimizers if optimizers is not None else self.make_optimizers()
-        for name, variables in self.trained_variables().items():
+        self._trained = self.trained_variables()
+        for name, variables in self._trained.items():
             self.optimizers[name].build(variables)
+
+    @staticmethod
+    def new_optimizer(algorithm: str, learning_rate: float) -> keras.optimizers.Optimizer:
+        """The papers use Adam or RMSprop (GADN: RMSprop in stage 2, "momentum would sometimes cause instabilities")."""
+        return {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[algorithm](learning_rate)
 
     def add_trackers(self, *names: str) -> None:
         for name in names:
@@ -99,9 +105,19 @@ class Stage(keras.Model):
         for name, value in values.items():
             self.tracker[name].update_state(value * replicas)
 
-    def step_and_apply(self, optimizer_name: str, tape: tf.GradientTape, loss: tf.Tensor, variables: list) -> None:
-        grads = tape.gradient(loss, variables)
-        self.optimizers[optimizer_name].apply(grads, variables)
+    def minimize(self, tape: tf.GradientTape, loss: tf.Tensor, *parts: str) -> None:
+        """One gradient of `loss` for the variables of the named parts, each applied by that part's optimizer."""
+        groups = [self._trained[part] for part in parts]
+        grads = tape.gradient(loss, [v for group in groups for v in group])
+        start = 0
+        for part, group in zip(parts, groups):
+            self.optimizers[part].apply(grads[start:start + len(group)], group)
+            start += len(group)
+
+    @staticmethod
+    def correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        """1.0 where the top-1 class is the label (per example; reduce with batch_mean like a loss)."""
+        return tf.cast(tf.equal(tf.argmax(logits, -1, output_type=labels.dtype), labels), tf.float32)
 
     def results(self) -> dict[str, tf.Tensor]:
         return {name: m.result() for name, m in self.tracker.items()}

@@ -1,0 +1,169 @@
+"""`python -m tf_gadn.evaluate --model_dir runs/demo [--compare_model_dir runs/demo_nonadv_c2]`: numbers, not just
+pictures, for a trained GADN.
+
+- Table 3 (GADN Appendix B.2): top-1 accuracy of C2 on samples G(c, S(a)) whose content codes c are drawn from the
+  full-covariance normal fitted to E(x) over the training set, each artist exactly as often as in training. With a
+  second run trained with a non-adversarial C2 (`--adversarial_c2=false`) the full 2 x 2 table is produced.
+- Figure 5 (Appendix B.1): reconstruction with the correct style G(E(x), S(a)) next to the zero style G(E(x), 0).
+- Ground truth on synthetic data, where `render(content, style)` is known: transfer error against
+  render(content(x), style(a')) with the paper's per-pixel L2 distance, next to two baselines (the input unchanged; the
+  mean training image of a'); artist and content-factor accuracy of linear probes (trained on real images) applied to
+  transferred images; and artist accuracy of a linear probe on E(x), which should fall toward chance.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from tf_gadn import checkpoints, losses, probes, visualize
+from tf_gadn.data import pipeline, records
+
+BATCH = 64
+
+
+def load_content_stats(model_dir: str) -> dict:
+    path = os.path.join(checkpoints.stage_dir(model_dir, "gadn_stage1"), "content_stats.npz")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path!r} is missing: it is written when GADN stage 1 finishes")
+    return dict(np.load(path))
+
+
+def iterate(data_dir: str, image_size: int, split: str = "train"):
+    """(images, artists, content_factors) of a split as numpy, in file order."""
+    with_factors = bool(records.read_dataset_info(data_dir).get("content_factors"))
+    ds = pipeline.make_dataset(data_dir, split, global_batch_size=BATCH, image_size=image_size, shuffle=False,
+                               repeat=False, drop_remainder=False, with_factors=with_factors)
+    for batch in ds:
+        yield batch["image"].numpy(), batch["artist"].numpy(), batch.get("content_factors", batch["artist"]).numpy()
+
+
+def generate(networks: dict, content: np.ndarray, artists: np.ndarray) -> np.ndarray:
+    style, _ = networks["style_table"](tf.constant(artists, tf.int32))
+    return networks["generator"]([tf.constant(content, tf.float32), style]).numpy()
+
+
+def table3_accuracy(generator_nets: dict, classifier, stats: dict, artist_counts, seed: int = 1) -> float:
+    """Top-1 accuracy of `classifier` on samples from random content codes, each artist as often as in training."""
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.repeat(np.arange(len(artist_counts)), artist_counts))
+    chol = np.linalg.cholesky(stats["cov"] + 1e-6 * np.eye(len(stats["mean"])))
+    correct = 0
+    for start in range(0, len(labels), BATCH):
+        a = labels[start:start + BATCH]
+        content = stats["mean"] + rng.standard_normal((len(a), len(stats["mean"]))) @ chol.T
+        logits = classifier(tf.constant(generate(generator_nets, content, a)))
+        correct += int(np.sum(np.argmax(logits, axis=1) == a))
+    return correct / len(labels)
+
+
+def zero_style_figure(networks: dict, images: np.ndarray, artists: np.ndarray, path: str) -> str:
+    """Columns: input, G(E(x), S(a)), G(E(x), 0) (Figure 5)."""
+    content, _ = networks["encoder"](tf.constant(images))
+    style, _ = networks["style_table"](tf.constant(artists, tf.int32))
+    with_style = networks["generator"]([content, style]).numpy()
+    zero_style = networks["generator"]([content, tf.zeros_like(style)]).numpy()
+    visualize.grid_to_png(np.stack([images, with_style, zero_style], axis=1), path)
+    return path
+
+
+def ground_truth_metrics(networks: dict, config, data_dir: str, num_artists: int, seed: int = 1) -> dict:
+    """Synthetic data only: transfer error vs the true rendering, probe accuracies, artist leakage of E(x)."""
+    from tf_gadn.data import synthetic
+    info = records.read_dataset_info(data_dir)
+    size = config.image_size
+    train = [np.concatenate(parts) for parts in zip(*iterate(data_dir, size, "train"))]
+    images, artists, factors = train
+    split = "test" if records.read_artists(data_dir)[0].get("test_count") else "train"
+    test_images, test_artists, test_factors = [np.concatenate(p) for p in zip(*iterate(data_dir, size, split))]
+
+    rng = np.random.default_rng(seed)
+    targets = (test_artists + rng.integers(1, num_artists, len(test_artists))) % num_artists  # a' != a
+    codes = networks["encoder"](tf.constant(test_images))[0].numpy()
+    transferred = np.concatenate([generate(networks, codes[i:i + BATCH], targets[i:i + BATCH])
+                                  for i in range(0, len(codes), BATCH)])
+    truth = np.stack([synthetic.render(synthetic.content_from_vector(f), synthetic.artist_style(info["seed"], int(a)),
+                                       size) for f, a in zip(test_factors, targets)]).astype(np.float32) / 127.5 - 1.0
+    artist_means = np.stack([images[artists == a].mean(axis=0) for a in range(num_artists)])
+
+    def distance(x, y):
+        return float(np.mean(losses.pixel_distance(tf.constant(x), tf.constant(y)).numpy()))
+
+    pixel = lambda x: probes.downsample(x, 8)  # noqa: E731
+    artist_probe = probes.fit(pixel(images), artists, num_artists)
+    factor_scores = {}
+    for k, (name, classes) in enumerate(zip(info["content_factors"], info["content_classes"])):
+        if classes:
+            probe = probes.fit(pixel(images), factors[:, k], classes)
+            factor_scores[name] = probes.score(probe, pixel(transferred), test_factors[:, k])
+    train_codes = networks["encoder"](tf.constant(images))[0].numpy()
+    return {
+        "transfer_error": distance(transferred, truth),
+        "baseline_input_unchanged": distance(test_images, truth),
+        "baseline_artist_mean_image": distance(artist_means[targets], truth),
+        "probe_artist_accuracy_on_transfers": probes.score(artist_probe, pixel(transferred), targets),
+        "probe_artist_accuracy_on_real": probes.score(artist_probe, pixel(test_images), test_artists),
+        "probe_content_accuracy_on_transfers": float(np.mean(list(factor_scores.values()))) if factor_scores else None,
+        "probe_content_accuracy_per_factor": factor_scores,
+        "artist_from_content_code_accuracy": probes.split_score(train_codes, artists, num_artists, seed=seed),
+        "chance": 1.0 / num_artists,
+    }
+
+
+def evaluate(model_dir: str, compare_model_dir: str = "", data_dir: str = "", out_dir: str = "") -> dict:
+    config, artists, networks = checkpoints.load_trained(model_dir)
+    data_dir = data_dir or config.data_dir
+    out_dir = out_dir or os.path.join(model_dir, "eval")
+    counts = [a["count"] for a in artists]
+    stats = load_content_stats(model_dir)
+    report: dict = {"model_dir": model_dir}
+    if "classifier2" in networks:
+        report["table3"] = {"G (this run)": {"C2 (this run)": table3_accuracy(networks, networks["classifier2"],
+                                                                               stats, counts)}}
+        if compare_model_dir:
+            _, _, other = checkpoints.load_trained(compare_model_dir)
+            report["table3"]["G (this run)"]["C2 (compared run)"] = table3_accuracy(networks, other["classifier2"],
+                                                                                    stats, counts)
+            report["table3"]["G (compared run)"] = {
+                "C2 (this run)": table3_accuracy(other, networks["classifier2"], stats, counts),
+                "C2 (compared run)": table3_accuracy(other, other["classifier2"], stats, counts)}
+    images, labels, _ = next(iterate(data_dir, config.image_size))
+    report["figure5"] = zero_style_figure(networks, images[:8], labels[:8], os.path.join(out_dir, "figure5.png"))
+    if records.read_dataset_info(data_dir).get("source") == "synthetic":
+        report["ground_truth"] = ground_truth_metrics(networks, config, data_dir, len(artists))
+    os.makedirs(out_dir, exist_ok=True)
+    records.write_json(os.path.join(out_dir, "report.json"), report)
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = []
+    for row, cols in report.get("table3", {}).items():
+        lines.append(f"Table 3  {row}: " + ", ".join(f"{c} top-1 = {v:.2%}" for c, v in cols.items()))
+    for name, value in report.get("ground_truth", {}).items():
+        if isinstance(value, float):
+            lines.append(f"{name:40s} {value:.4f}")
+    lines.append(f"Figure 5 (input | correct style | zero style): {report['figure5']}")
+    return "\n".join(lines)
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "Trained GADN run to evaluate.")
+flags.DEFINE_string("compare_model_dir", "", "Run trained with --adversarial_c2=false, for the full Table 3.")
+flags.DEFINE_string("eval_data_dir", "", "Data set (default: the run's data_dir).")
+flags.DEFINE_string("out_dir", "", "Where report.json and figures go (default: MODEL_DIR/eval).")
+
+
+def main(argv):
+    del argv
+    report = evaluate(FLAGS.model_dir, FLAGS.compare_model_dir, FLAGS.eval_data_dir, FLAGS.out_dir)
+    print(format_report(report))
+    print(json.dumps(report.get("ground_truth", {}), indent=1))
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("model_dir")
+    app.run(main)

@@ -1,0 +1,120 @@
+"""The GADN networks (Section 4): every one is the Table 1 trunk plus its own input/output layers.
+
+E: trunk -> two parallel dense heads (mean, std) of the content code. G: [content, style] -> trunk backwards -> image.
+S: not a network, a table of per-artist (mean, std) style codes. C1, C2: trunk -> one logit per artist.
+D: trunk -> one score. Appendix B.1's classifier of [3]: an MLP on the content code.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tf_gadn.config import Config
+from tf_gadn.nn.blocks import TrunkSpec, down_trunk, up_trunk
+
+STD_FLOOR = 1e-4
+
+
+def positive(x):
+    """softplus + a small floor: std stays positive and its gradient never vanishes (the paper does not say how)."""
+    return tf.nn.softplus(x) + STD_FLOOR
+
+
+def blank_images(spec: TrunkSpec):
+    """One all-zero image: calling a network on it once creates its variables (Keras 3 builds lazily)."""
+    return tf.zeros([1, spec.image_size, spec.image_size, 3])
+
+
+def reparameterize(mean, std, eps):
+    """z = mean + std * eps with eps ~ N(0, I) from the input pipeline (Kingma & Welling)."""
+    return mean + std * eps
+
+
+class ContentEncoder(keras.Model):
+    """E(x) -> (mean, std) of the content code."""
+
+    def __init__(self, spec: TrunkSpec, content_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.trunk = down_trunk(spec, "trunk")
+        self.mean_head = keras.layers.Dense(content_dim, name="mean")
+        self.std_head = keras.layers.Dense(content_dim, name="std")
+        self(blank_images(spec))
+
+    def call(self, x):
+        h = self.trunk(x)
+        return self.mean_head(h), positive(self.std_head(h))
+
+
+class Generator(keras.Model):
+    """G(content, style) -> image in [-1, 1]: Table 1 run right to left."""
+
+    def __init__(self, spec: TrunkSpec, code_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.trunk = up_trunk(spec, 3, "trunk")
+        self([tf.zeros([1, code_dim - code_dim // 2]), tf.zeros([1, code_dim // 2])])
+
+    def call(self, inputs):
+        content, style = inputs
+        return self.trunk(tf.concat([content, style], axis=-1))
+
+
+class StyleTable(keras.layers.Layer):
+    """S(a): per-artist mean and std of the style code; sees only the artist label, never the image."""
+
+    def __init__(self, num_artists: int, style_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = self.add_weight(name="mean", shape=(num_artists, style_dim), initializer="zeros")
+        # softplus(0.5413) = 1: every artist starts as N(0, I), the prior of L_S-KL.
+        self.raw_std = self.add_weight(name="raw_std", shape=(num_artists, style_dim),
+                                       initializer=keras.initializers.Constant(0.5413))
+        self.built = True
+
+    def call(self, artist):
+        return tf.gather(self.mean, artist), positive(tf.gather(self.raw_std, artist))
+
+
+class ImageHead(keras.Model):
+    """Trunk + one dense output layer: C1/C2 (one logit per artist) and D (one score)."""
+
+    def __init__(self, spec: TrunkSpec, outputs: int, **kwargs):
+        super().__init__(**kwargs)
+        self.trunk = down_trunk(spec, "trunk")
+        self.out = keras.layers.Dense(outputs, name="out")
+        self.outputs_count = outputs
+        self(blank_images(spec))
+
+    def call(self, x):
+        y = self.out(self.trunk(x))
+        return y[:, 0] if self.outputs_count == 1 else y
+
+
+class CodeClassifier(keras.Model):
+    """Appendix B.1: the classifier of [3], an MLP on the content code (10 hidden layers of 2048 in the paper)."""
+
+    def __init__(self, code_dim: int, hidden_layers: int, width: int, num_artists: int, **kwargs):
+        super().__init__(**kwargs)
+        self.mlp = keras.Sequential([keras.layers.Dense(width, activation="relu") for _ in range(hidden_layers)]
+                                    + [keras.layers.Dense(num_artists)], name="mlp")
+        self(tf.zeros([1, code_dim]))
+
+    def call(self, code):
+        return self.mlp(code)
+
+
+def build_networks(config: Config, num_artists: int, names=None) -> dict:
+    """GADN networks by their checkpoint names (all, or just `names`), built so restores and optimizers work at once."""
+    spec = config.gadn_trunk()
+    builders = {
+        "encoder": lambda: ContentEncoder(spec, config.content_dim, name="encoder"),
+        "generator": lambda: Generator(spec, config.content_dim + config.style_dim, name="generator"),
+        "style_table": lambda: StyleTable(num_artists, config.style_dim, name="style_table"),
+        "classifier1": lambda: ImageHead(spec, num_artists, name="classifier1"),
+        "classifier2": lambda: ImageHead(spec, num_artists, name="classifier2"),
+        "discriminator": lambda: ImageHead(spec, 1, name="discriminator"),
+        "code_classifier": lambda: CodeClassifier(config.content_dim, config.mlp_layers, config.mlp_width,
+                                                  num_artists, name="code_classifier"),
+    }
+    unknown = set(names or ()) - set(builders)
+    if unknown:
+        raise ValueError(f"unknown GADN network(s) {sorted(unknown)}")
+    return {name: builders[name]() for name in (names or builders)}

@@ -1,0 +1,111 @@
+"""GADN stage 1 (Section 3): a style-independent content encoder.
+
+C1 minimises L_C = NLL(C1(G(E(x), S(a'))), a) with a' != a: it sees x's content drawn in *another* artist's style and
+must still name x's artist, which is only possible if style leaked into E(x). E, G, S minimise
+L_rec - lambda_C1 L_C + lambda_E-KL L_E-KL + lambda_S-KL L_S-KL. Appendix B.1 ablation (`stage1_classifier=code`): the
+classifier of [3], an MLP on E(x), instead. When done, the content statistics (mean and full covariance of E(x) over
+the training set) are stored for stage-2 sampling, Table 3 and export.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tf_gadn import losses
+from tf_gadn.nn import gadn
+from tf_gadn.stages.base import Stage
+from tf_gadn.stages.gadn_common import sample_code, style_by_content_grid
+
+CONTENT_STATS = "content_stats.npz"
+
+
+class GadnStage1(Stage):
+    NAME = "gadn_stage1"
+    CONFIG_PREFIX = "stage1"
+    DISTINCT_OTHER_ARTIST = True
+
+    @classmethod
+    def noise_dim_for(cls, config) -> int:
+        return config.content_dim + 2 * config.style_dim  # eps for E(x), S(a), S(a')
+
+    def __init__(self, config, artist_counts, global_batch_size):
+        super().__init__(config, artist_counts, global_batch_size)
+        self.on_code = config.stage1_classifier == "code"
+        if config.stage1_classifier not in ("generated", "code"):
+            raise ValueError(f"stage1_classifier must be 'generated' or 'code', got {config.stage1_classifier!r}")
+        classifier = "code_classifier" if self.on_code else "classifier1"
+        nets = gadn.build_networks(config, self.num_artists, ("encoder", "generator", "style_table", classifier))
+        self.encoder, self.generator, self.style_table = nets["encoder"], nets["generator"], nets["style_table"]
+        self.classifier = nets[classifier]
+        self.classifier_name = classifier
+        self.add_trackers("objective", "reconstruction", "classifier_nll", "classifier_accuracy", "content_kl", "style_kl")
+
+    def networks(self):
+        return {"encoder": self.encoder, "generator": self.generator, "style_table": self.style_table,
+                self.classifier_name: self.classifier}
+
+    def make_optimizers(self):
+        lr, style_lr = self.config.stage1_lr, self.config.stage1_style_lr
+        return {"encoder": self.new_optimizer("adam", lr), "generator": self.new_optimizer("adam", lr),
+                "style_table": self.new_optimizer("adam", style_lr), "classifier": self.new_optimizer("adam", lr)}
+
+    def trained_variables(self):
+        return {"encoder": self.encoder.trainable_variables, "generator": self.generator.trainable_variables,
+                "style_table": self.style_table.trainable_variables,
+                "classifier": self.classifier.trainable_variables}
+
+    def classify(self, content, style_other):
+        """C1(G(E(x), S(a'))), or the MLP on E(x) in the Appendix B.1 ablation."""
+        return self.classifier(content) if self.on_code else self.classifier(self.generator([content, style_other]))
+
+    def train_step(self, batch):
+        x, a, a_other = batch["image"], batch["artist"], batch["other_artist"]
+        eps_content, eps_style, eps_other = tf.split(
+            batch["noise"], [self.config.content_dim, self.config.style_dim, self.config.style_dim], axis=-1)
+
+        # C1: name the true artist of x from x's content drawn in the style of a' != a.
+        content, _, _ = sample_code(self.encoder, x, eps_content)
+        style_other, _, _ = sample_code(self.style_table, a_other, eps_other)
+        with tf.GradientTape() as tape:
+            logits = self.classify(tf.stop_gradient(content), tf.stop_gradient(style_other))
+            classifier_loss = self.batch_mean(losses.nll(logits, a))
+        self.minimize(tape, classifier_loss, "classifier")
+
+        # E, G, S: reconstruct x with its own style, fool C1, keep both code distributions near N(0, I).
+        with tf.GradientTape() as tape:
+            content, content_mean, content_std = sample_code(self.encoder, x, eps_content)
+            style, style_mean, style_std = sample_code(self.style_table, a, eps_style)
+            style_other, _, _ = sample_code(self.style_table, a_other, eps_other)
+            reconstruction = self.batch_mean(losses.pixel_distance(x, self.generator([content, style])))
+            logits = self.classify(content, style_other)
+            adversarial = self.batch_mean(losses.nll(logits, a))
+            if self.config.cap_c1_at_chance:
+                adversarial = tf.minimum(adversarial, losses.chance_level(self.num_artists))
+            content_kl = self.batch_mean(losses.kl_to_standard_normal(content_mean, content_std))
+            style_kl = self.batch_mean(losses.kl_to_standard_normal(style_mean, style_std))
+            total = (reconstruction - self.config.lambda_c1 * adversarial + self.config.lambda_e_kl * content_kl
+                     + self.config.lambda_s_kl * style_kl)
+        self.minimize(tape, total, "encoder", "generator", "style_table")
+
+        self.track(objective=total, reconstruction=reconstruction, classifier_nll=classifier_loss,
+                   classifier_accuracy=self.batch_mean(self.correct(logits, a)), content_kl=content_kl, style_kl=style_kl)
+        return self.results()
+
+    def sample_grid(self, batch):
+        return style_by_content_grid(self.encoder, self.generator, self.style_table, batch["image"], self.num_artists)
+
+    def after_training(self, make_eval_dataset, model_dir):
+        codes = np.concatenate([self.encoder(batch["image"])[0].numpy() for batch in make_eval_dataset()])
+        path = os.path.join(model_dir, self.NAME, CONTENT_STATS)
+        np.savez(path + ".tmp.npz", mean=codes.mean(axis=0), cov=np.cov(codes, rowvar=False), count=len(codes))
+        os.replace(path + ".tmp.npz", path)
+
+
+def load_content_stats(model_dir: str) -> dict:
+    """Mean and full covariance of E(x) over the training set (content codes are sampled from N(mean, cov))."""
+    path = os.path.join(model_dir, GadnStage1.NAME, CONTENT_STATS)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path!r} is missing: it is written when GADN stage 1 finishes")
+    return dict(np.load(path))
