@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 
 import keras
@@ -78,7 +79,8 @@ def _restore_or_inherit(config: Config, stage, ckpt, manager) -> None:
         return
     networks = stage.networks()
     for earlier, names in type(stage).INHERITS.items():
-        checkpoints.restore_networks(config.inherit_dir or config.model_dir, earlier, {name: networks[name] for name in names})
+        checkpoints.restore_networks(config.inherit_dir or config.model_dir, earlier,
+                                     {name: networks[name] for name in names})
 
 
 def _check_finite(values: dict[str, float], step: int, manager) -> None:
@@ -117,7 +119,9 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
 
     writer = tf.summary.create_file_writer(os.path.join(stage_dir, "logs")) if chief else tf.summary.create_noop_writer()
     sample_batch = next(iter(make_eval().take(1))) if chief and config.sample_every else None
-    bar = keras.utils.Progbar(total_steps, stateful_metrics=list(stage.tracker)) if (progress and chief) else None
+    # A live bar on a terminal; plain lines every log_every steps in a log file (no escape codes).
+    bar = keras.utils.Progbar(total_steps, stateful_metrics=list(stage.tracker)) \
+        if (progress and chief and sys.stdout.isatty()) else None
     values: dict[str, float] = {}
     started = time.time()
     for current in range(start + 1, total_steps + 1):
@@ -132,6 +136,10 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
                 tf.summary.scalar(f"{stage_name}/steps_per_second", (current - start) / (time.time() - started))
             for metric in stage.tracker.values():
                 metric.reset_state()
+            if progress and chief and bar is None:
+                rate = (current - start) / (time.time() - started)
+                print(f"[{stage_name}] step {current}/{total_steps} ({rate:.1f} steps/s) {summarize(values)}",
+                      flush=True)
         if bar is not None:
             bar.update(current, list(values.items()))
         if current % config.checkpoint_every == 0 or current == total_steps:

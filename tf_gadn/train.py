@@ -65,6 +65,8 @@ def run(config: Config) -> dict[str, dict[str, float]]:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from absl import logging
+    logging.set_verbosity(logging.WARNING)  # keep checkpoint-saver chatter out of the progress output
     from tf_gadn.loop import NonFiniteLossError
     try:
         run(Config.from_flags(FLAGS))
