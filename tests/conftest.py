@@ -19,3 +19,19 @@ def tiny_dataset(tmp_path_factory):
     synthetic.generate_dataset(str(out), num_artists=4, images_per_artist=16, image_size=32, seed=7,
                                test_split=False, num_shards=2, progress=False)
     return out
+
+
+TINY_GADN = dict(method="gadn", stage="all", image_size=32, gadn_channels=(8, 16), gadn_blocks=(1, 1),
+                 gadn_fc_width=32, content_dim=8, style_dim=8, mlp_layers=2, mlp_width=32, stage1_steps=6,
+                 stage1_batch_size=4, c2_steps=4, c2_batch_size=4, stage2_steps=4, stage2_batch_size=4,
+                 log_every=2, checkpoint_every=2, sample_every=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_gadn_run(tiny_dataset, tmp_path_factory):
+    """A GADN model_dir with all three stages trained a few steps (for evaluation, export and serving tests)."""
+    from tf_gadn import train
+    from tf_gadn.config import Config
+    model_dir = tmp_path_factory.mktemp("runs") / "gadn"
+    train.run(Config(data_dir=str(tiny_dataset), model_dir=str(model_dir), **TINY_GADN))
+    return model_dir

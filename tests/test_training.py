@@ -49,6 +49,11 @@ def test_resume_continues_exactly(tiny_dataset, tmp_path):
     run_stage(halves.replace(stage1_steps=6), "gadn_stage1")
     assert_same_weights(network_weights(straight, "gadn_stage1"), network_weights(halves.replace(stage1_steps=6),
                                                                                    "gadn_stage1"))
+    # The checkpoint holds every variable of every network (Keras 3 nesting must not hide any).
+    from tf_gadn.data import records
+    stage, _, _ = loop.build_stage(straight, "gadn_stage1", tf.distribute.get_strategy(),
+                                   records.read_artists(straight.data_dir))
+    assert len(network_weights(straight, "gadn_stage1")) == sum(len(n.weights) for n in stage.networks().values())
 
 
 def test_two_replicas_make_the_single_device_update(tiny_dataset, tmp_path):

@@ -2,8 +2,10 @@
 
 Layout of a model_dir: `config.json` (the Config of the run), `artists.json` (copy of the data set's), and one folder
 per stage: `<stage>/ckpt/` (tf.train.CheckpointManager), `<stage>/logs/` (TensorBoard), `<stage>/samples/` (PNG grids).
-A stage checkpoint is `tf.train.Checkpoint(step=..., networks=tf.train.Checkpoint(**stage.networks()),
-optimizers=tf.train.Checkpoint(**stage.optimizers))`, so any subset of networks can be restored by name.
+A stage checkpoint holds `step`, `networks/<name>/wNNNN` and `optimizers/<name>/wNNNN`: every variable of every
+network and optimizer, keyed by its position in `.weights` / `.variables`. Keras 3 objects are not walked
+reliably by tf.train.Checkpoint (layers kept in Python lists and nested Sequentials go missing), and Keras's own
+variable names depend on how many layers a process created before, so neither can key a checkpoint.
 """
 from __future__ import annotations
 
@@ -25,13 +27,29 @@ def latest(model_dir: str, stage: str) -> str | None:
     return tf.train.latest_checkpoint(os.path.join(stage_dir(model_dir, stage), "ckpt"))
 
 
+class VariableBag(tf.Module):
+    """Every variable of a network or optimizer as a checkpoint child `wNNNN` (position in its variable list)."""
+
+    def __init__(self, variables):
+        super().__init__()
+        for index, variable in enumerate(variables):
+            setattr(self, f"w{index:04d}", variable)
+
+
+def stage_checkpoint(step: tf.Variable, networks: dict, optimizers: dict | None = None) -> tf.train.Checkpoint:
+    parts = {"step": step, "networks": tf.train.Checkpoint(**{n: VariableBag(net.weights) for n, net in networks.items()})}
+    if optimizers is not None:
+        parts["optimizers"] = tf.train.Checkpoint(**{n: VariableBag(o.variables) for n, o in optimizers.items()})
+    return tf.train.Checkpoint(**parts)
+
+
 def restore_networks(model_dir: str, stage: str, networks: dict) -> int:
     """Restores the named networks from a stage's latest checkpoint; returns the step it was taken at."""
     path = latest(model_dir, stage)
     if path is None:
         raise FileNotFoundError(f"no checkpoint of stage {stage!r} in {model_dir!r}: train that stage first")
     step = tf.Variable(0, dtype=tf.int64)
-    status = tf.train.Checkpoint(step=step, networks=tf.train.Checkpoint(**networks)).restore(path)
+    status = stage_checkpoint(step, networks).restore(path)
     status.expect_partial()
     status.assert_existing_objects_matched()
     return int(step.numpy())

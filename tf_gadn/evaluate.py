@@ -21,15 +21,9 @@ from absl import app, flags
 
 from tf_gadn import checkpoints, losses, probes, visualize
 from tf_gadn.data import pipeline, records
+from tf_gadn.stages.gadn_stage1 import load_content_stats
 
 BATCH = 64
-
-
-def load_content_stats(model_dir: str) -> dict:
-    path = os.path.join(checkpoints.stage_dir(model_dir, "gadn_stage1"), "content_stats.npz")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path!r} is missing: it is written when GADN stage 1 finishes")
-    return dict(np.load(path))
 
 
 def iterate(data_dir: str, image_size: int, split: str = "train"):

@@ -68,8 +68,7 @@ def build_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
         stage = cls(config, [a["count"] for a in artists], cls.batch_size(config))
         stage.compile()
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        ckpt = tf.train.Checkpoint(step=step, networks=tf.train.Checkpoint(**stage.networks()),
-                                   optimizers=tf.train.Checkpoint(**stage.optimizers))
+        ckpt = checkpoints.stage_checkpoint(step, stage.networks(), stage.optimizers)
     return stage, step, ckpt
 
 

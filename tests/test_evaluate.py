@@ -1,0 +1,37 @@
+"""Evaluation of a trained GADN: Table 3 protocol, Figure 5, and ground-truth numbers on synthetic data."""
+import json
+
+import numpy as np
+from PIL import Image
+
+from tf_gadn import evaluate
+from tf_gadn.stages.gadn_stage1 import load_content_stats
+
+
+def test_evaluation_report(tiny_gadn_run, tmp_path):
+    report = evaluate.evaluate(str(tiny_gadn_run), out_dir=str(tmp_path))
+    accuracy = report["table3"]["G (this run)"]["C2 (this run)"]
+    assert 0.0 <= accuracy <= 1.0
+    figure = np.asarray(Image.open(report["figure5"]))
+    assert figure.shape[1] == 3 * 32 + 2 * 2  # input | correct style | zero style
+    truth = report["ground_truth"]
+    for key in ("transfer_error", "baseline_input_unchanged", "baseline_artist_mean_image"):
+        assert 0.0 < truth[key] < 3.5, key  # the per-pixel L2 distance of [-1, 1] RGB images is at most 2*sqrt(3)
+    assert truth["chance"] == 0.25
+    assert truth["probe_artist_accuracy_on_real"] > truth["chance"]  # the probe itself works on real images
+    assert json.load(open(tmp_path / "report.json"))["ground_truth"]["chance"] == 0.25
+    assert "Table 3" in evaluate.format_report(report)
+
+
+def test_table3_counts_each_artist_as_in_training(tiny_gadn_run):
+    """A classifier that always answers artist 0 scores exactly artist 0's share of the training set."""
+    from tf_gadn import checkpoints
+    import tensorflow as tf
+    _, artists, networks = checkpoints.load_trained(str(tiny_gadn_run))
+    counts = [5, 1, 1, 1]
+
+    def always_zero(images):
+        return tf.one_hot(tf.zeros(tf.shape(images)[0], tf.int32), 4)
+
+    accuracy = evaluate.table3_accuracy(networks, always_zero, load_content_stats(str(tiny_gadn_run)), counts)
+    assert accuracy == 5 / 8

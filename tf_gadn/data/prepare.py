@@ -1,0 +1,393 @@
+"""Turns a user's own illustration collection into the tf_gadn TFRecord data set (GADN §4 "Dataset"; style-space
+paper §5.1): face crops (or centre crops), artists with at least 50 images, optional held-out split.
+
+Input is a folder with one sub-folder per artist, or a CSV/TSV listing of `path,artist`. Every file is read once;
+unreadable, truncated, non-image and oversized (decompression-bomb) files are skipped and counted with their reason,
+never crash the run. Because the 50-image rule counts what survives (faces, with --detect_faces), crops are first
+staged inside the temporary output directory and only then given artist ids (0..N-1 by sorted name) and a split.
+Sources are processed in a seeded random order so the shards come out shuffled across artists (the input pipeline
+shuffles with a bounded buffer). The output appears atomically (records.atomic_output_dir), with report.json.
+
+    python -m tf_gadn.data.prepare --input_dir=my_art --output_dir=data/my_art --detect_faces --test_split
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import csv
+import dataclasses
+import functools
+import io
+import multiprocessing
+import os
+import sys
+import time
+import warnings
+from typing import Iterable, Sequence
+
+import numpy as np
+from PIL import ExifTags, Image
+
+from tf_gadn.data import faces
+
+# tensorflow (through records) is imported inside `prepare` only: spawned worker processes import this module to
+# find `_process_file`, and should not each pay TensorFlow's start-up for work that is pure PIL/numpy.
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+REPORT_FILE = "report.json"
+DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: larger than any real illustration scan, far below a decompression bomb
+_STAGING_FILE = "staging.tfrecord"
+_HEADER = ("path", "artist")
+_ORIENTATION_FIX = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                    7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+# Skip reasons (the report's vocabulary).
+MISSING = "missing"
+UNREADABLE = "unreadable"
+NOT_AN_IMAGE = "not an image"
+CORRUPT = "corrupt or truncated"
+TOO_LARGE = "too large"
+NO_FACE = "no face found"
+NOT_IMAGE_EXTENSION = "not an image file extension"
+OUTSIDE_ARTIST_FOLDER = "outside artist folders"
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    path: str
+    artist: str
+
+
+class SkippedImage(Exception):
+    """A file that contributes nothing, with the reason the report counts it under."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail = reason, detail
+
+
+# ---- listing ----------------------------------------------------------------------------------------------------
+def list_folder(input_dir: str) -> tuple[list[Source], list[dict]]:
+    """Image files under <input_dir>/<artist>/ (any depth), and the files it ignored with the reason.
+
+    Hidden files and folders (.DS_Store, .git) are left out silently; other non-image files are reported.
+    """
+    if not os.path.isdir(input_dir):
+        raise NotADirectoryError(f"--input_dir {input_dir!r} is not a directory")
+    sources, ignored = [], []
+    for entry in sorted(os.scandir(input_dir), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            ignored.append(_skip_entry(entry.path, "", OUTSIDE_ARTIST_FOLDER))
+            continue
+        for root, dirs, files in os.walk(entry.path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(f for f in files if not f.startswith(".")):
+                path = os.path.join(root, name)
+                if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                    sources.append(Source(path, entry.name))
+                else:
+                    ignored.append(_skip_entry(path, entry.name, NOT_IMAGE_EXTENSION))
+    return sources, ignored
+
+
+def read_listing(listing_path: str) -> list[Source]:
+    """`path,artist` rows from a CSV, or a TSV when the first line contains a tab.
+
+    A first row reading `path,artist` is a header and skipped; relative paths resolve against the listing's folder;
+    blank lines are ignored; any other row without exactly a non-empty path and artist is an error (with its line).
+    """
+    with open(listing_path, newline="", encoding="utf-8-sig") as f:
+        text = f.read()
+    first_line = text.split("\n", 1)[0]
+    delimiter = "\t" if "\t" in first_line else ","
+    base = os.path.dirname(os.path.abspath(listing_path))
+    sources = []
+    for line, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
+        cells = [cell.strip() for cell in row]
+        if not any(cells):
+            continue
+        if line == 1 and tuple(c.lower() for c in cells) == _HEADER:
+            continue
+        if len(cells) != 2 or not all(cells):
+            raise ValueError(f"{listing_path}:{line}: expected 'path{delimiter}artist', got {row!r}")
+        path = os.path.expanduser(cells[0])
+        sources.append(Source(os.path.normpath(os.path.join(base, path)), cells[1]))
+    if not sources:
+        raise ValueError(f"{listing_path!r} lists no images")
+    return sources
+
+
+# ---- one file ---------------------------------------------------------------------------------------------------
+def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """The decoded RGB image (EXIF orientation applied, transparency over white); SkippedImage if it is not usable.
+
+    The pixel count is checked from the header before decoding, so a decompression bomb is never expanded.
+    """
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError as e:
+        raise SkippedImage(MISSING, str(e)) from None
+    except OSError as e:  # permissions, a folder, an I/O error
+        raise SkippedImage(UNREADABLE, str(e)) from None
+    with f, warnings.catch_warnings():
+        # Pillow's own bomb guard warns before it refuses; both mean "too large" here.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(f) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise SkippedImage(TOO_LARGE, f"{width}x{height} pixels > max_pixels={max_pixels}")
+                image.load()
+                orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+                if orientation in _ORIENTATION_FIX:
+                    image = image.transpose(_ORIENTATION_FIX[orientation])
+                return _to_rgb(image)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise SkippedImage(TOO_LARGE, str(e)) from None
+        except Image.UnidentifiedImageError as e:
+            raise SkippedImage(NOT_AN_IMAGE, str(e)) from None
+        # Pillow reports damaged data as OSError ("image file is truncated", "broken data stream"), and some
+        # malformed headers or streams as SyntaxError or EOFError.
+        except (OSError, SyntaxError, EOFError) as e:
+            raise SkippedImage(CORRUPT, str(e)) from None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Transparent pixels become white (illustrations on a transparent canvas are meant to be seen on paper)."""
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(paper, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def crops_of(path: str, image_size: int, detect_faces: bool, face_margin: float = 0.0,
+             max_pixels: int = DEFAULT_MAX_PIXELS) -> list[bytes]:
+    """PNG bytes of the training crops of one file: one per detected face, or the centre crop."""
+    image = load_image(path, max_pixels)
+    if not detect_faces:
+        return [encode_png(faces.center_crop(image, image_size))]
+    return [encode_png(crop) for crop in faces.detect_and_crop(image, image_size, face_margin)]
+
+
+def _process_file(path: str, *, image_size: int, detect_faces: bool, face_margin: float,
+                  max_pixels: int) -> tuple[list[bytes], str, str]:
+    """Worker entry: (crops, skip reason, detail); a top-level function so worker processes can run it."""
+    try:
+        return crops_of(path, image_size, detect_faces, face_margin, max_pixels), "", ""
+    except SkippedImage as e:
+        return [], e.reason, e.detail
+
+
+# ---- the data set -----------------------------------------------------------------------------------------------
+def prepare(output_dir: str, input_dir: str | None = None, input_csv: str | None = None, *, image_size: int = 256,
+            min_images: int = 50, test_split: bool = False, seed: int = 1, num_shards: int = 8,
+            detect_faces: bool = False, face_margin: float = 0.0, max_pixels: int = DEFAULT_MAX_PIXELS,
+            overwrite: bool = False, num_workers: int = 1, progress: bool = False) -> dict:
+    """Writes the data set to `output_dir` atomically and returns the report (also saved as report.json)."""
+    import tensorflow as tf
+
+    from tf_gadn.data import records, synthetic
+
+    if (input_dir is None) == (input_csv is None):
+        raise ValueError("give exactly one of --input_dir and --input_csv")
+    if image_size < 1 or num_shards < 1 or num_workers < 1 or max_pixels < 1:
+        raise ValueError("image_size, num_shards, num_workers and max_pixels must be >= 1")
+    if min_images < 1:
+        raise ValueError(f"min_images must be >= 1, got {min_images}")
+    if test_split and min_images <= synthetic.test_count(min_images):
+        raise ValueError(f"--test_split holds out max(10%, 10) images per artist; --min_images={min_images} would "
+                         "leave an artist without training images (use at least 11)")
+    source_root = input_dir if input_dir is not None else os.path.dirname(os.path.abspath(input_csv))
+    if _inside(source_root, output_dir):
+        raise ValueError(f"--output_dir {output_dir!r} contains the input {source_root!r}: it would be replaced")
+    if input_dir is not None:
+        sources, skipped = list_folder(input_dir)
+    else:
+        sources, skipped = read_listing(input_csv), []
+
+    started = time.time()
+    order = np.random.default_rng([seed, 0]).permutation(len(sources))
+    staged: list[Source] = []  # one entry per crop, in staging (= final shard) order
+    images_read = 0
+    with records.atomic_output_dir(output_dir, overwrite) as tmp:
+        staging_path = os.path.join(tmp, _STAGING_FILE)
+        results = _run(sources, order, num_workers, image_size=image_size, detect_faces=detect_faces,
+                       face_margin=face_margin, max_pixels=max_pixels)
+        # closing(): an error below must also stop the worker processes, not wait for garbage collection.
+        with tf.io.TFRecordWriter(staging_path) as staging, contextlib.closing(results):
+            for done, (source, (crops, reason, detail)) in enumerate(results, start=1):
+                if reason:
+                    skipped.append(_skip_entry(source.path, source.artist, reason, detail))
+                else:
+                    images_read += 1
+                    if not crops:
+                        skipped.append(_skip_entry(source.path, source.artist, NO_FACE))
+                    for png in crops:
+                        staging.write(png)
+                        staged.append(source)
+                if progress:
+                    _progress_bar(done, len(sources), started, len(skipped))
+
+        per_artist = collections.Counter(source.artist for source in staged)
+        kept = sorted(name for name, n in per_artist.items() if n >= min_images)
+        dropped = sorted({source.artist for source in sources} - set(kept))
+        if not kept:
+            raise ValueError(f"no artist has at least --min_images={min_images} usable images "
+                             f"(best: {per_artist.most_common(3)}); {len(skipped)} files were skipped")
+        artist_id = {name: i for i, name in enumerate(kept)}
+        held_out = _choose_test(staged, artist_id, seed) if test_split else set()
+
+        num_train = len(staged) - len(held_out) - sum(per_artist[name] for name in dropped)
+        writers = {"train": records.ShardedWriter(tmp, "train", min(num_shards, num_train))}
+        if test_split:
+            writers["test"] = records.ShardedWriter(tmp, "test", max(1, min(num_shards // 2, len(held_out))))
+        try:
+            for index, png in enumerate(tf.data.TFRecordDataset(staging_path).as_numpy_iterator()):
+                source = staged[index]
+                if source.artist in artist_id:
+                    writers["test" if index in held_out else "train"].write(
+                        records.encode_example(png, artist_id[source.artist], source.artist, source.path))
+        finally:
+            for writer in writers.values():
+                writer.close()
+        os.remove(staging_path)
+
+        test_counts = collections.Counter(staged[i].artist for i in held_out)
+        artists = [{"id": artist_id[name], "name": name, "count": per_artist[name] - test_counts[name],
+                    "test_count": test_counts[name]} for name in kept]
+        records.write_artists(tmp, artists)
+        records.write_json(os.path.join(tmp, records.DATASET_FILE), {
+            "image_size": image_size, "source": "prepare", "content_factors": [], "style_factors": [],
+            "detect_faces": detect_faces, "face_margin": face_margin, "min_images": min_images,
+            "test_split": test_split, "seed": seed})
+        seconds = time.time() - started
+        report = {
+            "input": os.path.abspath(input_dir if input_dir is not None else input_csv),
+            "files_listed": len(sources), "images_read": images_read,
+            "faces_found": len(staged) if detect_faces else None,
+            "crops": len(staged), "skipped": dict(sorted(collections.Counter(s["reason"] for s in skipped).items())),
+            "skipped_files": skipped,
+            "artists_kept": len(kept),
+            "artists_dropped": [{"name": name, "images": per_artist.get(name, 0)} for name in dropped],
+            "train_images": sum(a["count"] for a in artists), "test_images": len(held_out),
+            "seconds": round(seconds, 3), "images_per_second": round(len(sources) / max(seconds, 1e-9), 2),
+            "settings": {"image_size": image_size, "min_images": min_images, "detect_faces": detect_faces,
+                         "face_margin": face_margin, "test_split": test_split, "seed": seed,
+                         "max_pixels": max_pixels, "num_shards": num_shards},
+        }
+        records.write_json(os.path.join(tmp, REPORT_FILE), report)
+    return report
+
+
+def _run(sources: Sequence[Source], order: np.ndarray, num_workers: int,
+         **settings) -> Iterable[tuple[Source, tuple[list[bytes], str, str]]]:
+    """(source, result) in `order`, from worker processes when num_workers > 1 (order kept: reproducible shards)."""
+    work = functools.partial(_process_file, **settings)
+    paths = [sources[i].path for i in order]
+    if num_workers == 1:
+        for i, path in zip(order, paths):
+            yield sources[i], work(path)
+        return
+    # spawn, not fork: the parent has TensorFlow's threads running, which a forked child could deadlock on.
+    with multiprocessing.get_context("spawn").Pool(num_workers) as pool:
+        for i, result in zip(order, pool.imap(work, paths, chunksize=4)):
+            yield sources[i], result
+
+
+def _choose_test(staged: Sequence[Source], artist_id: dict, seed: int) -> set[int]:
+    """Staging positions held out: per artist max(10%, 10) crops (papers' rule), drawn with `seed` (paper: 001)."""
+    from tf_gadn.data import synthetic
+    positions = collections.defaultdict(list)
+    for index, source in enumerate(staged):
+        if source.artist in artist_id:
+            positions[source.artist].append(index)
+    held_out = set()
+    for name, indices in positions.items():
+        # Sorted by source path, so the choice does not depend on the processing order or the worker count.
+        indices.sort(key=lambda i: (staged[i].path, i))
+        rng = np.random.default_rng([seed, artist_id[name]])
+        chosen = rng.choice(len(indices), size=synthetic.test_count(len(indices)), replace=False)
+        held_out.update(indices[k] for k in chosen)
+    return held_out
+
+
+def _skip_entry(path: str, artist: str, reason: str, detail: str = "") -> dict:
+    return {"path": path, "artist": artist, "reason": reason, "detail": detail}
+
+
+def _inside(path: str, directory: str) -> bool:
+    path, directory = os.path.realpath(path), os.path.realpath(directory)
+    return os.path.commonpath([path, directory]) == directory
+
+
+def _progress_bar(done: int, total: int, started: float, skipped: int, width: int = 30) -> None:
+    filled = int(width * done / max(total, 1))
+    rate = done / max(time.time() - started, 1e-9)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files  {rate:.1f}/s  "
+                     f"skipped {skipped}" + ("\n" if done == total else ""))
+    sys.stderr.flush()
+
+
+def format_report(report: dict, max_listed: int = 10) -> str:
+    """The human summary printed at the end of a run (report.json has every skipped file)."""
+    lines = [f"files listed: {report['files_listed']}, images read: {report['images_read']}"]
+    if report["faces_found"] is not None:
+        lines.append(f"faces found: {report['faces_found']}")
+    lines.append(f"skipped: {sum(report['skipped'].values())}"
+                 + "".join(f"\n  {reason}: {n}" for reason, n in report["skipped"].items()))
+    for entry in report["skipped_files"][:max_listed]:
+        lines.append(f"    {entry['reason']}: {entry['path']}" + (f" ({entry['detail']})" if entry["detail"] else ""))
+    if len(report["skipped_files"]) > max_listed:
+        lines.append(f"    ... {len(report['skipped_files']) - max_listed} more in {REPORT_FILE}")
+    lines.append(f"artists kept: {report['artists_kept']}, dropped (< {report['settings']['min_images']} images): "
+                 f"{len(report['artists_dropped'])}"
+                 + "".join(f"\n  {a['name']}: {a['images']}" for a in report["artists_dropped"][:max_listed]))
+    lines.append(f"train images: {report['train_images']}, test images: {report['test_images']} "
+                 f"({report['seconds']:.1f}s, {report['images_per_second']:.1f} files/s)")
+    return "\n".join(lines)
+
+
+def main(argv):
+    from absl import flags
+    del argv
+    f = flags.FLAGS
+    report = prepare(f.output_dir, f.input_dir, f.input_csv, image_size=f.image_size, min_images=f.min_images,
+                     test_split=f.test_split, seed=f.seed, num_shards=f.num_shards, detect_faces=f.detect_faces,
+                     face_margin=f.face_margin, max_pixels=f.max_pixels, overwrite=f.overwrite,
+                     num_workers=f.num_workers, progress=True)
+    print(format_report(report))
+    print(f"wrote {f.output_dir} (report: {os.path.join(f.output_dir, REPORT_FILE)})")
+
+
+def define_flags() -> None:
+    from absl import flags
+    flags.DEFINE_string("input_dir", None, "Folder with one sub-folder of images per artist.")
+    flags.DEFINE_string("input_csv", None, "CSV or TSV of path,artist (header optional; paths relative to it).")
+    flags.DEFINE_string("output_dir", None, "Where the TFRecord data set goes (appears when complete).")
+    flags.DEFINE_integer("image_size", 256, "Output size in pixels (papers: 256).")
+    flags.DEFINE_integer("min_images", 50, "Keep artists with at least this many usable images/faces (papers: 50).")
+    flags.DEFINE_bool("test_split", False, "Hold out max(10%, 10 images) per artist as the test split.")
+    flags.DEFINE_integer("seed", 1, "Seed for the test split and shard order (papers: 001).")
+    flags.DEFINE_integer("num_shards", 8, "TFRecord shards of the train split (test: half as many).")
+    flags.DEFINE_bool("detect_faces", False, "Crop upright AnimeFace faces instead of centre crops.")
+    flags.DEFINE_float("face_margin", 0.0, "Extra fraction of the face box on each side (0 = the box, as papers).")
+    flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS, "Skip images with more pixels (decompression bombs).")
+    flags.DEFINE_integer("num_workers", max(1, min(8, os.cpu_count() or 1)), "Processes reading/cropping images.")
+    flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
+    flags.mark_flag_as_required("output_dir")
+
+
+if __name__ == "__main__":
+    from absl import app
+    define_flags()
+    app.run(main)
