@@ -141,3 +141,14 @@ def test_two_process_multi_worker_run_completes(tiny_dataset, tmp_path):
         assert proc.returncode == 0, err[-3000:]
     assert checkpoints.latest(str(model_dir), "c2_pretrain").endswith("ckpt-3")
     assert not [d for d in os.listdir(model_dir / "c2_pretrain") if d.startswith("tmp_ckpt")]
+
+
+@pytest.mark.parametrize("option", ["jit_compile", "mixed_precision"])
+def test_xla_and_bfloat16_options_train(tiny_dataset, tmp_path, option):
+    config = tiny_config(tiny_dataset, tmp_path / option, stage1_steps=2, **{option: True})
+    try:
+        metrics = run_stage(config, "gadn_stage1")
+    finally:
+        import keras
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.isfinite(list(metrics.values())).all() and metrics["reconstruction"] > 0

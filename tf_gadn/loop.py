@@ -64,6 +64,8 @@ def build_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
     """The stage, compiled, under the strategy, with its checkpoint object."""
     cls = stage_class(stage_name)
     keras.utils.set_random_seed(config.seed)  # identical initial weights for the same seed (resume, replica tests)
+    # bfloat16 has float32's range, so no loss scaling is needed; networks return float32 for the losses.
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.mixed_precision else "float32")
     with strategy.scope():
         stage = cls(config, [a["count"] for a in artists], cls.batch_size(config))
         stage.compile()
@@ -112,9 +114,11 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
     dataset = strategy.distribute_datasets_from_function(_dataset_fn(config, cls, cls.batch_size(config), start))
     iterator = iter(dataset)
 
-    @tf.function(jit_compile=False)
+    replica_step = tf.function(stage.train_step, jit_compile=True) if config.jit_compile else stage.train_step
+
+    @tf.function
     def train_one_step(it):
-        strategy.run(stage.train_step, args=(next(it),))
+        strategy.run(replica_step, args=(next(it),))
 
     writer = tf.summary.create_file_writer(os.path.join(stage_dir, "logs")) if chief else tf.summary.create_noop_writer()
     sample_batch = next(iter(make_eval().take(1))) if chief and config.sample_every else None

@@ -20,6 +20,11 @@ def positive(x):
     return tf.nn.softplus(x) + STD_FLOOR
 
 
+def float32(x):
+    """Network outputs leave in float32 whatever the compute policy (losses stay in full precision)."""
+    return tf.cast(x, tf.float32)
+
+
 def blank_images(spec: TrunkSpec):
     """One all-zero image: calling a network on it once creates its variables (Keras 3 builds lazily)."""
     return tf.zeros([1, spec.image_size, spec.image_size, 3])
@@ -42,7 +47,7 @@ class ContentEncoder(keras.Model):
 
     def call(self, x):
         h = self.trunk(x)
-        return self.mean_head(h), positive(self.std_head(h))
+        return float32(self.mean_head(h)), positive(float32(self.std_head(h)))
 
 
 class Generator(keras.Model):
@@ -55,7 +60,7 @@ class Generator(keras.Model):
 
     def call(self, inputs):
         content, style = inputs
-        return self.trunk(tf.concat([content, style], axis=-1))
+        return float32(self.trunk(tf.concat([content, style], axis=-1)))
 
 
 class StyleTable(keras.layers.Layer):
@@ -70,7 +75,7 @@ class StyleTable(keras.layers.Layer):
         self.built = True
 
     def call(self, artist):
-        return tf.gather(self.mean, artist), positive(tf.gather(self.raw_std, artist))
+        return float32(tf.gather(self.mean, artist)), positive(float32(tf.gather(self.raw_std, artist)))
 
 
 class ImageHead(keras.Model):
@@ -84,7 +89,7 @@ class ImageHead(keras.Model):
         self(blank_images(spec))
 
     def call(self, x):
-        y = self.out(self.trunk(x))
+        y = float32(self.out(self.trunk(x)))
         return y[:, 0] if self.outputs_count == 1 else y
 
 
@@ -98,7 +103,7 @@ class CodeClassifier(keras.Model):
         self(tf.zeros([1, code_dim]))
 
     def call(self, code):
-        return self.mlp(code)
+        return float32(self.mlp(code))
 
 
 def build_networks(config: Config, num_artists: int, names=None) -> dict:
