@@ -109,6 +109,31 @@ def test_flagfile_trains_the_whole_gadn_chain(tiny_dataset, tmp_path):
     assert again.returncode == 0 and again.stdout.count("already complete") == 3
 
 
+def test_sigterm_saves_the_step_in_flight_and_a_rerun_continues(tiny_dataset, tmp_path):
+    import signal
+    import time
+    model_dir = tmp_path / "killed"
+    args = ["--flagfile=configs/test/gadn_tiny.flags", "--stage=gadn_stage1", f"--data_dir={tiny_dataset}",
+            f"--model_dir={model_dir}", "--checkpoint_every=100000", "--log_every=1"]
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "tf_gadn.train", *args, "--stage1_steps=100000"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    for line in proc.stdout:  # wait until training is really under way
+        if "step 5/" in line or time.time() > deadline:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "checkpoint saved" in err
+    saved = int(checkpoints.latest(str(model_dir), "gadn_stage1").rsplit("-", 1)[1])
+    assert saved >= 5
+    assert not os.path.exists(model_dir / "gadn_stage1" / "DONE")
+    result = _train_cli(*args, f"--stage1_steps={saved + 2}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert checkpoints.latest(str(model_dir), "gadn_stage1").endswith(f"ckpt-{saved + 2}")
+    assert os.path.exists(model_dir / "gadn_stage1" / "content_stats.npz")
+
+
 def _free_ports(n):
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:

@@ -8,9 +8,12 @@ have computed. A non-finite loss stops the run before anything is saved, so the 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 import time
 
 import keras
@@ -24,8 +27,30 @@ from tf_gadn.stages import stage_class
 SAMPLE_BATCH = 8
 
 
+DONE_MARKER = "DONE"
+
+
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or Inf; training stopped without saving."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM arrived: the step in flight finished, a checkpoint was saved, and the run stopped."""
+
+
+@contextlib.contextmanager
+def _stop_requests():
+    """Turns SIGINT/SIGTERM into a flag checked between steps, so a kill never lands halfway through an update."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    previous = {sig: signal.signal(sig, lambda *_: requested.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def noise_dim(cls, config: Config) -> int:
@@ -109,7 +134,10 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
     make_eval = lambda: eval_dataset(config, cls)  # noqa: E731
     stage.before_training(make_eval, config.model_dir)
     if start >= total_steps:
+        _finish(stage, make_eval, config.model_dir, stage_dir, chief, ckpt_dir)
         return {}
+    if chief and os.path.exists(os.path.join(stage_dir, DONE_MARKER)):
+        os.remove(os.path.join(stage_dir, DONE_MARKER))  # more steps were asked for: the hook must run again
 
     dataset = strategy.distribute_datasets_from_function(_dataset_fn(config, cls, cls.batch_size(config), start))
     iterator = iter(dataset)
@@ -127,33 +155,46 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
         if (progress and chief and sys.stdout.isatty()) else None
     values: dict[str, float] = {}
     started = time.time()
-    for current in range(start + 1, total_steps + 1):
-        train_one_step(iterator)
-        values = {k: float(v) for k, v in stage.results().items()}
-        _check_finite(values, current, manager)
-        step.assign(current)
-        if current % config.log_every == 0 or current == total_steps:
-            with writer.as_default(step=current):
-                for name, value in values.items():
-                    tf.summary.scalar(f"{stage_name}/{name}", value)
-                tf.summary.scalar(f"{stage_name}/steps_per_second", (current - start) / (time.time() - started))
-            for metric in stage.tracker.values():
-                metric.reset_state()
-            if progress and chief and bar is None:
-                rate = (current - start) / (time.time() - started)
-                print(f"[{stage_name}] step {current}/{total_steps} ({rate:.1f} steps/s) {summarize(values)}",
-                      flush=True)
-        if bar is not None:
-            bar.update(current, list(values.items()))
-        if current % config.checkpoint_every == 0 or current == total_steps:
-            manager.save(checkpoint_number=current)
-        if sample_batch is not None and (current % config.sample_every == 0 or current == total_steps):
-            write_samples(stage, sample_batch, stage_dir, current, writer)
-    if chief:
-        stage.after_training(make_eval, config.model_dir)
-    else:
-        tf.io.gfile.rmtree(ckpt_dir)
+    with _stop_requests() as stop:
+        for current in range(start + 1, total_steps + 1):
+            train_one_step(iterator)
+            values = {k: float(v) for k, v in stage.results().items()}
+            _check_finite(values, current, manager)
+            step.assign(current)
+            if current % config.log_every == 0 or current == total_steps:
+                with writer.as_default(step=current):
+                    for name, value in values.items():
+                        tf.summary.scalar(f"{stage_name}/{name}", value)
+                    tf.summary.scalar(f"{stage_name}/steps_per_second", (current - start) / (time.time() - started))
+                for metric in stage.tracker.values():
+                    metric.reset_state()
+                if progress and chief and bar is None:
+                    rate = (current - start) / (time.time() - started)
+                    print(f"[{stage_name}] step {current}/{total_steps} ({rate:.1f} steps/s) {summarize(values)}",
+                          flush=True)
+            if bar is not None:
+                bar.update(current, list(values.items()))
+            if current % config.checkpoint_every == 0 or current == total_steps:
+                manager.save(checkpoint_number=current)
+            if sample_batch is not None and (current % config.sample_every == 0 or current == total_steps):
+                write_samples(stage, sample_batch, stage_dir, current, writer)
+            if stop.is_set():
+                manager.save(checkpoint_number=current)
+                raise TrainingInterrupted(f"stopped at step {current}; checkpoint saved: {manager.latest_checkpoint}. "
+                                          "Rerun the same command to continue.")
+    _finish(stage, make_eval, config.model_dir, stage_dir, chief, ckpt_dir)
     return values
+
+
+def _finish(stage, make_eval, model_dir: str, stage_dir: str, chief: bool, ckpt_dir: str) -> None:
+    """The after-training hook, then the DONE marker: a stage counts as done only when both happened."""
+    if not chief:
+        tf.io.gfile.rmtree(ckpt_dir)
+        return
+    if not os.path.exists(os.path.join(stage_dir, DONE_MARKER)):
+        stage.after_training(make_eval, model_dir)
+        with open(os.path.join(stage_dir, DONE_MARKER), "w") as f:
+            f.write(f"{time.time()}\n")
 
 
 def write_samples(stage, batch: dict, stage_dir: str, current: int, writer) -> str | None:
@@ -168,8 +209,10 @@ def write_samples(stage, batch: dict, stage_dir: str, current: int, writer) -> s
 
 
 def stage_is_done(config: Config, stage_name: str) -> bool:
+    """All steps trained and the after-training hook finished (a kill in between leaves the stage not done)."""
     path = checkpoints.latest(config.model_dir, stage_name)
-    if path is None:
+    if path is None or not os.path.exists(os.path.join(checkpoints.stage_dir(config.model_dir, stage_name),
+                                                       DONE_MARKER)):
         return False
     reader = tf.train.load_checkpoint(path)
     return int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) >= stage_class(stage_name).num_steps(config)

@@ -67,10 +67,13 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from absl import logging
     logging.set_verbosity(logging.WARNING)  # keep checkpoint-saver chatter out of the progress output
-    from tf_gadn.loop import NonFiniteLossError
+    from tf_gadn.loop import NonFiniteLossError, TrainingInterrupted
     try:
         run(Config.from_flags(FLAGS))
-    except (NonFiniteLossError, FileNotFoundError, ValueError) as err:
+    except TrainingInterrupted as err:
+        print(f"\ninterrupted: {err}", file=sys.stderr)
+        return 130
+    except (NonFiniteLossError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
