@@ -133,6 +133,10 @@ def test_start_step_resumes_the_exact_stream(skewed_data):
             np.testing.assert_array_equal(expected[key].numpy(), got_cached[key].numpy(), err_msg=key)
     other_seed = next(iter(pipeline.make_dataset(skewed_data, **{**kwargs, "seed": 10})))
     assert not np.array_equal(other_seed["noise"].numpy(), full[0]["noise"].numpy())
+    in_file_order = list(pipeline.make_dataset(skewed_data, shuffle=False, **kwargs).take(30))
+    resumed = next(iter(pipeline.make_dataset(skewed_data, shuffle=False, start_step=27, **kwargs)))
+    for key in resumed:
+        np.testing.assert_array_equal(in_file_order[27][key].numpy(), resumed[key].numpy(), err_msg=key)
 
 
 def test_each_epoch_is_a_fresh_permutation_whatever_the_global_seed(skewed_data):

@@ -2,7 +2,8 @@
 Section 5.2: "all networks operate in the Lab color space").
 
 Model space is always roughly [-1, 1]: RGB as 2*rgb - 1; Lab as (L/50 - 1, a/110, b/110). 110 bounds |a|, |b| of
-every sRGB colour (max |a| ~ 98.2 for pure magenta-green, max |b| ~ 107.9 for pure yellow-blue), so no value leaves [-1, 1].
+every sRGB colour (a in [-86.2, 98.2], b in [-107.9, 94.5], extremes at green/magenta and blue/yellow), so no sRGB
+image leaves [-1, 1]; the networks' outputs may, and lab_to_rgb clips them back into the sRGB gamut.
 """
 from __future__ import annotations
 
