@@ -51,16 +51,17 @@ class ContentEncoder(keras.Model):
 
 
 class Generator(keras.Model):
-    """G(content, style) -> image in [-1, 1]: Table 1 run right to left."""
+    """G([code parts]) -> image in [-1, 1]: Table 1 run right to left on the concatenated code.
+
+    GADN feeds [content, style]; the style-space decoder [style, content] and its GAN [style, content, noise]."""
 
     def __init__(self, spec: TrunkSpec, code_dim: int, **kwargs):
         super().__init__(**kwargs)
         self.trunk = up_trunk(spec, 3, "trunk")
-        self([tf.zeros([1, code_dim - code_dim // 2]), tf.zeros([1, code_dim // 2])])
+        self([tf.zeros([1, code_dim])])
 
-    def call(self, inputs):
-        content, style = inputs
-        return float32(self.trunk(tf.concat([content, style], axis=-1)))
+    def call(self, parts):
+        return float32(self.trunk(tf.concat(list(parts), axis=-1)))
 
 
 class StyleTable(keras.layers.Layer):

@@ -1,0 +1,102 @@
+"""The style-space networks (style-space paper Section 5.2, Table 1), all on Lab images and weight-normalised
+residual blocks ([13]); the trunk code is GADN's (`tf_gadn.nn.blocks`), only the sizes and weight norm differ.
+
+S: trunk -> style code (512 before pruning). Representative styles s_i and the nested-dropout prefix scales h_d of
+equation (3) are learned with S. Baseline: the same S shape plus a linear classifier (Section 6.1's reference).
+Enc: trunk + the extra 512-wide fully connected layer -> (mean, std) of the content code. Dec([S(x)[:d_style], z]).
+G([style, content, noise]) -> image. D: three identical 64 px networks, one per scale of the consortium.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tf_gadn.config import Config
+from tf_gadn.nn.blocks import TrunkSpec, dense, down_trunk
+from tf_gadn.nn.gadn import ContentEncoder, Generator, ImageHead, blank_images, float32
+
+DISCRIMINATOR_SCALES = 3
+
+
+def style_spec(config: Config) -> TrunkSpec:
+    return TrunkSpec(config.image_size, tuple(config.ss_style_channels), tuple(config.ss_style_blocks), weight_norm=True)
+
+
+def vae_spec(config: Config) -> TrunkSpec:
+    return TrunkSpec(config.image_size, tuple(config.ss_vae_channels), tuple(config.ss_vae_blocks),
+                     config.ss_vae_fc_width, weight_norm=True)
+
+
+def generator_spec(config: Config) -> TrunkSpec:
+    return TrunkSpec(config.image_size, tuple(config.ss_gen_channels), tuple(config.ss_gen_blocks), weight_norm=True)
+
+
+def discriminator_spec(config: Config) -> TrunkSpec:
+    return TrunkSpec(config.ss_disc_size, tuple(config.ss_disc_channels), tuple(config.ss_disc_blocks),
+                     weight_norm=True)
+
+
+class StyleEncoder(keras.Model):
+    """S(x) -> style code; its first dimensions matter most once trained with nested dropout (equation 3)."""
+
+    def __init__(self, spec: TrunkSpec, code_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.trunk = down_trunk(spec, "trunk")
+        self.head = dense(code_dim, weight_norm=True, name="code")
+        self(blank_images(spec))
+
+    def call(self, x):
+        return float32(self.head(self.trunk(x)))
+
+
+class RepresentativeStyles(keras.layers.Layer):
+    """The learned presumed style s_i of every artist (equation 2) and the per-prefix scales h_d (equation 3)."""
+
+    def __init__(self, num_artists: int, code_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.styles = self.add_weight(name="styles", shape=(num_artists, code_dim),
+                                      initializer=keras.initializers.RandomNormal(stddev=1.0))
+        self.prefix_scales = self.add_weight(name="prefix_scales", shape=(code_dim,), initializer="ones")
+        self.built = True
+
+    def call(self, artist):
+        return float32(tf.gather(self.styles, artist))
+
+
+class StyleClassifier(keras.Model):
+    """Section 6.1's reference: S's shape trained to classify artists; its code is the input of the last layer."""
+
+    def __init__(self, spec: TrunkSpec, code_dim: int, num_artists: int, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = StyleEncoder(spec, code_dim, name="encoder")
+        self.logits = keras.layers.Dense(num_artists, name="logits")
+        self(blank_images(spec))
+
+    def call(self, x):
+        return float32(self.logits(self.encoder(x)))
+
+
+def build_networks(config: Config, num_artists: int, names=None) -> dict:
+    """Style-space networks by their checkpoint names (all, or just `names`), built at once."""
+    if config.d_style + config.d_content > config.gan_code_dim:
+        raise ValueError(f"d_style + d_content = {config.d_style + config.d_content} exceeds gan_code_dim "
+                         f"{config.gan_code_dim} (the rest of the GAN code is noise)")
+    if config.d_style > config.style_code_dim or config.d_content > config.content_code_dim:
+        raise ValueError("d_style / d_content cannot exceed the encoders' code lengths")
+    builders = {
+        "style_encoder": lambda: StyleEncoder(style_spec(config), config.style_code_dim, name="style_encoder"),
+        "representative_styles": lambda: RepresentativeStyles(num_artists, config.style_code_dim,
+                                                               name="representative_styles"),
+        "style_classifier": lambda: StyleClassifier(style_spec(config), config.style_code_dim, num_artists,
+                                                    name="style_classifier"),
+        "content_encoder": lambda: ContentEncoder(vae_spec(config), config.content_code_dim, name="content_encoder"),
+        "decoder": lambda: Generator(vae_spec(config), config.d_style + config.content_code_dim, name="decoder"),
+        "generator": lambda: Generator(generator_spec(config), config.gan_code_dim, name="generator"),
+    }
+    for scale in range(DISCRIMINATOR_SCALES):
+        builders[f"discriminator{scale}"] = (
+            lambda scale=scale: ImageHead(discriminator_spec(config), 1, name=f"discriminator{scale}"))
+    unknown = set(names or ()) - set(builders)
+    if unknown:
+        raise ValueError(f"unknown style-space network(s) {sorted(unknown)}")
+    return {name: builders[name]() for name in (names or builders)}
