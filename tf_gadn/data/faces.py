@@ -13,6 +13,7 @@ image coordinates (0 = level, positive = the face is turned clockwise on screen)
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.metadata
 import math
 from typing import Sequence
@@ -110,6 +111,7 @@ class _LegacyImaging(ctypes.Structure):
                 ("pixelsize", ctypes.c_int), ("linesize", ctypes.c_int), ("destroy", ctypes.c_void_p)]
 
 
+@functools.lru_cache(maxsize=None)
 def _needs_legacy_header() -> bool:
     version = importlib.metadata.version("animeface")
     parts = tuple(int(p) for p in version.split(".")[:3] if p.isdigit())

@@ -30,8 +30,9 @@ from PIL import ExifTags, Image
 
 from tf_gadn.data import faces
 
-# tensorflow (through records) is imported inside `prepare` only: spawned worker processes import this module to
-# find `_process_file`, and should not each pay TensorFlow's start-up for work that is pure PIL/numpy.
+# tensorflow (through records) is imported inside `prepare` only: the per-file work is pure PIL/numpy. (Spawned worker
+# processes still import the `tf_gadn.data` package to find `_process_file`, and with it TensorFlow: a one-time
+# start-up of a few seconds per worker.)
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 REPORT_FILE = "report.json"
@@ -51,6 +52,8 @@ TOO_LARGE = "too large"
 NO_FACE = "no face found"
 NOT_IMAGE_EXTENSION = "not an image file extension"
 OUTSIDE_ARTIST_FOLDER = "outside artist folders"
+DUPLICATE = "listed twice"
+FAILED = "failed to process"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +123,19 @@ def read_listing(listing_path: str) -> list[Source]:
     return sources
 
 
+def drop_duplicates(sources: Sequence[Source]) -> tuple[list[Source], list[dict]]:
+    """The first listing of each path; later ones are reported (a file counted twice, or under two artists, would
+    bias p(a) and could put the same image in both splits)."""
+    seen, unique, repeated = set(), [], []
+    for source in sources:
+        if source.path in seen:
+            repeated.append(_skip_entry(source.path, source.artist, DUPLICATE))
+        else:
+            seen.add(source.path)
+            unique.append(source)
+    return unique, repeated
+
+
 # ---- one file ---------------------------------------------------------------------------------------------------
 def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """The decoded RGB image (EXIF orientation applied, transparency over white); SkippedImage if it is not usable.
@@ -147,8 +163,8 @@ def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
                 return _to_rgb(image)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise SkippedImage(TOO_LARGE, str(e)) from None
-        except Image.UnidentifiedImageError as e:
-            raise SkippedImage(NOT_AN_IMAGE, str(e)) from None
+        except Image.UnidentifiedImageError:
+            raise SkippedImage(NOT_AN_IMAGE, "no image format Pillow can read") from None
         # Pillow reports damaged data as OSError ("image file is truncated", "broken data stream"), and some
         # malformed headers or streams as SyntaxError or EOFError.
         except (OSError, SyntaxError, EOFError) as e:
@@ -186,6 +202,10 @@ def _process_file(path: str, *, image_size: int, detect_faces: bool, face_margin
         return crops_of(path, image_size, detect_faces, face_margin, max_pixels), "", ""
     except SkippedImage as e:
         return [], e.reason, e.detail
+    # A decoder or EXIF parser can fail on damaged input in ways no list foresees (struct.error, ValueError, ...):
+    # one file must never end a run over thousands, so the failure is counted and reported with its type.
+    except Exception as e:  # noqa: BLE001
+        return [], FAILED, f"{type(e).__name__}: {e}"
 
 
 # ---- the data set -----------------------------------------------------------------------------------------------
@@ -213,9 +233,9 @@ def prepare(output_dir: str, input_dir: str | None = None, input_csv: str | None
     if input_dir is not None:
         sources, skipped = list_folder(input_dir)
     else:
-        sources, skipped = read_listing(input_csv), []
+        sources, skipped = drop_duplicates(read_listing(input_csv))
 
-    started = time.time()
+    started = last_shown = time.time()
     order = np.random.default_rng([seed, 0]).permutation(len(sources))
     staged: list[Source] = []  # one entry per crop, in staging (= final shard) order
     images_read = 0
@@ -235,12 +255,16 @@ def prepare(output_dir: str, input_dir: str | None = None, input_csv: str | None
                     for png in crops:
                         staging.write(png)
                         staged.append(source)
-                if progress:
+                # at most a few updates a second: a redirected log should not get a line per file
+                if progress and (done == len(sources) or time.time() - last_shown >= 0.25):
                     _progress_bar(done, len(sources), started, len(skipped))
+                    last_shown = time.time()
 
         per_artist = collections.Counter(source.artist for source in staged)
         kept = sorted(name for name, n in per_artist.items() if n >= min_images)
-        dropped = sorted({source.artist for source in sources} - set(kept))
+        # an artist folder whose every file was skipped is dropped too, and should be listed as such
+        seen_artists = {source.artist for source in sources} | {entry["artist"] for entry in skipped if entry["artist"]}
+        dropped = sorted(seen_artists - set(kept))
         if not kept:
             raise ValueError(f"no artist has at least --min_images={min_images} usable images "
                              f"(best: {per_artist.most_common(3)}); {len(skipped)} files were skipped")
