@@ -35,3 +35,12 @@ def tiny_gadn_run(tiny_dataset, tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("runs") / "gadn"
     train.run(Config(data_dir=str(tiny_dataset), model_dir=str(model_dir), **TINY_GADN))
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_gadn_export(tiny_gadn_run, tmp_path_factory):
+    """The tiny GADN run exported as EXPORT_DIR/gadn/1 with every serving signature (export and serving tests)."""
+    from tf_gadn import export
+    export_dir = tmp_path_factory.mktemp("exports")
+    export.export(str(tiny_gadn_run), str(export_dir), "gadn")
+    return export_dir
