@@ -153,6 +153,10 @@ flags.DEFINE_string("out_dir", "", "Where report.json and figures go (default: M
 
 def main(argv):
     del argv
+    if checkpoints.load_run_info(FLAGS.model_dir)[0].method == "style_space":  # its own numbers: probes on codes
+        from tf_gadn import evaluate_style_space
+        print(evaluate_style_space.format_report(evaluate_style_space.evaluate(FLAGS.model_dir, FLAGS.out_dir)))
+        return
     report = evaluate(FLAGS.model_dir, FLAGS.compare_model_dir, FLAGS.eval_data_dir, FLAGS.out_dir)
     print(format_report(report))
     print(json.dumps(report.get("ground_truth", {}), indent=1))

@@ -1,0 +1,84 @@
+"""The style-space chain end to end: the train CLI runs style_encoder -> content_vae -> cond_gan on the tiny flagfile,
+then the exploration figures (Figures 3-7) are real PNGs of the sizes their layouts promise, and the style-space
+evaluation reports its four probe numbers."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tf_gadn import evaluate_style_space, explore, visualize
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZE, GAP = 32, 2  # configs/test/style_space_tiny.flags: 32 px; visualize.tile's gap
+
+
+@pytest.fixture(scope="module")
+def tiny_style_space_run(tiny_dataset, tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("runs") / "style_space"
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_gadn.train", "--flagfile=configs/test/style_space_tiny.flags",
+         f"--data_dir={tiny_dataset}", f"--model_dir={model_dir}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=400, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return model_dir
+
+
+def test_train_cli_runs_the_whole_style_space_chain(tiny_style_space_run):
+    for stage in ("style_encoder", "content_vae", "cond_gan"):
+        assert (tiny_style_space_run / stage / "DONE").exists(), stage
+    assert (tiny_style_space_run / "style_encoder" / "style_stats.npz").exists()
+    assert (tiny_style_space_run / "explore" / "random_styles.png").exists()  # cond_gan's after-training figures
+    pruning = json.loads((tiny_style_space_run / "content_vae" / "content_pruning.json").read_text())
+    assert pruning["prefix_lengths"] == [1, 2, 4, 8, 16]
+    with Image.open(tiny_style_space_run / "style_x_content.png") as grid:  # header + 8 contents x 8 styles
+        assert grid.size == (9 * SIZE + 8 * GAP, 9 * SIZE + 8 * GAP)
+
+
+def side(cells: int) -> int:
+    return cells * SIZE + (cells - 1) * GAP
+
+
+def test_exploration_figures_are_pngs_of_their_layouts(tiny_style_space_run, tmp_path):
+    references = []
+    for k, shape in enumerate([(40, 50, 3), (64, 48, 3)]):  # any size: centre-cropped and resized
+        path = tmp_path / f"ref{k}.png"
+        Image.fromarray(np.random.default_rng(k).integers(0, 255, shape, dtype=np.uint8)).save(path)
+        references.append(str(path))
+    written = explore.explore(str(tiny_style_space_run), str(tmp_path / "figures"), references, dims=[0, 3])
+    expected = {  # (width, height) in cells
+        "random_styles": (6, 4), "interpolation": (5, 5), "dimension_00": (6, 3), "dimension_03": (6, 3),
+        "reconstruction": (8, 2), "style_transfer": (5, 5), "reference_reconstruction": (4, 1),
+        "reference_style_transfer": (3, 5), "held_out_artist": (6, 4)}
+    assert set(written) == set(expected)
+    for name, (cols, rows) in expected.items():
+        with Image.open(written[name]) as picture:
+            assert picture.format == "PNG" and picture.size == (side(cols), side(rows)), name
+            assert len(np.unique(np.asarray(picture).reshape(-1, 3), axis=0)) > 10, name
+    assert json.loads((tmp_path / "figures" / "index.json").read_text())["dims"] == [0, 3]
+    with pytest.raises(ValueError, match="cannot be read"):
+        explore.load_reference_images([str(tmp_path / "missing.png")], SIZE)
+
+
+def test_exploration_helpers():
+    corners = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], np.float32)
+    grid = visualize.bilinear_styles(corners, 3)
+    np.testing.assert_allclose(grid[1, 1], [0.5, 0.5])
+    np.testing.assert_allclose(grid[2, 0], [0, 1])
+    swept = visualize.sweep_dimension(np.ones((2, 4)), 2)
+    np.testing.assert_array_equal(swept[:, :, 2], [[-5, 0, 5], [-5, 0, 5]])
+    assert (swept[:, :, [0, 1, 3]] == 1).all()
+    low, high = visualize.extreme_indices(np.arange(100)[::-1], 3, 0.1)
+    assert all(v >= 90 for v in low) and all(v < 10 for v in high)  # scores are reversed indices
+
+
+def test_style_space_evaluation_reports_four_probe_numbers(tiny_style_space_run, tmp_path):
+    report = evaluate_style_space.evaluate(str(tiny_style_space_run), str(tmp_path))
+    assert set(report["four_numbers"]) == {"style_code->style_factors", "style_code->content_factors",
+                                           "content_code->style_factors", "content_code->content_factors"}
+    assert all(v is None or -5 < v <= 1 for v in report["four_numbers"].values())
+    assert all(np.isfinite(v) and v > 0 for v in report["held_out_artist"].values())
+    assert (tmp_path / "style_space_report.json").exists()

@@ -1,0 +1,170 @@
+"""`python -m tf_gadn.evaluate_style_space --model_dir M`: does the style code hold style and the content code content?
+
+On synthetic data the true factors of every image are known (tf_gadn.data.synthetic): per-artist style factors and
+per-image content factors. Linear probes (tf_gadn.probes) are fitted on the train split from each code to each
+factor and scored on the test split (or a held-out 30% of train). Four numbers, the issue's check of Section 6.2's
+claim: style code -> style factors and content code -> content factors should be high, the two crossings low.
+Each number is the mean over factors of a chance-corrected score: R^2 for a continuous factor, and
+(accuracy - majority-class accuracy) / (1 - majority-class accuracy) for a categorical one: 0 = chance, 1 = perfect.
+Also: artist accuracy from each code, and the transfer error (per-pixel L2, GADN's distance, in RGB) of a style taken
+from images of an artist held out of training against its true rendering, next to seen artists and to the input.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from tf_gadn import explore, losses, probes
+from tf_gadn.data import color as colorspace
+from tf_gadn.data import pipeline, records, synthetic
+from tf_gadn.stages.style_space_common import StyleSpace, load_style_space
+
+MAX_IMAGES = 4096
+TRANSFER_IMAGES = 64
+CODES = ("style_code", "content_code")
+FACTORS = ("style_factors", "content_factors")
+
+
+def encode_split(space: StyleSpace, split: str, max_images: int = MAX_IMAGES) -> dict:
+    """u, v, artists and both factor vectors of a split's first `max_images` images."""
+    config = space.config
+    ds = pipeline.make_dataset(config.data_dir, split, global_batch_size=64, image_size=config.image_size,
+                               color="lab", shuffle=False, repeat=False, drop_remainder=False, with_factors=True)
+    parts: dict[str, list] = {}
+    for batch in ds.take(-(-max_images // 64)):
+        parts.setdefault("style_code", []).append(space.style(batch["image"]))
+        parts.setdefault("content_code", []).append(space.content(batch["image"]))
+        parts.setdefault("image", []).append(batch["image"].numpy())
+        for key in ("artist",) + FACTORS:
+            parts.setdefault(key, []).append(batch[key].numpy())
+    return {key: np.concatenate(values) for key, values in parts.items()}
+
+
+def factor_score(train_x, train_y, test_x, test_y, classes: int) -> float | None:
+    """Chance-corrected probe score of one factor (see module docstring); None when the factor does not vary."""
+    if classes:
+        train_y, test_y = train_y.astype(np.int64), test_y.astype(np.int64)
+        majority = np.bincount(train_y, minlength=classes).argmax()
+        chance = float(np.mean(test_y == majority))
+        if chance > 0.999 or len(np.unique(train_y)) < 2:
+            return None
+        accuracy = probes.score(probes.fit(train_x, train_y, classes), test_x, test_y)
+        return (accuracy - chance) / (1.0 - chance)
+    if np.std(train_y) < 1e-9 or np.std(test_y) < 1e-9:
+        return None
+    return probes.score(probes.fit(train_x, train_y), test_x, test_y)
+
+
+def probe_table(train: dict, test: dict, info: dict) -> dict:
+    """{"style_code->style_factors": mean score, ...} for the four pairs, plus per-factor scores."""
+    table, per_factor = {}, {}
+    for code in CODES:
+        for factors in FACTORS:
+            kind = factors.split("_")[0]
+            names, classes = info[f"{kind}_factors"], info[f"{kind}_classes"]
+            scores = {name: factor_score(train[code], train[factors][:, k], test[code], test[factors][:, k], c)
+                      for k, (name, c) in enumerate(zip(names, classes))}
+            scores = {name: s for name, s in scores.items() if s is not None}
+            key = f"{code}->{factors}"
+            table[key] = float(np.mean(list(scores.values()))) if scores else None
+            per_factor[key] = scores
+    return {"four_numbers": table, "per_factor": per_factor}
+
+
+def rgb(images) -> tf.Tensor:
+    return colorspace.to_rgb_m11(tf.constant(images, tf.float32), "lab")
+
+
+def pixel_error(x, y) -> float:
+    """GADN's per-pixel L2 distance, in RGB [-1, 1] (the same units as tf_gadn.evaluate's transfer error)."""
+    return float(np.mean(losses.pixel_distance(rgb(x), rgb(y)).numpy()))
+
+
+def held_out_transfer(space: StyleSpace, images, content_factors, info: dict, num_artists: int) -> dict:
+    """Contents of `images` drawn in the style of (a) an artist never seen in training, (b) a seen artist, each style
+    taken from that artist's drawings alone; scored against the true renderings."""
+    contents = [synthetic.content_from_vector(f) for f in content_factors]
+    held_out = explore.held_out_artist(info["seed"], num_artists, space.config.image_size, contents)
+    seen_style = synthetic.artist_style(info["seed"], 0)
+    rng = np.random.default_rng([0, 4243])
+    seen_drawings = explore.to_model_space(np.stack([
+        synthetic.render(synthetic.sample_content(rng), synthetic.jitter_style(seen_style, rng),
+                         space.config.image_size) for _ in range(explore.HELD_OUT_IMAGES)]))
+    seen_truth = explore.to_model_space(np.stack([synthetic.render(c, seen_style, space.config.image_size)
+                                                  for c in contents]))
+    v = space.content(images)
+
+    def transfer(drawings):
+        u = space.style(drawings).mean(axis=0, keepdims=True)
+        return space.generate(np.repeat(u, len(v), axis=0), v)
+
+    return {"transfer_error_held_out_artist": pixel_error(transfer(held_out["images"]), held_out["truth"]),
+            "transfer_error_seen_artist_0": pixel_error(transfer(seen_drawings), seen_truth),
+            "baseline_input_unchanged_held_out": pixel_error(images, held_out["truth"])}
+
+
+def evaluate(model_dir: str, out_dir: str = "") -> dict:
+    """The style-space report (JSON in out_dir, default MODEL_DIR/eval); synthetic data sets only."""
+    space = load_style_space(model_dir)
+    data_dir = space.config.data_dir
+    info = records.read_dataset_info(data_dir)
+    if info.get("source") != "synthetic" or not info.get("style_factors"):
+        raise ValueError(f"{data_dir!r} is not a synthetic data set: the probes need the true factors")
+    artists = records.read_artists(data_dir)
+    train = encode_split(space, "train")
+    if any(a.get("test_count") for a in artists):
+        test = encode_split(space, "test")
+        held = "test split"
+    else:  # no test split: a fixed 30% of train
+        order = np.random.default_rng(0).permutation(len(train["artist"]))
+        cut = int(0.7 * len(order))
+        train, test = ({k: v[order[:cut]] for k, v in train.items()}, {k: v[order[cut:]] for k, v in train.items()})
+        held = "30% of train"
+    report = {"model_dir": model_dir, "probe_scored_on": held, "train_images": len(train["artist"]),
+              "score": "mean over factors: R^2 (continuous), chance-corrected accuracy (categorical); 0 = chance"}
+    report.update(probe_table(train, test, info))
+    report["artist_accuracy"] = {code: probes.score(probes.fit(train[code], train["artist"], len(artists)),
+                                                    test[code], test["artist"]) for code in CODES}
+    report["artist_chance"] = 1.0 / len(artists)
+    n = min(TRANSFER_IMAGES, len(test["image"]))
+    report["held_out_artist"] = held_out_transfer(space, test["image"][:n], test["content_factors"][:n], info,
+                                                  len(artists))
+    out_dir = out_dir or os.path.join(model_dir, "eval")
+    os.makedirs(out_dir, exist_ok=True)
+    records.write_json(os.path.join(out_dir, "style_space_report.json"), report)
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [f"Linear probes ({report['probe_scored_on']}; {report['score']}):"]
+    lines += [f"  {pair:36s} {value:.3f}" if value is not None else f"  {pair:36s} n/a"
+              for pair, value in report["four_numbers"].items()]
+    lines += [f"  artist accuracy from {code:14s} {acc:.3f} (chance {report['artist_chance']:.3f})"
+              for code, acc in report["artist_accuracy"].items()]
+    lines += [f"  {name:36s} {value:.4f}" for name, value in report["held_out_artist"].items()]
+    return "\n".join(lines)
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_string("model_dir", None, "Trained style-space run (on a synthetic data set).")
+    flags.DEFINE_string("out_dir", "", "Where style_space_report.json goes (default: MODEL_DIR/eval).")
+    flags.mark_flag_as_required("model_dir")
+
+
+def main(argv):
+    del argv
+    report = evaluate(FLAGS.model_dir, FLAGS.out_dir)
+    print(format_report(report))
+    print(json.dumps(report["four_numbers"], indent=1))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

@@ -1,0 +1,185 @@
+"""Style- and content-conditioned GAN (style-space paper Section 4, equations 5-9, and Section 5.2).
+
+G's code is [u | v | w], u ~ N(0, I^d_style) a normalised style, v ~ N(0, I^d_content) a content, w the unconditioned
+rest. D is a consortium of three networks of the same shape at three scales (Section 5.2): network s sees 4^s random
+ss_disc_size patches of the image resized to min(image_size, ss_disc_size * 2^s) -- at 256 px with 64 px networks:
+the whole image at 64 px, 4 patches of the 128 px image, 16 patches of the 256 px original. The scale is capped at
+the training size (never upsampled); the patch counts stay the paper's. Each network's loss is averaged over its
+patches, then over the networks. D minimises eq. (5); G minimises eq. (6): L_GAN + lambda_style L_style +
+lambda_content L_content, with the frozen S (output normalised by training-set statistics) and the frozen Enc (mean)
+asked to give u and v back. When done, the exploration figures are written (tf_gadn.explore).
+"""
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+
+from tf_gadn import losses
+from tf_gadn.nn import style_space
+from tf_gadn.stages.base import Stage
+from tf_gadn.stages.style_space_common import load_style_stats, normalise_style, split_gan_code, style_prefix
+
+GRID_COLUMNS = 8
+LAB_WHITE = (1.0, 0.0, 0.0)  # L = 100, a = b = 0 in model space: the blank corner of the sample grid
+
+
+def consortium_scales(image_size: int, disc_size: int) -> list[tuple[int, int]]:
+    """(size the image is resized to, number of disc_size patches) for each discriminator of the consortium."""
+    if disc_size > image_size:
+        raise ValueError(f"ss_disc_size {disc_size} exceeds image_size {image_size}")
+    return [(min(image_size, disc_size * 2 ** s), 4 ** s) for s in range(style_space.DISCRIMINATOR_SCALES)]
+
+
+def patch_uniform_dim(image_size: int, disc_size: int) -> int:
+    """Uniforms for one image's patch corners (a row and a column per patch, every scale)."""
+    return sum(2 * count for _, count in consortium_scales(image_size, disc_size))
+
+
+def resize_to(images, size: int):
+    """Area down-sampling (exact average pooling when the factor is whole: differentiable and XLA-friendly)."""
+    current = images.shape[1]
+    if current == size:
+        return images
+    if current % size == 0:
+        return tf.nn.avg_pool2d(images, current // size, current // size, "VALID")
+    return tf.image.resize(images, [size, size], antialias=True)
+
+
+def random_patches(images, uniform, count: int, patch: int):
+    """[B, R, R, C] -> [B, count, patch, patch, C]: corners uniform over the R - patch + 1 positions of each axis.
+
+    uniform: [B, 2 * count] in [0, 1) (rows first, then columns), from the pipeline, so patches are stateless. A gather
+    of pixel indices: exact pixels (no interpolation), gradients flow to the image, XLA can compile it."""
+    size, channels = images.shape[1], images.shape[-1]
+    corners = tf.minimum(tf.cast(tf.floor(uniform * (size - patch + 1)), tf.int32), size - patch)
+    top, left = corners[:, :count], corners[:, count:]
+    offsets = tf.range(patch)
+    pixel = ((top[:, :, None, None] + offsets[:, None]) * size + left[:, :, None, None] + offsets)  # [B, n, p, p]
+    batch = tf.shape(images)[0]
+    flat = tf.gather(tf.reshape(images, [batch, size * size, channels]), tf.reshape(pixel, [batch, -1]), batch_dims=1)
+    return tf.reshape(flat, [batch, count, patch, patch, channels])
+
+
+def consortium_views(images, uniform, image_size: int, disc_size: int) -> list:
+    """What each discriminator sees: one [B, patches, disc, disc, C] tensor per scale."""
+    views, start = [], 0
+    for size, count in consortium_scales(image_size, disc_size):
+        views.append(random_patches(resize_to(images, size), uniform[:, start:start + 2 * count], count, disc_size))
+        start += 2 * count
+    return views
+
+
+class CondGanStage(Stage):
+    NAME = "cond_gan"
+    CONFIG_PREFIX = "cond_gan"
+    COLOR = "lab"
+    INHERITS = {"style_encoder": ("style_encoder",), "content_vae": ("content_encoder",)}
+    FROZEN = ("style_encoder", "content_encoder")
+
+    @classmethod
+    def noise_dim_for(cls, config) -> int:
+        return config.gan_code_dim  # u, v, w ~ N(0, I), eq. 6
+
+    @classmethod
+    def uniform_dim_for(cls, config) -> int:
+        return 2 * patch_uniform_dim(config.image_size, config.ss_disc_size)  # real and generated patches
+
+    def __init__(self, config, artist_counts, global_batch_size):
+        super().__init__(config, artist_counts, global_batch_size)
+        self.scales = consortium_scales(config.image_size, config.ss_disc_size)
+        names = ["style_encoder", "content_encoder", "generator"] + [
+            f"discriminator{s}" for s in range(style_space.DISCRIMINATOR_SCALES)]
+        nets = style_space.build_networks(config, self.num_artists, names)
+        self.style_encoder, self.content_encoder, self.generator = (
+            nets["style_encoder"], nets["content_encoder"], nets["generator"])
+        self.discriminators = [nets[f"discriminator{s}"] for s in range(style_space.DISCRIMINATOR_SCALES)]
+        self.style_encoder.trainable = False
+        self.content_encoder.trainable = False
+        # Filled from the style encoder's statistics file before the first step (not checkpointed: always reloaded).
+        self.style_mean = tf.Variable(tf.zeros([config.d_style]), trainable=False, name="style_mean")
+        self.style_std = tf.Variable(tf.ones([config.d_style]), trainable=False, name="style_std")
+        self.add_trackers("objective", "d_real", "d_fake", "gan", "style", "content")
+
+    def networks(self):
+        nets = {"style_encoder": self.style_encoder, "content_encoder": self.content_encoder,
+                "generator": self.generator}
+        nets.update({f"discriminator{s}": d for s, d in enumerate(self.discriminators)})
+        return nets
+
+    def make_optimizers(self):
+        lr = self.config.cond_gan_lr
+        return {"generator": self.new_optimizer("rmsprop", lr), "discriminators": self.new_optimizer("rmsprop", lr)}
+
+    def trained_variables(self):
+        return {"generator": self.generator.trainable_variables,
+                "discriminators": [v for d in self.discriminators for v in d.trainable_variables]}
+
+    def before_training(self, make_eval_dataset, model_dir):
+        mean, std = load_style_stats(self.config.inherit_dir or model_dir, self.config.d_style)
+        self.style_mean.assign(mean)
+        self.style_std.assign(std)
+
+    def style_code(self, images):
+        """u of an image: S(x)^[d_style] normalised with the training-set statistics (Section 4)."""
+        return normalise_style(style_prefix(self.style_encoder, images, self.config.d_style),
+                               self.style_mean, self.style_std)
+
+    def content_code(self, images):
+        """v of an image: the mean of the VAE encoder, first d_content dimensions (variance discarded)."""
+        return self.content_encoder(images)[0][:, :self.config.d_content]
+
+    def consortium_loss(self, images, uniform, per_logit_loss):
+        """[B]: per_logit_loss of every discriminator on its patches, averaged over patches, then over networks."""
+        per_patch = []
+        for discriminator, view in zip(self.discriminators,
+                                       consortium_views(images, uniform, self.config.image_size,
+                                                        self.config.ss_disc_size)):
+            logits = discriminator(tf.reshape(view, [-1] + view.shape[2:].as_list()))
+            per_patch.append(per_logit_loss(tf.reshape(logits, [tf.shape(view)[0], view.shape[1]])))
+        return losses.consortium_mean(per_patch)
+
+    def train_step(self, batch):
+        x = batch["image"]
+        u, v, w = split_gan_code(batch["noise"], self.config.d_style, self.config.d_content)
+        patches_real, patches_fake = tf.split(batch["uniform"], 2, axis=-1)
+
+        # D, eq. (5): real images are real, G(z) is not -- on every scale of the consortium.
+        fake = tf.stop_gradient(self.generator([u, v, w]))
+        with tf.GradientTape() as tape:
+            d_real = self.batch_mean(self.consortium_loss(x, patches_real, losses.gan_discriminator_real))
+            d_fake = self.batch_mean(self.consortium_loss(fake, patches_fake, losses.gan_discriminator_fake))
+            d_loss = d_real + d_fake
+        self.minimize(tape, d_loss, "discriminators")
+
+        # G, eqs. (6)-(9): fool D, and let the frozen S and Enc read u and v back off the generated image.
+        with tf.GradientTape() as tape:
+            fake = self.generator([u, v, w])
+            gan = self.batch_mean(self.consortium_loss(fake, patches_fake, losses.gan_generator))
+            style = self.batch_mean(losses.style_code_loss(self.style_code(fake), u))
+            content = self.batch_mean(losses.content_code_loss(self.content_code(fake), v))
+            total = gan + self.config.lambda_style * style + self.config.lambda_content * content
+        self.minimize(tape, total, "generator")
+
+        self.track(objective=total, d_real=d_real, d_fake=d_fake, gan=gan, style=style, content=content)
+        return self.results()
+
+    def sample_grid(self, batch):
+        """Rows = contents, columns = styles, both from the batch's images (w = 0): the diagonal reconstructs an image
+        (Figure 6), the rest are style transfers (Figure 7). A header row and column show the source images."""
+        x = batch["image"][:GRID_COLUMNS]
+        u, v = self.style_code(x), self.content_code(x)
+        n = tf.shape(x)[0]
+        noise = tf.zeros([n * n, self.config.gan_code_dim - self.config.d_style - self.config.d_content])
+        fakes = self.generator([tf.tile(u, [n, 1]), tf.repeat(v, n, axis=0), noise])
+        cells = tf.reshape(fakes, tf.concat([[n, n], tf.shape(x)[1:]], axis=0))
+        corner = tf.ones_like(x[:1]) * tf.constant(LAB_WHITE)
+        header = tf.concat([corner, x], axis=0)[None]                 # [1, n + 1, S, S, 3]
+        body = tf.concat([x[:, None], cells], axis=1)                  # [n, n + 1, S, S, 3]
+        return tf.concat([header, body], axis=0)
+
+    def after_training(self, make_eval_dataset, model_dir):
+        """The exploration figures of Sections 6.3-6.4 (tf_gadn.explore), so a finished run shows its style space."""
+        from tf_gadn import explore
+        written = explore.explore(model_dir)
+        print(f"[{self.NAME}] exploration figures: {os.path.dirname(next(iter(written.values())))}", flush=True)

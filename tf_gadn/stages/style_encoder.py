@@ -1,0 +1,105 @@
+"""Style-space step 1 (Section 3, Table 2 row 1): a metric-learned style encoder, and its classification baseline.
+
+S and the representative styles s_i (with the nested-dropout prefix scales h_d) minimise equation (2) with the
+nested-dropout losses of equation (3): images of an artist are pulled to s_i (L_same = t^2) and pushed from every
+other s_j (L_diff = exp(-t^2)), averaged over the kept prefix length d ~ truncated geometric(t). On the same batch,
+with its own optimizer, a network of the same shape is trained to classify the artist (NLL): Section 6.1's reference,
+so one run gives both curves of Figure 1. When done: the style statistics the conditional GAN normalises S(x) with
+(Section 4) and the pruning report (tf_gadn.pruning) on the held-out split.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tf_gadn import losses, pruning
+from tf_gadn.nn import style_space
+from tf_gadn.stages.base import Stage
+
+STYLE_STATS = "style_stats.npz"
+
+
+class StyleEncoderStage(Stage):
+    NAME = "style_encoder"
+    CONFIG_PREFIX = "style_encoder"
+    COLOR = "lab"
+
+    def __init__(self, config, artist_counts, global_batch_size):
+        super().__init__(config, artist_counts, global_batch_size)
+        if self.num_artists < 2:
+            raise ValueError("metric learning of style needs at least two artists (equation 2 pushes artists apart)")
+        nets = style_space.build_networks(config, self.num_artists,
+                                          ("style_encoder", "representative_styles", "style_classifier"))
+        self.style_encoder = nets["style_encoder"]
+        self.representative_styles = nets["representative_styles"]
+        self.style_classifier = nets["style_classifier"]
+        self.add_trackers("objective", "same_artist", "different_artist", "nearest_style_accuracy",
+                          "classifier_nll", "classifier_accuracy")
+
+    def networks(self):
+        return {"style_encoder": self.style_encoder, "representative_styles": self.representative_styles,
+                "style_classifier": self.style_classifier}
+
+    def make_optimizers(self):
+        lr = self.config.style_encoder_lr
+        return {name: self.new_optimizer("adam", lr) for name in self.networks()}
+
+    def trained_variables(self):
+        return {name: net.trainable_variables for name, net in self.networks().items()}
+
+    def train_step(self, batch):
+        x, a = batch["image"], batch["artist"]
+
+        # S, s_i, h_d: equation (2) with L'_same, L'_diff of equation (3).
+        with tf.GradientTape() as tape:
+            style_code = self.style_encoder(x)
+            same, different = losses.nested_metric_learning_loss(
+                style_code, a, self.representative_styles.styles, self.representative_styles.prefix_scales,
+                self.artist_counts, self.config.nested_dropout_t)
+            same, different = self.batch_mean(same), self.batch_mean(different)
+            objective = same + different
+        self.minimize(tape, objective, "style_encoder", "representative_styles")
+
+        # The classification baseline (Section 6.1): same network shape, same batch, NLL of the artist.
+        with tf.GradientTape() as tape:
+            logits = self.style_classifier(x)
+            classifier_nll = self.batch_mean(losses.nll(logits, a))
+        self.minimize(tape, classifier_nll, "style_classifier")
+
+        # Section 6.1's classification rule: the artist whose representative style is nearest.
+        negative_distance = -tf.reduce_sum(
+            tf.square(style_code[:, None, :] - self.representative_styles.styles[None, :, :]), axis=-1)
+        self.track(objective=objective, same_artist=same, different_artist=different,
+                   nearest_style_accuracy=self.batch_mean(self.correct(negative_distance, a)),
+                   classifier_nll=classifier_nll, classifier_accuracy=self.batch_mean(self.correct(logits, a)))
+        return self.results()
+
+    def after_training(self, make_eval_dataset, model_dir):
+        out_dir = os.path.join(model_dir, self.NAME)
+        train_sums = pruning.artist_sums(self.networks(), make_eval_dataset(), self.num_artists)
+        save_style_stats(out_dir, train_sums["metric"], self.config.d_style)
+        split = pruning.evaluation_split(self.config.data_dir)
+        report = pruning.pruning_report(self.networks(), train_sums, pruning.split_batches(self.config, split), split)
+        pruning.write_report(report, out_dir)
+        print(pruning.markdown_table(report), flush=True)
+
+
+def save_style_stats(out_dir: str, train_sums: "pruning.ArtistSums", d_style: int) -> str:
+    """Mean and std of S(x)[:, :d_style] over the train split, for the GAN's style-code normalisation (Section 4)."""
+    mean, std = train_sums.mean_and_std()
+    path = os.path.join(out_dir, STYLE_STATS)
+    os.makedirs(out_dir, exist_ok=True)
+    np.savez(path + ".tmp.npz", mean=mean[:d_style].astype(np.float32), std=std[:d_style].astype(np.float32),
+             count=int(train_sums.counts.sum()))
+    os.replace(path + ".tmp.npz", path)
+    return path
+
+
+def load_style_stats(model_dir: str) -> dict:
+    """{"mean": [d_style], "std": [d_style], "count"}: normalise S(x)[:, :d_style] as (code - mean) / std."""
+    path = os.path.join(model_dir, StyleEncoderStage.NAME, STYLE_STATS)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path!r} is missing: it is written when the style_encoder stage finishes")
+    return dict(np.load(path))

@@ -1,0 +1,91 @@
+"""What the content VAE, the conditional GAN and the tools that look at them share (style-space paper Section 4):
+the pruned style code S(x)[:d_style], its training-set statistics, and the GAN's three code parts.
+
+"For this part [the GAN], the output of S is normalized to have zero mean and unit variance with style statistics from
+the training set": the style encoder stage writes those statistics (mean, std of S(x)[:, :d_style] over the train
+split) to <model_dir>/style_encoder/style_stats.npz; `load_style_stats` reads them and `StyleSpace` applies them.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+BATCH = 64
+
+
+def style_prefix(style_encoder, x, d_style: int):
+    """S(x)^[d_style]: the style dimensions kept after pruning (Section 5.2: the first 32)."""
+    return style_encoder(x)[:, :d_style]
+
+
+def normalise_style(raw_style, mean, std):
+    """(S(x) - mean) / std with training-set statistics, so the GAN's u ~ N(0, I) covers the styles of real images."""
+    return (raw_style - mean) / std
+
+
+def load_style_stats(model_dir: str, d_style: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of S(x)^[d_style], float32; std floored so a dead dimension cannot divide by zero."""
+    from tf_gadn.stages.style_encoder import load_style_stats as load_file
+    stats = load_file(model_dir)
+    mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
+    if mean.shape[-1] < d_style:
+        raise ValueError(f"the style statistics of {model_dir!r} cover {mean.shape[-1]} dimensions, "
+                         f"d_style is {d_style}")
+    return mean[:d_style], np.maximum(std[:d_style], 1e-6)
+
+
+def split_gan_code(code, d_style: int, d_content: int):
+    """G's code [u | v | w]: style (d_style), content (d_content), unconditioned noise (the rest), eq. 6."""
+    return code[:, :d_style], code[:, d_style:d_style + d_content], code[:, d_style + d_content:]
+
+
+@dataclasses.dataclass
+class StyleSpace:
+    """A trained model seen through its codes: u = normalised S(x)^[d_style], v = Enc(x) mean^[d_content], G(u, v, w).
+
+    Exploration, evaluation and export use this, so every tool encodes and generates exactly as the GAN was trained."""
+    config: object
+    style_encoder: object
+    content_encoder: object
+    generator: object
+    style_mean: np.ndarray
+    style_std: np.ndarray
+
+    @property
+    def noise_dim(self) -> int:
+        return self.config.gan_code_dim - self.config.d_style - self.config.d_content
+
+    def _batched(self, fn, images) -> np.ndarray:
+        images = np.asarray(images, np.float32)
+        return np.concatenate([fn(tf.constant(images[i:i + BATCH])).numpy() for i in range(0, len(images), BATCH)])
+
+    def style(self, images) -> np.ndarray:
+        return self._batched(lambda x: normalise_style(style_prefix(self.style_encoder, x, self.config.d_style),
+                                                       self.style_mean, self.style_std), images)
+
+    def content(self, images) -> np.ndarray:
+        return self._batched(lambda x: self.content_encoder(x)[0][:, :self.config.d_content], images)
+
+    def generate(self, u, v, w=None) -> np.ndarray:
+        """G(u, v, w) in Lab model space; w = 0 (the mode of the noise prior) when not given."""
+        u, v = np.asarray(u, np.float32), np.asarray(v, np.float32)
+        w = np.zeros((len(u), self.noise_dim), np.float32) if w is None else np.asarray(w, np.float32)
+        if not len(u) == len(v) == len(w):
+            raise ValueError(f"u, v, w need the same number of rows, got {len(u)}, {len(v)}, {len(w)}")
+        return np.concatenate([self.generator([u[i:i + BATCH], v[i:i + BATCH], w[i:i + BATCH]]).numpy()
+                               for i in range(0, len(u), BATCH)])
+
+
+def load_style_space(model_dir: str) -> StyleSpace:
+    """The run's S, Enc and G (each from the last stage that trained it) and the style statistics."""
+    from tf_gadn import checkpoints
+    config, _, networks = checkpoints.load_trained(model_dir)
+    if config.method != "style_space":
+        raise ValueError(f"{model_dir!r} was trained with method {config.method!r}, not 'style_space'")
+    missing = [n for n in ("style_encoder", "content_encoder", "generator") if n not in networks]
+    if missing:
+        raise FileNotFoundError(f"{model_dir!r} has no trained {', '.join(missing)} yet: train the whole chain first")
+    mean, std = load_style_stats(model_dir, config.d_style)
+    return StyleSpace(config, networks["style_encoder"], networks["content_encoder"], networks["generator"], mean, std)
