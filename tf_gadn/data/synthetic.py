@@ -362,8 +362,7 @@ def generate_dataset(out_dir: str, num_artists: int, images_per_artist: int, ima
                     _png(render(content, style, image_size)), artist, f"artist_{artist:02d}",
                     f"synthetic://{seed}/{artist}/{k}", content_vector(content), style_vector(style))
                 (test if k < held_out else train).write(example)
-                if progress and (index + 1) % 50 == 0 or index + 1 == total:
-                    _progress(index + 1, total, started, progress)
+                _progress(index + 1, total, started, progress)
         artists = [{"id": a, "name": f"artist_{a:02d}", "count": images_per_artist - held_out, "test_count": held_out}
                    for a in range(num_artists)]
         records.write_artists(tmp, artists)
@@ -378,10 +377,12 @@ def generate_dataset(out_dir: str, num_artists: int, images_per_artist: int, ima
 
 
 def _progress(done: int, total: int, started: float, enabled: bool) -> None:
-    if not enabled:
+    """One line rewritten in place on a terminal; in a log file, a line per 10% (no carriage returns)."""
+    tty = sys.stdout.isatty()
+    if not enabled or (done < total and done % (50 if tty else max(1, -(-total // 10)))):
         return
-    rate = done / max(time.time() - started, 1e-9)
-    sys.stdout.write(f"\rrendered {done}/{total} images ({rate:.0f}/s)" + ("\n" if done == total else ""))
+    message = f"rendered {done}/{total} images ({done / max(time.time() - started, 1e-9):.0f}/s)"
+    sys.stdout.write(("\r" + message + ("\n" if done == total else "")) if tty else message + "\n")
     sys.stdout.flush()
 
 
