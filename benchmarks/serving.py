@@ -7,7 +7,8 @@ latency and file size per quantisation mode.
     /work/venv/bin/python benchmarks/serving.py --model_dir runs/demo        # a trained run instead
 
 Without --model_dir the networks keep their random initial weights (speed does not depend on training). Every
-latency is one `transfer` of one uint8 image at the model size (the same tensor for the direct call and for gRPC);
+latency is one `transfer` of one uint8 image at the model size (the same tensor for the direct call and for gRPC,
+timed alternately so that the machine's speed drift does not masquerade as gRPC overhead);
 batching uses serving/batching.config. The load average is printed because other processes share the cores.
 """
 from __future__ import annotations
@@ -54,6 +55,18 @@ def timed(call, repeats: int) -> np.ndarray:
     return np.array(times) * 1000.0
 
 
+def timed_pairs(first, second, repeats: int) -> tuple[np.ndarray, np.ndarray]:
+    """Latencies of two calls taken alternately, so that drift in the machine's speed hits both alike."""
+    first(), second()   # warm-up
+    times = np.zeros((repeats, 2))
+    for i in range(repeats):
+        for j, call in enumerate((first, second)):
+            start = time.perf_counter()
+            call()
+            times[i, j] = time.perf_counter() - start
+    return times[:, 0] * 1000.0, times[:, 1] * 1000.0
+
+
 def throughput(port: int, feed: dict, concurrency: int, requests: int) -> float:
     client = GrpcClient(f"127.0.0.1:{port}")
     one = lambda _: client.predict("gadn", "transfer", feed)  # noqa: E731
@@ -95,9 +108,10 @@ def main():
 
     rows = []
     saved_model = tf.saved_model.load(path)
-    direct = timed(lambda: saved_model.signatures["transfer"](**{k: tf.constant(v) for k, v in feed.items()}),
-                   args.repeats)
-    rows.append(("SavedModel direct call, p50 / p99", f"{np.median(direct):.2f} / {np.percentile(direct, 99):.2f} ms"))
+
+    def direct_call():
+        outputs = saved_model.signatures["transfer"](**{k: tf.constant(v) for k, v in feed.items()})
+        return {k: v.numpy() for k, v in outputs.items()}   # a caller wants numpy, as the server returns
     batching = read_batching_config(os.path.join(REPO, "serving", "batching.config"))
     rates = {}
     for label, params in (("no batching", None), (f"batching (max {batching.max_batch_size}, "
@@ -106,8 +120,11 @@ def main():
                                poll_seconds=0) as server:
             if params is None:
                 client = GrpcClient(f"127.0.0.1:{server.port}")
-                remote = timed(lambda: client.predict("gadn", "transfer", feed), args.repeats)
+                direct, remote = timed_pairs(direct_call, lambda: client.predict("gadn", "transfer", feed),
+                                             args.repeats)
                 overhead = np.median(remote) / np.median(direct) - 1.0
+                rows.append(("SavedModel direct call, p50 / p99",
+                             f"{np.median(direct):.2f} / {np.percentile(direct, 99):.2f} ms"))
                 rows.append(("gRPC Predict (local server), p50 / p99",
                              f"{np.median(remote):.2f} / {np.percentile(remote, 99):.2f} ms "
                              f"(p50 overhead {overhead:+.0%})"))

@@ -381,6 +381,12 @@ def format_report(report: dict, max_listed: int = 10) -> str:
     return "\n".join(lines)
 
 
+def default_num_workers(detect_faces: bool) -> int:
+    """One process per core for AnimeFace (CPU-bound: about 1.8x on 2 cores); one process otherwise, since shipping
+    decoded pixels between processes costs more than decoding them (benchmarks/prepare_speed.py)."""
+    return max(1, min(8, os.cpu_count() or 1)) if detect_faces else 1
+
+
 def main(argv):
     from absl import flags
     del argv
@@ -388,7 +394,7 @@ def main(argv):
     report = prepare(f.output_dir, f.input_dir, f.input_csv, image_size=f.image_size, min_images=f.min_images,
                      test_split=f.test_split, seed=f.seed, num_shards=f.num_shards, detect_faces=f.detect_faces,
                      face_margin=f.face_margin, max_pixels=f.max_pixels, overwrite=f.overwrite,
-                     num_workers=f.num_workers, progress=True)
+                     num_workers=f.num_workers or default_num_workers(f.detect_faces), progress=True)
     print(format_report(report))
     print(f"wrote {f.output_dir} (report: {os.path.join(f.output_dir, REPORT_FILE)})")
 
@@ -406,7 +412,8 @@ def define_flags() -> None:
     flags.DEFINE_bool("detect_faces", False, "Crop upright AnimeFace faces instead of centre crops.")
     flags.DEFINE_float("face_margin", 0.0, "Extra fraction of the face box on each side (0 = the box, as papers).")
     flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS, "Skip images with more pixels (decompression bombs).")
-    flags.DEFINE_integer("num_workers", max(1, min(8, os.cpu_count() or 1)), "Processes reading/cropping images.")
+    flags.DEFINE_integer("num_workers", 0, "Processes reading/cropping images (0: one per core with "
+                         "--detect_faces, else 1).")
     flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
     flags.mark_flag_as_required("output_dir")
 
