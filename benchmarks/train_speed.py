@@ -39,15 +39,17 @@ DEMO_FLAGS = os.path.join(os.path.dirname(__file__), "..", "configs", "gadn", "d
 
 # Forward/backward passes per train_step, per network: (forward passes, backward passes with weight gradients,
 # backward passes with input gradients only). Read off the stages' train_step code:
-#   stage 1: C1 step = E, G, C1 forward, C1 backward; E/G/S step = E, G (reconstruction), G (for C1), C1 forward,
-#            G twice and E backward with weights, C1 backward to its input only.
+#   stage 1: E forward once, G forward for the reconstruction and for C1's input (shared by both updates); C1 forward
+#            in its own step and in E/G/S's; C1 backward with weights, then to its input only; G twice and E backward
+#            with weights.
 #   C2 pre-training: C2 forward + backward.
-#   stage 2: E, G forward; D and C2 each on real and fake with weights; G/S step = G, D, C2, E forward, G backward
-#            with weights, D, C2 and the frozen E backward to their inputs only.
+#   stage 2: E forward on x and on G's output; G forward once (shared by both updates); D and C2 each on real and
+#            fake with weights, then on fake again for G/S; G backward with weights, D, C2 and the frozen E backward
+#            to their inputs only.
 PASSES = {
-    "gadn_stage1": {"encoder": (2, 1, 0), "generator": (3, 2, 0), "classifier1": (2, 1, 1)},
+    "gadn_stage1": {"encoder": (1, 1, 0), "generator": (2, 2, 0), "classifier1": (2, 1, 1)},
     "c2_pretrain": {"classifier2": (1, 1, 0)},
-    "gadn_stage2": {"encoder": (2, 0, 1), "generator": (2, 1, 0), "discriminator": (3, 2, 1),
+    "gadn_stage2": {"encoder": (2, 0, 1), "generator": (1, 1, 0), "discriminator": (3, 2, 1),
                     "classifier2": (3, 2, 1)},
 }
 

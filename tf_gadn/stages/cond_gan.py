@@ -87,7 +87,6 @@ class CondGanStage(Stage):
 
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)
-        self.scales = consortium_scales(config.image_size, config.ss_disc_size)
         names = ["style_encoder", "content_encoder", "generator"] + [
             f"discriminator{s}" for s in range(style_space.DISCRIMINATOR_SCALES)]
         nets = style_space.build_networks(config, self.num_artists, names)
@@ -144,17 +143,18 @@ class CondGanStage(Stage):
         u, v, w = split_gan_code(batch["noise"], self.config.d_style, self.config.d_content)
         patches_real, patches_fake = tf.split(batch["uniform"], 2, axis=-1)
 
-        # D, eq. (5): real images are real, G(z) is not -- on every scale of the consortium.
-        fake = tf.stop_gradient(self.generator([u, v, w]))
-        with tf.GradientTape() as tape:
-            d_real = self.batch_mean(self.consortium_loss(x, patches_real, losses.gan_discriminator_real))
-            d_fake = self.batch_mean(self.consortium_loss(fake, patches_fake, losses.gan_discriminator_fake))
-            d_loss = d_real + d_fake
-        self.minimize(tape, d_loss, "discriminators")
-
-        # G, eqs. (6)-(9): fool D, and let the frozen S and Enc read u and v back off the generated image.
+        # One G forward serves both updates: D's step does not change G, so G(z) is the same before and after it.
         with tf.GradientTape() as tape:
             fake = self.generator([u, v, w])
+            # D, eq. (5): real images are real, G(z) is not -- on every scale of the consortium.
+            with tape.stop_recording(), tf.GradientTape() as d_tape:
+                d_real = self.batch_mean(self.consortium_loss(x, patches_real, losses.gan_discriminator_real))
+                d_fake = self.batch_mean(self.consortium_loss(tf.stop_gradient(fake), patches_fake,
+                                                              losses.gan_discriminator_fake))
+                d_loss = d_real + d_fake
+            with tape.stop_recording():
+                self.minimize(d_tape, d_loss, "discriminators")
+            # G, eqs. (6)-(9): fool the updated D, and let the frozen S and Enc read u and v back off G(z).
             gan = self.batch_mean(self.consortium_loss(fake, patches_fake, losses.gan_generator))
             style = self.batch_mean(losses.style_code_loss(self.style_code(fake), u))
             content = self.batch_mean(losses.content_code_loss(self.content_code(fake), v))

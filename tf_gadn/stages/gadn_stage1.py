@@ -56,30 +56,31 @@ class GadnStage1(Stage):
                 "style_table": self.style_table.trainable_variables,
                 "classifier": self.classifier.trainable_variables}
 
-    def classify(self, content, style_other):
-        """C1(G(E(x), S(a'))), or the MLP on E(x) in the Appendix B.1 ablation."""
-        return self.classifier(content) if self.on_code else self.classifier(self.generator([content, style_other]))
+    def classifier_input(self, content, style_other):
+        """What C1 sees: G(E(x), S(a')), or E(x) for the MLP of the Appendix B.1 ablation."""
+        return content if self.on_code else self.generator([content, style_other])
 
     def train_step(self, batch):
         x, a, a_other = batch["image"], batch["artist"], batch["other_artist"]
         eps_content, eps_style, eps_other = tf.split(
             batch["noise"], [self.config.content_dim, self.config.style_dim, self.config.style_dim], axis=-1)
 
-        # C1: name the true artist of x from x's content drawn in the style of a' != a.
-        content, _, _ = sample_code(self.encoder, x, eps_content)
-        style_other, _, _ = sample_code(self.style_table, a_other, eps_other)
-        with tf.GradientTape() as tape:
-            logits = self.classify(tf.stop_gradient(content), tf.stop_gradient(style_other))
-            classifier_loss = self.batch_mean(losses.nll(logits, a))
-        self.minimize(tape, classifier_loss, "classifier")
-
-        # E, G, S: reconstruct x with its own style, fool C1, keep both code distributions near N(0, I).
+        # One forward of E and G serves both updates: C1's step does not change them.
         with tf.GradientTape() as tape:
             content, content_mean, content_std = sample_code(self.encoder, x, eps_content)
             style, style_mean, style_std = sample_code(self.style_table, a, eps_style)
             style_other, _, _ = sample_code(self.style_table, a_other, eps_other)
+            seen_by_c1 = self.classifier_input(content, style_other)
+
+            # C1: name the true artist of x from x's content drawn in the style of a' != a.
+            with tape.stop_recording(), tf.GradientTape() as c1_tape:
+                classifier_loss = self.batch_mean(losses.nll(self.classifier(tf.stop_gradient(seen_by_c1)), a))
+            with tape.stop_recording():
+                self.minimize(c1_tape, classifier_loss, "classifier")
+
+            # E, G, S: reconstruct x with its own style, fool the updated C1, keep both code distributions near N(0, I).
             reconstruction = self.batch_mean(losses.pixel_distance(x, self.generator([content, style])))
-            logits = self.classify(content, style_other)
+            logits = self.classifier(seen_by_c1)
             adversarial = self.batch_mean(losses.nll(logits, a))
             if self.config.cap_c1_at_chance:
                 adversarial = tf.minimum(adversarial, losses.chance_level(self.num_artists))

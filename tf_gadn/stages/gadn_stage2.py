@@ -54,25 +54,25 @@ class GadnStage2(Stage):
         eps_content, eps_other = tf.split(batch["noise"], [self.config.content_dim, self.config.style_dim], axis=-1)
         content, content_mean, _ = sample_code(self.encoder, x, eps_content)  # E is fixed in stage 2
 
-        # D and C2 on real images and on x's content drawn in the style of a'.
-        style_other, _, _ = sample_code(self.style_table, a_other, eps_other)
-        fake = tf.stop_gradient(self.generator([content, style_other]))
-        with tf.GradientTape(persistent=True) as tape:
-            d_real = self.batch_mean(losses.lsgan_real(self.discriminator(x)))
-            d_fake = self.batch_mean(losses.lsgan_fake(self.discriminator(fake)))
-            logits_real, logits_fake = self.classifier2(x), self.classifier2(fake)
-            c2_real = self.batch_mean(losses.nll(logits_real, a))
-            c2_fake = self.batch_mean(losses.nlu(logits_fake, a_other))
-            c2_loss = c2_real + c2_fake if self.config.adversarial_c2 else c2_real
-            d_loss = d_real + d_fake
-        self.minimize(tape, d_loss, "discriminator")
-        self.minimize(tape, c2_loss, "classifier2")
-        del tape
-
-        # G and S: fool D, be named a' by C2, keep x's content, keep S near N(0, I).
+        # One G forward serves both updates: the D/C2 step does not change G or S, so G(E(x), S(a')) is the same
+        # before and after it.
         with tf.GradientTape() as tape:
             style_other, style_mean, style_std = sample_code(self.style_table, a_other, eps_other)
             fake = self.generator([content, style_other])
+            # D and C2 on real images and on x's content drawn in the style of a'.
+            with tape.stop_recording(), tf.GradientTape(persistent=True) as critic_tape:
+                d_real = self.batch_mean(losses.lsgan_real(self.discriminator(x)))
+                d_fake = self.batch_mean(losses.lsgan_fake(self.discriminator(tf.stop_gradient(fake))))
+                logits_real, logits_fake = self.classifier2(x), self.classifier2(tf.stop_gradient(fake))
+                c2_real = self.batch_mean(losses.nll(logits_real, a))
+                c2_fake = self.batch_mean(losses.nlu(logits_fake, a_other))
+                c2_loss = c2_real + c2_fake if self.config.adversarial_c2 else c2_real
+                d_loss = d_real + d_fake
+            with tape.stop_recording():
+                self.minimize(critic_tape, d_loss, "discriminator")
+                self.minimize(critic_tape, c2_loss, "classifier2")
+            del critic_tape
+            # G and S: fool the updated D, be named a' by the updated C2, keep x's content, keep S near N(0, I).
             d_adv = self.batch_mean(losses.lsgan_generator(self.discriminator(fake)))
             logits_adv = self.classifier2(fake)
             c2_adv = self.batch_mean(losses.nll(logits_adv, a_other))
