@@ -11,7 +11,7 @@ from PIL import Image
 from tf_gadn import loop
 from tf_gadn.config import Config
 from tf_gadn.data import pipeline, records
-from tf_gadn.stages.content_vae import ContentVaeStage, keep_prefix, sample_prefix_length
+from tf_gadn.stages.content_vae import ContentVaeStage, keep_prefix, sample_prefix_length, suggest_prefix
 
 TINY = Config(method="style_space", image_size=32, ss_style_channels=(8, 16), ss_style_blocks=(1, 1),
               ss_vae_channels=(8, 16), ss_vae_blocks=(1, 1), ss_vae_fc_width=32, ss_gen_channels=(8, 16),
@@ -65,6 +65,12 @@ def test_longer_prefixes_reconstruct_better_after_training(tiny_dataset, tmp_pat
     assert report["prefix_lengths"] == [1, 2, 4, 8, 16]
     assert curve[-1] < 0.92 * curve[0], curve  # the full code beats its first dimension (untrained: the reverse)
     assert np.mean(curve[2:]) < np.mean(curve[:2]), curve
-    assert 1 <= report["suggested_d_content"] <= 16
+    assert report["suggested_d_content"] == suggest_prefix(report["prefix_lengths"], curve)
     with Image.open(tmp_path / "content_vae" / "content_pruning.png") as picture:
         assert picture.format == "PNG" and picture.size == (640, 420)
+
+
+def test_suggested_prefix_is_the_shortest_within_5_percent_of_the_gap():
+    assert suggest_prefix([1, 2, 4], [10.0, 1.2, 1.0]) == 2      # 0.2 above the full code, allowance 0.45
+    assert suggest_prefix([1, 2, 4], [10.0, 1.5, 1.0]) == 4      # 0.5 > 0.45
+    assert suggest_prefix([1, 2, 4], [1.0, 2.0, 3.0]) == 1       # no gain from longer prefixes: keep one

@@ -150,7 +150,7 @@ def style_space_run(tmp_path_factory):
     """A style-space model_dir with checkpointed *initial* weights and style statistics: export only needs the
     networks and files a trained run has, and parity holds for any weights (training it would cost ~40 s)."""
     from tf_gadn.nn import style_space
-    from tf_gadn.stages.style_encoder import STYLE_STATS
+    from tf_gadn.stages.style_space_common import STYLE_STATS
     model_dir = tmp_path_factory.mktemp("runs") / "style_space"
     config = Config(model_dir=str(model_dir), **TINY_STYLE_SPACE)
     artists = [{"id": a, "name": f"artist_{a:02d}", "count": 4, "test_count": 0} for a in range(3)]

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tf_gadn import checkpoints, losses, loop, pruning, train
 from tf_gadn.config import Config
 from tf_gadn.data import records, synthetic
-from tf_gadn.stages.style_encoder import STYLE_STATS, load_style_stats
+from tf_gadn.stages.style_space_common import read_style_stats
 
 # 16 artists so that a few dimensions cannot separate them all; t = 1 - 2.56/16 keeps the paper's D(1 - t)
 # (512 x 0.005) at D = 16, and lr 2e-3 lets 400 steps get there (numbers in BUILD.md).
@@ -150,7 +150,7 @@ def test_nested_dropout_orders_dimensions_by_importance(trained):
 
 
 def test_style_statistics_and_pruning_report_are_written(trained):
-    stats = load_style_stats(trained.model_dir)
+    stats = read_style_stats(trained.model_dir)
     assert stats["mean"].shape == stats["std"].shape == (trained.d_style,) and (stats["std"] > 0).all()
     assert int(stats["count"]) == NUM_ARTISTS * 30
     report = report_of(trained)
@@ -163,7 +163,6 @@ def test_style_statistics_and_pruning_report_are_written(trained):
     assert report["metric"]["accuracy"][chosen] >= full - report["tolerance"]
     with open(os.path.join(trained.model_dir, "style_encoder", pruning.PRUNING_PNG), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    assert os.path.exists(os.path.join(trained.model_dir, "style_encoder", STYLE_STATS))
 
 
 def test_pruning_tool_restores_the_run_and_reproduces_the_report(trained, tmp_path, capsys):

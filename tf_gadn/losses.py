@@ -117,10 +117,12 @@ def representative_style_loss(same_losses, diff_losses, artists, artist_counts):
     return same, tf.math.divide_no_nan(diff, tf.square(total) - sum_of_squares)
 
 
-def nested_metric_learning_loss(codes, artists, representative_styles, prefix_scales, artist_counts, t: float):
-    """Equation (2) with L'_same, L'_diff of equation (3) in place of L_same, L_diff: (same [B], different [B])."""
-    prefix_squared = prefix_squared_distances(codes, representative_styles)
-    weights = nested_dropout_weights(int(codes.shape[-1]), t)
+def nested_metric_learning_loss(prefix_squared, artists, prefix_scales, artist_counts, t: float):
+    """Equation (2) with L'_same, L'_diff of equation (3) in place of L_same, L_diff: (same [B], different [B]).
+
+    prefix_squared: [B, A, D] prefix_squared_distances(S(x), s) (the caller also reads its last slice, the full
+    distance, for the nearest-style accuracy)."""
+    weights = nested_dropout_weights(int(prefix_squared.shape[-1]), t)
     return representative_style_loss(nested_dropout_loss(same_style_loss, prefix_squared, weights, prefix_scales),
                                      nested_dropout_loss(different_style_loss, prefix_squared, weights, prefix_scales),
                                      artists, artist_counts)

@@ -14,7 +14,6 @@ the style_encoder stage runs the same report when it finishes.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import numpy as np

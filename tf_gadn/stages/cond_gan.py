@@ -18,7 +18,8 @@ import tensorflow as tf
 from tf_gadn import losses
 from tf_gadn.nn import style_space
 from tf_gadn.stages.base import Stage
-from tf_gadn.stages.style_space_common import load_style_stats, normalise_style, split_gan_code, style_prefix
+from tf_gadn.stages.style_space_common import (content_prefix, load_style_stats, normalise_style, split_gan_code,
+                                              style_prefix)
 
 GRID_COLUMNS = 8
 LAB_WHITE = (1.0, 0.0, 0.0)  # L = 100, a = b = 0 in model space: the blank corner of the sample grid
@@ -125,8 +126,7 @@ class CondGanStage(Stage):
                                self.style_mean, self.style_std)
 
     def content_code(self, images):
-        """v of an image: the mean of the VAE encoder, first d_content dimensions (variance discarded)."""
-        return self.content_encoder(images)[0][:, :self.config.d_content]
+        return content_prefix(self.content_encoder, images, self.config.d_content)
 
     def consortium_loss(self, images, uniform, per_logit_loss):
         """[B]: per_logit_loss of every discriminator on its patches, averaged over patches, then over networks."""

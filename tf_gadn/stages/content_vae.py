@@ -92,9 +92,9 @@ class ContentVaeStage(Stage):
         return {"content_encoder": self.content_encoder.trainable_variables,
                 "decoder": self.decoder.trainable_variables}
 
-    def reconstruct(self, x, content_code):
-        """Dec(S(x)^[d_style], content code): the style comes from the frozen S, never from the content code."""
-        return self.decoder([style_prefix(self.style_encoder, x, self.config.d_style), content_code])
+    def style(self, x):
+        """S(x)^[d_style]: the decoder's style input comes from the frozen S, never from the content code."""
+        return style_prefix(self.style_encoder, x, self.config.d_style)
 
     def train_step(self, batch):
         x = batch["image"]
@@ -103,7 +103,7 @@ class ContentVaeStage(Stage):
         with tf.GradientTape() as tape:
             mean, std = self.content_encoder(x)
             content = keep_prefix(reparameterize(mean, std, batch["noise"]), lengths)
-            reconstruction = self.batch_mean(losses.squared_reconstruction(x, self.reconstruct(x, content)))
+            reconstruction = self.batch_mean(losses.squared_reconstruction(x, self.decoder([self.style(x), content])))
             content_kl = self.batch_mean(losses.kl_to_standard_normal(mean, std))
             total = reconstruction + content_kl
         self.minimize(tape, total, "content_encoder", "decoder")
@@ -114,8 +114,8 @@ class ContentVaeStage(Stage):
     def sample_grid(self, batch):
         """Rows = images; columns: the input, then its reconstruction from prefixes d = 1, 2, 4, ..., D of Enc(x)."""
         x = batch["image"]
-        mean, _ = self.content_encoder(x)
-        columns = [x] + [self.reconstruct(x, keep_prefix(mean, tf.fill([tf.shape(x)[0]], d)))
+        (mean, _), style = self.content_encoder(x), self.style(x)
+        columns = [x] + [self.decoder([style, keep_prefix(mean, tf.fill([tf.shape(x)[0]], d))])
                          for d in prefix_lengths(self.config.content_code_dim)]
         return tf.stack(columns, axis=1)
 
@@ -124,9 +124,9 @@ class ContentVaeStage(Stage):
         totals, count = np.zeros(len(lengths)), 0
         for batch in batches:
             x = batch["image"]
-            mean, _ = self.content_encoder(x)
+            (mean, _), style = self.content_encoder(x), self.style(x)
             for k, d in enumerate(lengths):
-                rec = self.reconstruct(x, keep_prefix(mean, tf.fill([tf.shape(x)[0]], d)))
+                rec = self.decoder([style, keep_prefix(mean, tf.fill([tf.shape(x)[0]], d))])
                 totals[k] += float(tf.reduce_sum(losses.squared_reconstruction(x, rec)))
             count += int(x.shape[0])
         return [float(v) for v in totals / max(count, 1)]

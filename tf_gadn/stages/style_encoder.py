@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from tf_gadn import losses, pruning
 from tf_gadn.nn import style_space
 from tf_gadn.stages.base import Stage
-
-STYLE_STATS = "style_stats.npz"
-
+from tf_gadn.stages.style_space_common import save_style_stats
 
 class StyleEncoderStage(Stage):
     NAME = "style_encoder"
@@ -54,10 +51,10 @@ class StyleEncoderStage(Stage):
 
         # S, s_i, h_d: equation (2) with L'_same, L'_diff of equation (3).
         with tf.GradientTape() as tape:
-            style_code = self.style_encoder(x)
+            prefix_squared = losses.prefix_squared_distances(self.style_encoder(x), self.representative_styles.styles)
             same, different = losses.nested_metric_learning_loss(
-                style_code, a, self.representative_styles.styles, self.representative_styles.prefix_scales,
-                self.artist_counts, self.config.nested_dropout_t)
+                prefix_squared, a, self.representative_styles.prefix_scales, self.artist_counts,
+                self.config.nested_dropout_t)
             same, different = self.batch_mean(same), self.batch_mean(different)
             objective = same + different
         self.minimize(tape, objective, "style_encoder", "representative_styles")
@@ -68,11 +65,10 @@ class StyleEncoderStage(Stage):
             classifier_nll = self.batch_mean(losses.nll(logits, a))
         self.minimize(tape, classifier_nll, "style_classifier")
 
-        # Section 6.1's classification rule: the artist whose representative style is nearest.
-        negative_distance = -tf.reduce_sum(
-            tf.square(style_code[:, None, :] - self.representative_styles.styles[None, :, :]), axis=-1)
+        # Section 6.1's classification rule: the artist whose representative style is nearest (full code, this
+        # step's distances).
         self.track(objective=objective, same_artist=same, different_artist=different,
-                   nearest_style_accuracy=self.batch_mean(self.correct(negative_distance, a)),
+                   nearest_style_accuracy=self.batch_mean(self.correct(-prefix_squared[..., -1], a)),
                    classifier_nll=classifier_nll, classifier_accuracy=self.batch_mean(self.correct(logits, a)))
         return self.results()
 
@@ -84,22 +80,3 @@ class StyleEncoderStage(Stage):
         report = pruning.pruning_report(self.networks(), train_sums, pruning.split_batches(self.config, split), split)
         pruning.write_report(report, out_dir)
         print(pruning.markdown_table(report), flush=True)
-
-
-def save_style_stats(out_dir: str, train_sums: "pruning.ArtistSums", d_style: int) -> str:
-    """Mean and std of S(x)[:, :d_style] over the train split, for the GAN's style-code normalisation (Section 4)."""
-    mean, std = train_sums.mean_and_std()
-    path = os.path.join(out_dir, STYLE_STATS)
-    os.makedirs(out_dir, exist_ok=True)
-    np.savez(path + ".tmp.npz", mean=mean[:d_style].astype(np.float32), std=std[:d_style].astype(np.float32),
-             count=int(train_sums.counts.sum()))
-    os.replace(path + ".tmp.npz", path)
-    return path
-
-
-def load_style_stats(model_dir: str) -> dict:
-    """{"mean": [d_style], "std": [d_style], "count"}: normalise S(x)[:, :d_style] as (code - mean) / std."""
-    path = os.path.join(model_dir, StyleEncoderStage.NAME, STYLE_STATS)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path!r} is missing: it is written when the style_encoder stage finishes")
-    return dict(np.load(path))

@@ -8,11 +8,13 @@ split) to <model_dir>/style_encoder/style_stats.npz; `load_style_stats` reads th
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import tensorflow as tf
 
 BATCH = 64
+STYLE_STATS = "style_stats.npz"
 
 
 def style_prefix(style_encoder, x, d_style: int):
@@ -20,15 +22,43 @@ def style_prefix(style_encoder, x, d_style: int):
     return style_encoder(x)[:, :d_style]
 
 
+def content_prefix(content_encoder, x, d_content: int):
+    """v of an image: the mean of the VAE encoder, first d_content dimensions (its variance is not used; Section 4)."""
+    return content_encoder(x)[0][:, :d_content]
+
+
 def normalise_style(raw_style, mean, std):
     """(S(x) - mean) / std with training-set statistics, so the GAN's u ~ N(0, I) covers the styles of real images."""
     return (raw_style - mean) / std
 
 
+def style_stats_path(model_dir: str) -> str:
+    return os.path.join(model_dir, "style_encoder", STYLE_STATS)
+
+
+def save_style_stats(out_dir: str, train_sums, d_style: int) -> str:
+    """Mean and std of S(x)[:, :d_style] over the train split (train_sums: pruning.ArtistSums of the metric network),
+    written atomically into out_dir."""
+    mean, std = train_sums.mean_and_std()
+    path = os.path.join(out_dir, STYLE_STATS)
+    os.makedirs(out_dir, exist_ok=True)
+    np.savez(path + ".tmp.npz", mean=mean[:d_style].astype(np.float32), std=std[:d_style].astype(np.float32),
+             count=int(train_sums.counts.sum()))
+    os.replace(path + ".tmp.npz", path)
+    return path
+
+
+def read_style_stats(model_dir: str) -> dict:
+    """The statistics file as written: {"mean": [d_style], "std": [d_style], "count"}."""
+    path = style_stats_path(model_dir)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path!r} is missing: it is written when the style_encoder stage finishes")
+    return dict(np.load(path))
+
+
 def load_style_stats(model_dir: str, d_style: int) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std) of S(x)^[d_style], float32; std floored so a dead dimension cannot divide by zero."""
-    from tf_gadn.stages.style_encoder import load_style_stats as load_file
-    stats = load_file(model_dir)
+    stats = read_style_stats(model_dir)
     mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
     if mean.shape[-1] < d_style:
         raise ValueError(f"the style statistics of {model_dir!r} cover {mean.shape[-1]} dimensions, "
@@ -66,7 +96,7 @@ class StyleSpace:
                                                        self.style_mean, self.style_std), images)
 
     def content(self, images) -> np.ndarray:
-        return self._batched(lambda x: self.content_encoder(x)[0][:, :self.config.d_content], images)
+        return self._batched(lambda x: content_prefix(self.content_encoder, x, self.config.d_content), images)
 
     def generate(self, u, v, w=None) -> np.ndarray:
         """G(u, v, w) in Lab model space; w = 0 (the mode of the noise prior) when not given."""
