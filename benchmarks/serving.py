@@ -3,7 +3,10 @@ local TF-Serving-compatible server, throughput at concurrency 1/8/32 with and wi
 latency and file size per quantisation mode.
 
     /work/venv/bin/python benchmarks/serving.py --image_size 32 --channels 8,16 --fc_width 32 --code_dim 8
-    /work/venv/bin/python benchmarks/serving.py --image_size 256 --channels 16,32,64,128,256,256 --fc_width 256
+    /work/venv/bin/python benchmarks/serving.py --image_size 256 --channels 16,32,64,128,256,512 --fc_width 256 \
+        --code_dim 32
+    /work/venv/bin/python benchmarks/serving.py --image_size 256 --channels 32,64,128,256,512,1024 --fc_width 2048 \
+        --code_dim 256 --repeats 40 --requests 48                            # the paper network
     /work/venv/bin/python benchmarks/serving.py --model_dir runs/demo        # a trained run instead
 
 Without --model_dir the networks keep their random initial weights (speed does not depend on training). Every

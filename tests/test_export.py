@@ -1,5 +1,4 @@
 """Export: the SavedModel's signatures, their wire formats, versioning, and parity with the Keras networks."""
-import io
 import json
 import os
 import subprocess
@@ -8,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from tf_gadn import checkpoints, export
 from tf_gadn.config import Config
+from tf_gadn.data.prepare import encode_png as png
 from tf_gadn.stages.gadn_stage1 import load_content_stats
 
 SIGNATURES = {"serving_default", "transfer", "transfer_by_name", "transfer_encoded", "transfer_encoded_by_name",
@@ -31,12 +30,6 @@ def keras_nets(tiny_gadn_run):
 
 def images(n, size=32, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3)).astype(np.uint8)
-
-
-def png(image):
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def test_saved_model_cli_lists_every_signature(tiny_gadn_export):

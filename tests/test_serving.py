@@ -20,6 +20,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 
 from tf_gadn import client, serve
+from tf_gadn.data.prepare import encode_png
 from tf_gadn.serving_batching import BatchingParameters, read_batching_config
 from tf_gadn.serving_models import read_model_config
 
@@ -53,10 +54,7 @@ def stub(server):
 
 
 def png(seed=0, size=(40, 48)):
-    image = np.random.default_rng(seed).integers(0, 256, (*size, 3)).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, "PNG")
-    return buffer.getvalue()
+    return encode_png(np.random.default_rng(seed).integers(0, 256, (*size, 3)).astype(np.uint8))
 
 
 def request(signature="transfer", model="gadn", version=0, label="", **inputs):

@@ -98,7 +98,7 @@ class RestClient:
     def _array(alias: str, value):
         if alias.endswith("_bytes"):
             flat = np.asarray(value, dtype=object).reshape(-1)
-            return np.array([base64.b64decode(v["b64"]) for v in flat], dtype=object).reshape(np.shape(flat))
+            return np.array([base64.b64decode(v["b64"]) for v in flat], dtype=object)
         return np.asarray(value)
 
 

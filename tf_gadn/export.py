@@ -53,7 +53,6 @@ class ServingModule(tf.Module):
         self.name_to_id = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(names, tf.range(len(names), dtype=tf.int32)), default_value=-1)
         self.artists_json = tf.saved_model.Asset(os.path.join(model_dir, records.ARTISTS_FILE))
-        self._signatures = None
 
     def functions(self) -> dict:
         raise NotImplementedError
@@ -154,17 +153,15 @@ class ServingModule(tf.Module):
 
     def signatures(self) -> dict:
         """Every signature by name (concrete functions), `serving_default` = transfer."""
-        if self._signatures is None:
-            sigs = {}
-            for name, (core, kinds) in self.functions().items():
-                has_image = any(k in (IMAGE, IMAGES) for k in kinds.values())
-                for encoded in (False, True) if has_image else (False,):
-                    for by_name in (False, True) if ARTIST in kinds.values() else (False,):
-                        key = name + ("_encoded" if encoded else "") + ("_by_name" if by_name else "")
-                        sigs[key] = self.wire_function(core, kinds, encoded, by_name).get_concrete_function()
-            sigs["serving_default"] = sigs[DEFAULT_SIGNATURE]
-            self._signatures = sigs
-        return self._signatures
+        sigs = {}
+        for name, (core, kinds) in self.functions().items():
+            has_image = any(k in (IMAGE, IMAGES) for k in kinds.values())
+            for encoded in (False, True) if has_image else (False,):
+                for by_name in (False, True) if ARTIST in kinds.values() else (False,):
+                    key = name + ("_encoded" if encoded else "") + ("_by_name" if by_name else "")
+                    sigs[key] = self.wire_function(core, kinds, encoded, by_name).get_concrete_function()
+        sigs["serving_default"] = sigs[DEFAULT_SIGNATURE]
+        return sigs
 
     def tflite_function(self, name: str):
         """`name` for a phone: one uint8 image already at S x S (no resize op), no Assert ops (TFLite has none).
@@ -176,7 +173,6 @@ class ServingModule(tf.Module):
 
 class GadnServing(ServingModule):
     """GADN (Sections 3-4): content E(x), per-artist style table S(a), generator G, adversarial classifier C2."""
-    color = "rgb"
 
     def __init__(self, config, artists, networks, model_dir):
         from tf_gadn.stages.gadn_stage1 import load_content_stats
@@ -330,8 +326,8 @@ def export(model_dir: str, export_dir: str, name: str = "", version: int = 0, tf
     tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
     try:
         tf.saved_model.save(module, tmp, signatures=module.signatures())
-        for mode in tflite_modes:
-            tflite.convert(module, os.path.join(tmp, "tflite"), mode, artists)
+        if tflite_modes:
+            tflite.convert(module, os.path.join(tmp, "tflite"), tflite_modes, artists)
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

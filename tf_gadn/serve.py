@@ -25,12 +25,12 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 from google.protobuf import json_format
-from tensorflow_serving.apis import model_pb2, model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
 
+from tf_gadn.client import MAX_MESSAGE_BYTES, model_spec
 from tf_gadn.serving_batching import Batcher, BatchingParameters, read_batching_config
 from tf_gadn.serving_models import ModelRegistry, ServingError, invalid
 
-MAX_MESSAGE_BYTES = 64 << 20
 MAX_IMAGE_PIXELS = 4096 * 4096
 # TF Serving's mapping of status codes to HTTP (model_servers/http_server.cc)
 HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,
@@ -181,15 +181,6 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 _REST_PATH = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?(?::(predict)|/(metadata))?$")
 
 
-def _model_spec(name, version, label, signature_name="") -> model_pb2.ModelSpec:
-    spec = model_pb2.ModelSpec(name=name, signature_name=signature_name)
-    if version:
-        spec.version.value = int(version)
-    elif label:
-        spec.version_label = label
-    return spec
-
-
 def _strings(value):
     """JSON strings -> bytes; {"b64": ...} -> its decoded bytes (TF Serving's binary convention)."""
     if isinstance(value, list):
@@ -290,7 +281,7 @@ def rest_handler(server: LocalServer):
             if not match or match.group(4):
                 return self._send(404, {"error": f"Malformed request: GET {self.path}"})
             name, version, label, _, metadata = match.groups()
-            spec = _model_spec(name, version, label)
+            spec = model_spec(name, "", int(version or 0), label or "")
             if metadata:
                 return self._reply(name, lambda: json_format.MessageToDict(
                     server.registry.metadata(spec, ["signature_def"]), preserving_proto_field_name=True))
@@ -321,7 +312,7 @@ def rest_handler(server: LocalServer):
             signature_name = request.get("signature_name", "")
             if not isinstance(signature_name, str):
                 raise invalid("'signature_name' key must be a string value.")
-            version_, signature = server.resolve(_model_spec(name, version, label, signature_name))
+            version_, signature = server.resolve(model_spec(name, signature_name, int(version or 0), label or ""))
             inputs, row_format = _json_inputs(request, signature)
             return _json_outputs(server.predict(version_, signature, inputs), row_format)
 

@@ -189,14 +189,18 @@ class Model:
                 del self.versions[number]
             self.states[number] = (State.END, "")
 
+    def labelled(self, label: str) -> int:
+        """The version number a label points at (TF Serving: an unknown label is INVALID_ARGUMENT)."""
+        if label not in self.labels:
+            raise invalid(f"Unrecognized servable version label: {label}")
+        return self.labels[label]
+
     def resolve(self, spec) -> Version:
         """The version a ModelSpec asks for: explicit version, label, or the newest available."""
         choice = spec.WhichOneof("version_choice")
         with self.lock:
             if choice == "version_label":
-                if spec.version_label not in self.labels:
-                    raise invalid(f"Unrecognized servable version label: {spec.version_label}")
-                number = self.labels[spec.version_label]
+                number = self.labelled(spec.version_label)
                 request = f"Specific({self.name}, {number})"
             elif choice == "version":
                 number, request = spec.version.value, f"Specific({self.name}, {spec.version.value})"
@@ -253,9 +257,7 @@ class ModelRegistry:
             raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}")
         choice = spec.WhichOneof("version_choice")
         if choice == "version_label":
-            if spec.version_label not in model.labels:
-                raise invalid(f"Unrecognized servable version label: {spec.version_label}")
-            wanted = [model.labels[spec.version_label]]
+            wanted = [model.labelled(spec.version_label)]
         else:
             wanted = [spec.version.value] if choice == "version" else sorted(states)
         response = get_model_status_pb2.GetModelStatusResponse()

@@ -27,7 +27,7 @@ TOLERANCE = {"float32": {"max": 1, "p99": 1, "mean": 0.01},
              "dynamic_int8": {"max": None, "p99": 32, "mean": 4.0}}
 
 
-def _converter(concrete, module, mode: str) -> tf.lite.TFLiteConverter:
+def _converter(concrete, mode: str) -> tf.lite.TFLiteConverter:
     if mode not in MODES:
         raise ValueError(f"tflite mode must be one of {MODES}, got {mode!r}")
     holder = tf.Module()  # only this function's variables: the module's name table would need TF Select ops
@@ -49,24 +49,27 @@ def file_name(signature: str, mode: str) -> str:
     return f"{signature}.{mode}.tflite"
 
 
-def convert(module, out_dir: str, mode: str, artists: list[dict]) -> str:
-    """Writes OUT_DIR/<signature>.<mode>.tflite for transfer and generate, and OUT_DIR/<mode>.json; returns the JSON."""
+def convert(module, out_dir: str, modes, artists: list[dict]) -> list[str]:
+    """Writes OUT_DIR/<signature>.<mode>.tflite for transfer and generate, and OUT_DIR/<mode>.json, for each mode;
+    returns the JSON paths. Each function is traced once for all modes."""
     os.makedirs(out_dir, exist_ok=True)
-    meta = {"mode": mode, "image_size": module.image_size, "color_in_model": module.color,
-            "image_format": "uint8 RGB [1, size, size, 3] in and out",
-            "artists": [a["name"] for a in artists], "tolerance_uint8_levels": TOLERANCE[mode], "signatures": {}}
-    for name in SIGNATURES:
-        concrete = module.tflite_function(name)
-        path = os.path.join(out_dir, file_name(name, mode))
-        with open(path + ".tmp", "wb") as f:
-            f.write(_converter(concrete, module, mode).convert())
-        os.replace(path + ".tmp", path)
-        meta["signatures"][name] = {"file": os.path.basename(path), "bytes": os.path.getsize(path),
-                                    "inputs": _specs((s.name, s) for s in concrete.structured_input_signature[0]),
-                                    "outputs": _specs(sorted(concrete.structured_outputs.items()))}
-    meta_path = os.path.join(out_dir, f"{mode}.json")
-    records.write_json(meta_path, meta)
-    return meta_path
+    concretes = {name: module.tflite_function(name) for name in SIGNATURES}
+    meta_paths = []
+    for mode in modes:
+        meta = {"mode": mode, "image_size": module.image_size, "color_in_model": module.color,
+                "image_format": "uint8 RGB [1, size, size, 3] in and out",
+                "artists": [a["name"] for a in artists], "tolerance_uint8_levels": TOLERANCE[mode], "signatures": {}}
+        for name, concrete in concretes.items():
+            path = os.path.join(out_dir, file_name(name, mode))
+            with open(path + ".tmp", "wb") as f:
+                f.write(_converter(concrete, mode).convert())
+            os.replace(path + ".tmp", path)
+            meta["signatures"][name] = {"file": os.path.basename(path), "bytes": os.path.getsize(path),
+                                        "inputs": _specs((s.name, s) for s in concrete.structured_input_signature[0]),
+                                        "outputs": _specs(sorted(concrete.structured_outputs.items()))}
+        meta_paths.append(os.path.join(out_dir, f"{mode}.json"))
+        records.write_json(meta_paths[-1], meta)
+    return meta_paths
 
 
 def interpreter(path: str):
