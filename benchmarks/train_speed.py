@@ -29,7 +29,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from absl import flags  # noqa: E402
 
+from tf_gadn import config as config_module  # noqa: E402
 from tf_gadn import loop  # noqa: E402
 from tf_gadn.config import Config  # noqa: E402
 from tf_gadn.nn.blocks import ResidualBlock  # noqa: E402
@@ -55,25 +57,11 @@ PASSES = {
 
 
 def demo_config() -> Config:
-    """Config() with the demo flagfile's values (configs/gadn/demo.flags)."""
-    fields = Config.__dataclass_fields__
-    values = {}
-    with open(DEMO_FLAGS) as f:
-        for line in f:
-            line = line.strip()
-            if not line.startswith("--") or "=" not in line:
-                continue
-            name, value = line[2:].split("=", 1)
-            if name not in fields:
-                continue
-            default = fields[name].default
-            if isinstance(default, bool):
-                values[name] = value.lower() in ("true", "1")
-            elif isinstance(default, tuple):
-                values[name] = tuple(int(v) for v in value.split(","))
-            else:
-                values[name] = type(default)(value)
-    return Config().replace(**values)
+    """The Config the demo flagfile (configs/gadn/demo.flags) gives, parsed by the same absl flags as train."""
+    flag_values = flags.FlagValues()
+    config_module.define_flags(flag_values)
+    flag_values(["train_speed", f"--flagfile={DEMO_FLAGS}"])
+    return Config.from_flags(flag_values)
 
 
 # ---- analytic forward FLOPs ---------------------------------------------------------------------------------------

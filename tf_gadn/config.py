@@ -121,7 +121,7 @@ class Config:
 def define_flags(flag_values=None) -> None:
     """Defines one absl flag per Config field (idempotent), so flagfiles and the dataclass never drift apart."""
     from absl import flags
-    flag_values = flag_values or flags.FLAGS
+    flag_values = flags.FLAGS if flag_values is None else flag_values  # an empty FlagValues is falsy
     for f in dataclasses.fields(Config):
         if f.name in flag_values:
             continue

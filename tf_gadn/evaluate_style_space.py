@@ -20,7 +20,7 @@ from absl import app, flags
 
 from tf_gadn import explore, losses, probes
 from tf_gadn.data import color as colorspace
-from tf_gadn.data import pipeline, records, synthetic
+from tf_gadn.data import records, synthetic
 from tf_gadn.stages.style_space_common import StyleSpace, load_style_space
 
 MAX_IMAGES = 4096
@@ -31,17 +31,9 @@ FACTORS = ("style_factors", "content_factors")
 
 def encode_split(space: StyleSpace, split: str, max_images: int = MAX_IMAGES) -> dict:
     """u, v, artists and both factor vectors of a split's first `max_images` images."""
-    config = space.config
-    ds = pipeline.make_dataset(config.data_dir, split, global_batch_size=64, image_size=config.image_size,
-                               color="lab", shuffle=False, repeat=False, drop_remainder=False, with_factors=True)
-    parts: dict[str, list] = {}
-    for batch in ds.take(-(-max_images // 64)):
-        parts.setdefault("style_code", []).append(space.style(batch["image"]))
-        parts.setdefault("content_code", []).append(space.content(batch["image"]))
-        parts.setdefault("image", []).append(batch["image"].numpy())
-        for key in ("artist",) + FACTORS:
-            parts.setdefault(key, []).append(batch[key].numpy())
-    return {key: np.concatenate(values) for key, values in parts.items()}
+    encoded = explore.training_images(space.config, max_images, with_factors=True, split=split)
+    encoded["style_code"], encoded["content_code"] = space.style(encoded["image"]), space.content(encoded["image"])
+    return encoded
 
 
 def factor_score(train_x, train_y, test_x, test_y, classes: int) -> float | None:
@@ -89,13 +81,7 @@ def held_out_transfer(space: StyleSpace, images, content_factors, info: dict, nu
     taken from that artist's drawings alone; scored against the true renderings."""
     contents = [synthetic.content_from_vector(f) for f in content_factors]
     held_out = explore.held_out_artist(info["seed"], num_artists, space.config.image_size, contents)
-    seen_style = synthetic.artist_style(info["seed"], 0)
-    rng = np.random.default_rng([0, 4243])
-    seen_drawings = explore.to_model_space(np.stack([
-        synthetic.render(synthetic.sample_content(rng), synthetic.jitter_style(seen_style, rng),
-                         space.config.image_size) for _ in range(explore.HELD_OUT_IMAGES)]))
-    seen_truth = explore.to_model_space(np.stack([synthetic.render(c, seen_style, space.config.image_size)
-                                                  for c in contents]))
+    seen = explore.held_out_artist(info["seed"], 0, space.config.image_size, contents, salt=4243)
     v = space.content(images)
 
     def transfer(drawings):
@@ -103,7 +89,7 @@ def held_out_transfer(space: StyleSpace, images, content_factors, info: dict, nu
         return space.generate(np.repeat(u, len(v), axis=0), v)
 
     return {"transfer_error_held_out_artist": pixel_error(transfer(held_out["images"]), held_out["truth"]),
-            "transfer_error_seen_artist_0": pixel_error(transfer(seen_drawings), seen_truth),
+            "transfer_error_seen_artist_0": pixel_error(transfer(seen["images"]), seen["truth"]),
             "baseline_input_unchanged_held_out": pixel_error(images, held_out["truth"])}
 
 

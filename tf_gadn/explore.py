@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from tf_gadn import visualize
 from tf_gadn.data import color as colorspace
-from tf_gadn.data import pipeline, records, synthetic
+from tf_gadn.data import faces, pipeline, records, synthetic
 from tf_gadn.stages.style_space_common import StyleSpace, load_style_space
 
 SHOWN = 8            # images in reconstruction / transfer figures
@@ -32,15 +32,15 @@ def to_model_space(rgb_uint8) -> np.ndarray:
     return colorspace.to_model_space(tf.constant(np.asarray(rgb_uint8), tf.float32) / 127.5 - 1.0, "lab").numpy()
 
 
-def training_images(config, max_images: int, with_factors: bool = False) -> dict:
-    """The first `max_images` images of the train split (file order) in Lab, with artists (and factors if asked)."""
-    ds = pipeline.make_dataset(config.data_dir, "train", global_batch_size=64, image_size=config.image_size,
+def training_images(config, max_images: int, with_factors: bool = False, split: str = "train") -> dict:
+    """The first `max_images` images of a split (file order) in Lab, with artists (and both factors if asked)."""
+    ds = pipeline.make_dataset(config.data_dir, split, global_batch_size=64, image_size=config.image_size,
                                color="lab", shuffle=False, repeat=False, drop_remainder=False,
                                with_factors=with_factors)
     parts: dict[str, list] = {}
     seen = 0
     for batch in ds:
-        for key in ("image", "artist", "content_factors"):
+        for key in ("image", "artist", "content_factors", "style_factors"):
             if key in batch:
                 parts.setdefault(key, []).append(batch[key].numpy())
         seen += int(batch["image"].shape[0])
@@ -58,21 +58,17 @@ def load_reference_images(paths, image_size: int) -> np.ndarray:
         except (FileNotFoundError, UnidentifiedImageError) as err:
             raise ValueError(f"reference image {path!r} cannot be read: {err}") from err
         with picture:
-            picture = picture.convert("RGB")
-            side = min(picture.size)
-            left, top = (picture.width - side) // 2, (picture.height - side) // 2
-            picture = picture.crop((left, top, left + side, top + side)).resize((image_size, image_size),
-                                                                               Image.LANCZOS)
-            pictures.append(np.asarray(picture))
+            pictures.append(np.asarray(faces.center_crop(picture.convert("RGB"), image_size)))
     return to_model_space(np.stack(pictures))
 
 
-def held_out_artist(data_seed: int, num_artists: int, image_size: int, contents, seed: int = 0) -> dict:
-    """An artist no training image was drawn by (style index num_artists of the data set's seed): HELD_OUT_IMAGES of
-    its drawings (each with the same per-image jitter as the data set), and the true rendering of `contents`
-    (synthetic.Content) in its style -- the ground truth a transfer into that style is compared against."""
-    style = synthetic.artist_style(data_seed, num_artists)
-    rng = np.random.default_rng([seed, 4242])
+def held_out_artist(data_seed: int, artist: int, image_size: int, contents, seed: int = 0, salt: int = 4242) -> dict:
+    """Artist `artist` of the data set's seed -- with artist = the number of artists, one no training image was drawn
+    by: HELD_OUT_IMAGES of its drawings (each with the same per-image jitter as the data set), and the true rendering
+    of `contents` (synthetic.Content) in its style -- the ground truth a transfer into that style is compared against.
+    `salt` keeps the drawings of different uses apart."""
+    style = synthetic.artist_style(data_seed, artist)
+    rng = np.random.default_rng([seed, salt])
     drawings = np.stack([synthetic.render(synthetic.sample_content(rng), synthetic.jitter_style(style, rng),
                                           image_size) for _ in range(HELD_OUT_IMAGES)])
     truth = np.stack([synthetic.render(content, style, image_size) for content in contents])
@@ -122,7 +118,8 @@ def explore(model_dir: str, out_dir: str = "", reference_images=(), dims=None, s
                                          path(name + ".png"))
         written[name] = path(name + ".png")
 
-    shown = train["image"][np.linspace(0, len(train["image"]) - 1, SHOWN).astype(int)]  # spread over artists
+    picked = np.linspace(0, len(train["image"]) - 1, SHOWN).astype(int)  # spread over artists
+    shown = train["image"][picked]
     visualize.reconstruction_figure(shown, space.generate(space.style(shown), space.content(shown)),
                                     path("reconstruction.png"))
     written["reconstruction"] = path("reconstruction.png")
@@ -142,7 +139,7 @@ def explore(model_dir: str, out_dir: str = "", reference_images=(), dims=None, s
 
     if synthetic_data and "content_factors" in train:
         sources = shown[:6]
-        factors = train["content_factors"][np.linspace(0, len(train["image"]) - 1, SHOWN).astype(int)][:6]
+        factors = train["content_factors"][picked[:6]]
         artist = held_out_artist(info["seed"], len(records.read_artists(config.data_dir)), config.image_size,
                                  [synthetic.content_from_vector(f) for f in factors], seed)
         style = space.style(artist["images"]).mean(axis=0, keepdims=True)  # the style of the artist's images

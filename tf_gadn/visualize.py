@@ -161,7 +161,7 @@ def extreme_indices(scores, count: int, fraction: float = 0.1, seed: int = 0) ->
 
 def random_styles_figure(generate, content, noise, styles, path: str, columns: int = 6,
                          color: str = "lab") -> np.ndarray:
-    """Figure 3 left: one content code v and noise w, a random style u in every cell."""
+    """Figure 3 left: one content code v and noise w, a style u from `styles` in every cell, `columns` a row."""
     styles = np.asarray(styles, np.float32)
     images = generate(styles, np.repeat(np.asarray(content)[None], len(styles), 0),
                       np.repeat(np.asarray(noise)[None], len(styles), 0))
@@ -172,9 +172,7 @@ def interpolation_figure(generate, content, noise, corner_styles, path: str, ste
                          color: str = "lab") -> np.ndarray:
     """Figure 3 right: fixed content and noise; styles bilinearly interpolated between the four corner styles."""
     grid = bilinear_styles(corner_styles, steps).reshape(steps * steps, -1)
-    images = generate(grid, np.repeat(np.asarray(content)[None], len(grid), 0),
-                      np.repeat(np.asarray(noise)[None], len(grid), 0))
-    return cells_to_png([list(images[r * steps:(r + 1) * steps]) for r in range(steps)], path, color)
+    return random_styles_figure(generate, content, noise, grid, path, steps, color)
 
 
 def dimension_sweep_figure(generate, codes, dim: int, low_images, high_images, path: str, values=SWEEP_VALUES,

@@ -45,8 +45,8 @@ def _count_records(files: list[str]) -> int:
     return int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1))
 
 
-# XLA fuses the ~20 elementwise passes of the Lab conversion into one: ~3x faster per image on CPU (the benchmark's
-# Lab throughput went from ~180 to ~440 images/s at 256 px).
+# XLA fuses the ~20 elementwise passes of the Lab conversion into one: ~3x faster per image on CPU (BUILD.md, data
+# speed table).
 _rgb_m11_to_lab_model_space = tf.function(lambda rgb_m11: colorspace.to_model_space(rgb_m11, "lab"), jit_compile=True)
 
 

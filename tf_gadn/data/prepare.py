@@ -30,9 +30,8 @@ from PIL import ExifTags, Image
 
 from tf_gadn.data import faces
 
-# tensorflow (through records) is imported inside `prepare` only: the per-file work is pure PIL/numpy. (Spawned worker
-# processes still import the `tf_gadn.data` package to find `_process_file`, and with it TensorFlow: a one-time
-# start-up of a few seconds per worker.)
+# tensorflow (through records) is imported inside `prepare` only: the per-file work is pure PIL/numpy, and spawned
+# workers import only this module and `faces` (the `tf_gadn.data` package loads its pipeline lazily).
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 REPORT_FILE = "report.json"
