@@ -137,7 +137,8 @@ def drop_duplicates(sources: Sequence[Source]) -> tuple[list[Source], list[dict]
 
 # ---- one file ---------------------------------------------------------------------------------------------------
 def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """The decoded RGB image (EXIF orientation applied, transparency over white); SkippedImage if it is not usable.
+    """The decoded RGB image (EXIF orientation applied, transparency over white, any bit depth scaled to 8 bits);
+    SkippedImage if it is not usable.
 
     The pixel count is checked from the header before decoding, so a decompression bomb is never expanded.
     """
@@ -171,12 +172,27 @@ def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    """Transparent pixels become white (illustrations on a transparent canvas are meant to be seen on paper)."""
+    """8-bit RGB. Transparent pixels become white (illustrations on a transparent canvas are meant to be seen on
+    paper). Pillow's own conversion clips 16- and 32-bit integer pixels at 255 and float ones at 0..255, so these are
+    scaled first: 16-bit (I;16*) and 32-bit integer (I, as 16-bit files decode) from 0..65535, float (F) from 0..1."""
+    if image.mode.startswith("I") or image.mode == "F":
+        image = _grey_to_8_bits(image)
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(paper, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def _grey_to_8_bits(image: Image.Image) -> Image.Image:
+    """An I;16*, I or F image as L (LA when a transparent grey value is set), full range to full range."""
+    values = np.asarray(image).astype(np.float64)
+    grey = Image.fromarray(np.clip(np.rint(values * (255.0 if image.mode == "F" else 255.0 / 65535.0)), 0, 255)
+                           .astype(np.uint8))
+    if "transparency" not in image.info:
+        return grey
+    alpha = Image.fromarray(np.where(values == image.info["transparency"], 0, 255).astype(np.uint8))
+    return Image.merge("LA", (grey, alpha))
 
 
 def encode_png(image: np.ndarray) -> bytes:
