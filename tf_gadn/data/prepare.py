@@ -3,8 +3,12 @@ paper §5.1): face crops (or centre crops), artists with at least 50 images, opt
 
 Input is a folder with one sub-folder per artist, or a CSV/TSV listing of `path,artist`. Every file is read once;
 unreadable, truncated, non-image and oversized (decompression-bomb) files are skipped and counted with their reason,
-never crash the run. Because the 50-image rule counts what survives (faces, with --detect_faces), crops are first
-staged inside the temporary output directory and only then given artist ids (0..N-1 by sorted name) and a split.
+never crash the run. Only regular files are opened (never a FIFO or device), each real file and folder is listed once
+however many links reach it, folders that cannot be listed are reported, and files with the same bytes are kept once
+(the first in listing order) before the split, so no image is in both splits or under two artists. Names that are not
+UTF-8 are opened by their real bytes and written to the records and JSON files with `\\xNN` escapes (`printable`).
+Because the 50-image rule counts what survives (faces, with --detect_faces), crops are first staged inside the
+temporary output directory and only then given artist ids (0..N-1 by sorted name) and a split.
 Sources are processed in a seeded random order so the shards come out shuffled across artists (the input pipeline
 shuffles with a bounded buffer). The output appears atomically (records.atomic_output_dir), with report.json.
 
@@ -17,13 +21,15 @@ import contextlib
 import csv
 import dataclasses
 import functools
+import hashlib
 import io
 import multiprocessing
 import os
+import stat
 import sys
 import time
 import warnings
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 import numpy as np
 from PIL import ExifTags, Image
@@ -53,6 +59,11 @@ NOT_IMAGE_EXTENSION = "not an image file extension"
 OUTSIDE_ARTIST_FOLDER = "outside artist folders"
 DUPLICATE = "listed twice"
 FAILED = "failed to process"
+NOT_REGULAR = "not a regular file"
+UNREADABLE_FOLDER = "unreadable folder"
+LINKED_TWICE = "same file or folder reached twice"
+SAME_CONTENT = "same content as another file"
+SAME_CONTENT_OTHER_ARTIST = "same content as another artist's file"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,28 +82,79 @@ class SkippedImage(Exception):
 
 # ---- listing ----------------------------------------------------------------------------------------------------
 def list_folder(input_dir: str) -> tuple[list[Source], list[dict]]:
-    """Image files under <input_dir>/<artist>/ (any depth), and the files it ignored with the reason.
+    """Regular image files under <input_dir>/<artist>/ (any depth), and the entries it ignored with the reason.
 
-    Hidden files and folders (.DS_Store, .git) are left out silently; other non-image files are reported.
+    Hidden files and folders (.DS_Store, .git) are left out silently; everything else left out is reported: other
+    file types, FIFOs/sockets/devices (opening one could block forever), folders that cannot be listed (also
+    warned about on stderr, as an artist could otherwise vanish unnoticed), and a second path to a folder or file
+    already reached (symbolic links are followed, but each real folder and file is listed once: a link to the input
+    folder or to another artist must not count images twice or under two names). Artist folders that are real
+    folders claim their contents before linked ones. Names are kept as the OS gives them (undecodable bytes as
+    surrogate escapes, so they can still be opened); the artist name is `printable`.
     """
     if not os.path.isdir(input_dir):
         raise NotADirectoryError(f"--input_dir {input_dir!r} is not a directory")
-    sources, ignored = [], []
-    for entry in sorted(os.scandir(input_dir), key=lambda e: e.name):
+    ignored = []
+    claimed = {_file_id(os.stat(input_dir)): input_dir}  # real folder -> the path it was first reached by
+    artist_dirs = []
+    for entry in sorted(os.scandir(input_dir), key=lambda e: (e.is_symlink(), e.name)):
         if entry.name.startswith("."):
             continue
-        if not entry.is_dir():
-            ignored.append(_skip_entry(entry.path, "", OUTSIDE_ARTIST_FOLDER))
+        try:
+            info = os.stat(entry.path)
+        except OSError as e:
+            ignored.append(_skip_entry(entry.path, "", _stat_failure(e), e.strerror))
             continue
-        for root, dirs, files in os.walk(entry.path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(f for f in files if not f.startswith(".")):
-                path = os.path.join(root, name)
-                if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                    sources.append(Source(path, entry.name))
-                else:
-                    ignored.append(_skip_entry(path, entry.name, NOT_IMAGE_EXTENSION))
+        if not stat.S_ISDIR(info.st_mode):
+            ignored.append(_skip_entry(entry.path, "", OUTSIDE_ARTIST_FOLDER))
+        elif _file_id(info) in claimed:  # an alias, not an artist of its own
+            ignored.append(_skip_entry(entry.path, "", LINKED_TWICE, f"same folder as {claimed[_file_id(info)]}"))
+        else:
+            claimed[_file_id(info)] = entry.path
+            artist_dirs.append(entry)
+    sources, files_seen = [], {}
+    for entry in sorted(artist_dirs, key=lambda e: e.name):
+        _list_artist(entry.path, printable(entry.name), claimed, files_seen, sources, ignored)
     return sources, ignored
+
+
+def _list_artist(top: str, artist: str, claimed: dict, files_seen: dict, sources: list, ignored: list) -> None:
+    """Appends the regular image files under `top` to `sources` (each folder's files, sorted, before its sub-folders,
+    as os.walk lists them) and what it leaves out to `ignored`; `claimed` and `files_seen` map real folders and
+    files (device, inode) to the first path that reached them."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as e:
+            ignored.append(_skip_entry(folder, artist, UNREADABLE_FOLDER, e.strerror))
+            print(f"warning: skipping {printable(folder)} (artist {artist}): {e.strerror}", file=sys.stderr)
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                info = os.stat(entry.path)  # follows links: a broken one is missing
+            except OSError as e:
+                ignored.append(_skip_entry(entry.path, artist, _stat_failure(e), e.strerror))
+                continue
+            key, is_folder = _file_id(info), stat.S_ISDIR(info.st_mode)
+            first = claimed if is_folder else files_seen
+            if key in first:
+                ignored.append(_skip_entry(entry.path, artist, LINKED_TWICE, f"same as {first[key]}"))
+            elif is_folder:
+                claimed[key] = entry.path
+                subfolders.append(entry.path)
+            elif os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS:
+                ignored.append(_skip_entry(entry.path, artist, NOT_IMAGE_EXTENSION))
+            elif not stat.S_ISREG(info.st_mode):
+                ignored.append(_skip_entry(entry.path, artist, NOT_REGULAR, _file_kind(info.st_mode)))
+            else:
+                files_seen[key] = entry.path
+                sources.append(Source(entry.path, artist))
+        stack.extend(reversed(subfolders))
 
 
 def read_listing(listing_path: str) -> list[Source]:
@@ -100,8 +162,10 @@ def read_listing(listing_path: str) -> list[Source]:
 
     A first row reading `path,artist` is a header and skipped; relative paths resolve against the listing's folder;
     blank lines are ignored; any other row without exactly a non-empty path and artist is an error (with its line).
+    Bytes that are not UTF-8 are kept as surrogate escapes, so a listed path opens the file the OS names with those
+    bytes; the artist name is `printable`.
     """
-    with open(listing_path, newline="", encoding="utf-8-sig") as f:
+    with open(listing_path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
         text = f.read()
     first_line = text.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first_line else ","
@@ -116,7 +180,7 @@ def read_listing(listing_path: str) -> list[Source]:
         if len(cells) != 2 or not all(cells):
             raise ValueError(f"{listing_path}:{line}: expected 'path{delimiter}artist', got {row!r}")
         path = os.path.expanduser(cells[0])
-        sources.append(Source(os.path.normpath(os.path.join(base, path)), cells[1]))
+        sources.append(Source(os.path.normpath(os.path.join(base, path)), printable(cells[1])))
     if not sources:
         raise ValueError(f"{listing_path!r} lists no images")
     return sources
@@ -138,15 +202,24 @@ def drop_duplicates(sources: Sequence[Source]) -> tuple[list[Source], list[dict]
 # ---- one file ---------------------------------------------------------------------------------------------------
 def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """The decoded RGB image (EXIF orientation applied, transparency over white, any bit depth scaled to 8 bits);
-    SkippedImage if it is not usable.
+    SkippedImage if it is not usable."""
+    return read_image(path, max_pixels)[0]
 
-    The pixel count is checked from the header before decoding, so a decompression bomb is never expanded.
+
+def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, str]:
+    """load_image's image, and the SHA-256 of the file's bytes (read from the same open file, after decoding).
+
+    Only a regular file is opened: a FIFO or device named like an image could block the run forever or have side
+    effects. The pixel count is checked from the header before decoding, so a decompression bomb is never expanded.
     """
     try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise SkippedImage(NOT_REGULAR, _file_kind(info.st_mode))
         f = open(path, "rb")
     except FileNotFoundError as e:
         raise SkippedImage(MISSING, str(e)) from None
-    except OSError as e:  # permissions, a folder, an I/O error
+    except OSError as e:  # permissions, an I/O error
         raise SkippedImage(UNREADABLE, str(e)) from None
     with f, warnings.catch_warnings():
         # Pillow's own bomb guard warns before it refuses; both mean "too large" here.
@@ -160,7 +233,9 @@ def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
                 orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
                 if orientation in _ORIENTATION_FIX:
                     image = image.transpose(_ORIENTATION_FIX[orientation])
-                return _to_rgb(image)
+                rgb = _to_rgb(image)
+            f.seek(0)
+            return rgb, hashlib.file_digest(f, "sha256").hexdigest()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise SkippedImage(TOO_LARGE, str(e)) from None
         except Image.UnidentifiedImageError:
@@ -202,25 +277,26 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def crops_of(path: str, image_size: int, detect_faces: bool, face_margin: float = 0.0,
-             max_pixels: int = DEFAULT_MAX_PIXELS) -> list[bytes]:
-    """PNG bytes of the training crops of one file: one per detected face, or the centre crop."""
-    image = load_image(path, max_pixels)
+             max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[list[bytes], str]:
+    """PNG bytes of the training crops of one file (one per detected face, or the centre crop), and the file's
+    SHA-256."""
+    image, digest = read_image(path, max_pixels)
     if not detect_faces:
-        return [encode_png(faces.center_crop(image, image_size))]
-    return [encode_png(crop) for crop in faces.detect_and_crop(image, image_size, face_margin)]
+        return [encode_png(faces.center_crop(image, image_size))], digest
+    return [encode_png(crop) for crop in faces.detect_and_crop(image, image_size, face_margin)], digest
 
 
 def _process_file(path: str, *, image_size: int, detect_faces: bool, face_margin: float,
-                  max_pixels: int) -> tuple[list[bytes], str, str]:
-    """Worker entry: (crops, skip reason, detail); a top-level function so worker processes can run it."""
+                  max_pixels: int) -> tuple[list[bytes], str, str, str]:
+    """Worker entry: (crops, SHA-256, skip reason, detail); a top-level function so worker processes can run it."""
     try:
-        return crops_of(path, image_size, detect_faces, face_margin, max_pixels), "", ""
+        return *crops_of(path, image_size, detect_faces, face_margin, max_pixels), "", ""
     except SkippedImage as e:
-        return [], e.reason, e.detail
+        return [], "", e.reason, e.detail
     # A decoder or EXIF parser can fail on damaged input in ways no list foresees (struct.error, ValueError, ...):
     # one file must never end a run over thousands, so the failure is counted and reported with its type.
     except Exception as e:  # noqa: BLE001
-        return [], FAILED, f"{type(e).__name__}: {e}"
+        return [], "", FAILED, f"{type(e).__name__}: {e}"
 
 
 # ---- the data set -----------------------------------------------------------------------------------------------
@@ -253,6 +329,7 @@ def prepare(output_dir: str, input_dir: str | None = None, input_csv: str | None
     started = last_shown = time.time()
     order = np.random.default_rng([seed, 0]).permutation(len(sources))
     staged: list[Source] = []  # one entry per crop, in staging (= final shard) order
+    digests = {}  # path -> SHA-256, of the files that gave crops
     images_read = 0
     with records.atomic_output_dir(output_dir, overwrite) as tmp:
         staging_path = os.path.join(tmp, _STAGING_FILE)
@@ -260,13 +337,15 @@ def prepare(output_dir: str, input_dir: str | None = None, input_csv: str | None
                        face_margin=face_margin, max_pixels=max_pixels)
         # closing(): an error below must also stop the worker processes, not wait for garbage collection.
         with tf.io.TFRecordWriter(staging_path) as staging, contextlib.closing(results):
-            for done, (source, (crops, reason, detail)) in enumerate(results, start=1):
+            for done, (source, (crops, digest, reason, detail)) in enumerate(results, start=1):
                 if reason:
                     skipped.append(_skip_entry(source.path, source.artist, reason, detail))
                 else:
                     images_read += 1
                     if not crops:
                         skipped.append(_skip_entry(source.path, source.artist, NO_FACE))
+                    else:
+                        digests[source.path] = digest
                     for png in crops:
                         staging.write(png)
                         staged.append(source)
@@ -275,7 +354,9 @@ def prepare(output_dir: str, input_dir: str | None = None, input_csv: str | None
                     _progress_bar(done, len(sources), started, len(skipped))
                     last_shown = time.time()
 
-        per_artist = collections.Counter(source.artist for source in staged)
+        copies, copy_entries = same_content(sources, digests)
+        skipped.extend(copy_entries)
+        per_artist = collections.Counter(source.artist for source in staged if source.path not in copies)
         kept = sorted(name for name, n in per_artist.items() if n >= min_images)
         # an artist folder whose every file was skipped is dropped too, and should be listed as such
         seen_artists = {source.artist for source in sources} | {entry["artist"] for entry in skipped if entry["artist"]}
@@ -284,18 +365,18 @@ def prepare(output_dir: str, input_dir: str | None = None, input_csv: str | None
             raise ValueError(f"no artist has at least --min_images={min_images} usable images "
                              f"(best: {per_artist.most_common(3)}); {len(skipped)} files were skipped")
         artist_id = {name: i for i, name in enumerate(kept)}
-        held_out = _choose_test(staged, artist_id, seed) if test_split else set()
+        held_out = _choose_test(staged, artist_id, seed, copies) if test_split else set()
 
-        num_train = len(staged) - len(held_out) - sum(per_artist[name] for name in dropped)
+        num_train = sum(per_artist[name] for name in kept) - len(held_out)
         writers = {"train": records.ShardedWriter(tmp, "train", min(num_shards, num_train))}
         if test_split:
             writers["test"] = records.ShardedWriter(tmp, "test", max(1, min(num_shards // 2, len(held_out))))
         try:
             for index, png in enumerate(tf.data.TFRecordDataset(staging_path).as_numpy_iterator()):
                 source = staged[index]
-                if source.artist in artist_id:
-                    writers["test" if index in held_out else "train"].write(
-                        records.encode_example(png, artist_id[source.artist], source.artist, source.path))
+                if source.artist in artist_id and source.path not in copies:
+                    writers["test" if index in held_out else "train"].write(records.encode_example(
+                        png, artist_id[source.artist], source.artist, printable(source.path)))
         finally:
             for writer in writers.values():
                 writer.close()
@@ -311,10 +392,11 @@ def prepare(output_dir: str, input_dir: str | None = None, input_csv: str | None
             "test_split": test_split, "seed": seed})
         seconds = time.time() - started
         report = {
-            "input": os.path.abspath(input_dir if input_dir is not None else input_csv),
+            "input": printable(os.path.abspath(input_dir if input_dir is not None else input_csv)),
             "files_listed": len(sources), "images_read": images_read,
             "faces_found": len(staged) if detect_faces else None,
-            "crops": len(staged), "skipped": dict(sorted(collections.Counter(s["reason"] for s in skipped).items())),
+            "crops": sum(per_artist.values()),
+            "skipped": dict(sorted(collections.Counter(s["reason"] for s in skipped).items())),
             "skipped_files": skipped,
             "artists_kept": len(kept),
             "artists_dropped": [{"name": name, "images": per_artist.get(name, 0)} for name in dropped],
@@ -343,12 +425,13 @@ def _run(sources: Sequence[Source], order: np.ndarray, num_workers: int,
             yield sources[i], result
 
 
-def _choose_test(staged: Sequence[Source], artist_id: dict, seed: int) -> set[int]:
-    """Staging positions held out: per artist max(10%, 10) crops (papers' rule), drawn with `seed` (paper: 001)."""
+def _choose_test(staged: Sequence[Source], artist_id: dict, seed: int, left_out: Collection[str] = ()) -> set[int]:
+    """Staging positions held out: per artist max(10%, 10) crops (papers' rule), drawn with `seed` (paper: 001);
+    crops of the paths in `left_out` take no part."""
     from tf_gadn.data import synthetic
     positions = collections.defaultdict(list)
     for index, source in enumerate(staged):
-        if source.artist in artist_id:
+        if source.artist in artist_id and source.path not in left_out:
             positions[source.artist].append(index)
     held_out = set()
     for name, indices in positions.items():
@@ -360,8 +443,52 @@ def _choose_test(staged: Sequence[Source], artist_id: dict, seed: int) -> set[in
     return held_out
 
 
+def same_content(sources: Sequence[Source], digests: dict) -> tuple[set[str], list[dict]]:
+    """The paths whose bytes (SHA-256 in `digests`) equal those of an earlier source in `sources` (listing) order,
+    and their report entries: only the first copy is kept, so no image counts twice, is in both splits, or is
+    taught as two artists' work (a copy under another artist is reported as such, naming the kept file)."""
+    first, copies, entries = {}, set(), []
+    for source in sources:
+        digest = digests.get(source.path)
+        if digest is None:
+            continue
+        if digest not in first:
+            first[digest] = source
+            continue
+        kept = first[digest]
+        copies.add(source.path)
+        entries.append(_skip_entry(source.path, source.artist,
+                                   SAME_CONTENT if kept.artist == source.artist else SAME_CONTENT_OTHER_ARTIST,
+                                   f"same bytes as {kept.path} (artist {kept.artist}), which is kept"))
+    return copies, entries
+
+
+def printable(name: str) -> str:
+    """A path or name as report.json, artists.json and the records store it: the OS's bytes read as UTF-8, each byte
+    that is not UTF-8 written as a `\\xNN` escape (os.listdir hands such bytes over as surrogate escapes, which no
+    UTF-8 file or TFRecord string can hold). Files are still opened by their real name, never by this one."""
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
+
+
+def _stat_failure(error: OSError) -> str:
+    return MISSING if isinstance(error, FileNotFoundError) else UNREADABLE  # e.g. a symbolic link loop
+
+
+def _file_id(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return kind
+    return "special file"
+
+
 def _skip_entry(path: str, artist: str, reason: str, detail: str = "") -> dict:
-    return {"path": path, "artist": artist, "reason": reason, "detail": detail}
+    """A report entry; path and detail (which may quote paths) made `printable`."""
+    return {"path": printable(path), "artist": artist, "reason": reason, "detail": printable(detail)}
 
 
 def _inside(path: str, directory: str) -> bool:
