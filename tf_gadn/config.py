@@ -28,6 +28,7 @@ class Config:
     synthetic_if_missing: bool = _field(False, "Render the synthetic data set into data_dir if it does not exist yet.")
     synthetic_artists: int = _field(8, "Synthetic data: number of artists (when rendered on demand).")
     synthetic_images_per_artist: int = _field(100, "Synthetic data: images per artist (when rendered on demand).")
+    synthetic_family: str = _field("portraits", "Synthetic data: 'portraits' (colour) or 'lineart' (dark strokes on white).")
     inherit_dir: str = _field("", "Model dir whose earlier stages a stage inherits from (default: model_dir; ablations).")
     resume: bool = _field(True, "Continue from the stage's last checkpoint if there is one.")
     seed: int = _field(1, "Seed for data order, a' draws and all noise.")
@@ -38,6 +39,10 @@ class Config:
     log_every: int = _field(50, "Steps between TensorBoard scalars / progress updates.")
     checkpoint_every: int = _field(500, "Steps between checkpoints.")
     sample_every: int = _field(1000, "Steps between sample grids (PNG + TensorBoard).")
+    eval_every: int = _field(0, "Steps between transfer metrics on a fixed held-out batch (TensorBoard + metrics.csv "
+                                "in the stage folder); 0 = never.")
+    generator_output: str = _field("tanh", "Generators' output function: 'tanh' or 'clip' (straight-through clip to "
+                                   "[-1, 1], cannot saturate; see BUILD.md). Neither paper states one.")
     cache: bool = _field(True, "Cache decoded images in memory (small data sets).")
     # ---- image --------------------------------------------------------------------------------------------------
     image_size: int = _field(256, "Training image size (papers: 256).")

@@ -19,8 +19,9 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from tf_gadn import checkpoints, losses, probes, visualize
+from tf_gadn import checkpoints, losses, probes, transfer_eval, visualize
 from tf_gadn.data import pipeline, records
+from tf_gadn.stages import gadn_common
 from tf_gadn.stages.gadn_stage1 import load_content_stats
 
 BATCH = 64
@@ -40,15 +41,21 @@ def generate(networks: dict, content: np.ndarray, artists: np.ndarray) -> np.nda
     return networks["generator"]([tf.constant(content, tf.float32), style]).numpy()
 
 
+def content_sampler(stats: dict):
+    """Content codes from the full-covariance normal fitted to E(x) over the training set (Table 3, Figure 3)."""
+    chol = np.linalg.cholesky(stats["cov"] + 1e-6 * np.eye(len(stats["mean"])))
+    return lambda rng, n: stats["mean"] + rng.standard_normal((n, len(stats["mean"]))) @ chol.T
+
+
 def table3_accuracy(generator_nets: dict, classifier, stats: dict, artist_counts, seed: int = 1) -> float:
     """Top-1 accuracy of `classifier` on samples from random content codes, each artist as often as in training."""
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.repeat(np.arange(len(artist_counts)), artist_counts))
-    chol = np.linalg.cholesky(stats["cov"] + 1e-6 * np.eye(len(stats["mean"])))
+    draw = content_sampler(stats)
     correct = 0
     for start in range(0, len(labels), BATCH):
         a = labels[start:start + BATCH]
-        content = stats["mean"] + rng.standard_normal((len(a), len(stats["mean"]))) @ chol.T
+        content = draw(rng, len(a))
         logits = classifier(tf.constant(generate(generator_nets, content, a)))
         correct += int(np.sum(np.argmax(logits, axis=1) == a))
     return correct / len(labels)
@@ -128,6 +135,7 @@ def evaluate(model_dir: str, compare_model_dir: str = "", data_dir: str = "", ou
     report["figure5"] = zero_style_figure(networks, images[:8], labels[:8], os.path.join(out_dir, "figure5.png"))
     if records.read_dataset_info(data_dir).get("source") == "synthetic":
         report["ground_truth"] = ground_truth_metrics(networks, config, data_dir, len(artists))
+    report["transfer"] = transfer_eval.report(gadn_common.transfer_model(networks, content_sampler(stats)), data_dir, config.image_size, out_dir)
     os.makedirs(out_dir, exist_ok=True)
     records.write_json(os.path.join(out_dir, "report.json"), report)
     return report
@@ -140,6 +148,9 @@ def format_report(report: dict) -> str:
     for name, value in report.get("ground_truth", {}).items():
         if isinstance(value, float):
             lines.append(f"{name:40s} {value:.4f}")
+    if "transfer" in report:
+        lines.append("Transfers x -> a' (held-out split):")
+        lines.append(transfer_eval.format_summary(report["transfer"]))
     lines.append(f"Figure 5 (input | correct style | zero style): {report['figure5']}")
     return "\n".join(lines)
 

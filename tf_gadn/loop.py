@@ -19,7 +19,7 @@ import time
 import keras
 import tensorflow as tf
 
-from tf_gadn import checkpoints, distribute, visualize
+from tf_gadn import checkpoints, collapse, distribute, transfer_eval, visualize
 from tf_gadn.config import Config
 from tf_gadn.data import pipeline
 from tf_gadn.stages import stage_class
@@ -154,6 +154,9 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
     bar = keras.utils.Progbar(total_steps, stateful_metrics=list(stage.tracker)) \
         if (progress and chief and sys.stdout.isatty()) else None
     values: dict[str, float] = {}
+    monitor = collapse.CollapseMonitor(cls.WATCH, stage_name, total_steps, len(artists))
+    probe = transfer_eval.TrainingProbe(config.data_dir, config.image_size, os.path.join(config.model_dir, "eval"),
+                                        config.seed) if chief and config.eval_every and stage.transfer_model() else None
     started = time.time()
     with _stop_requests() as stop:
         for current in range(start + 1, total_steps + 1):
@@ -168,6 +171,8 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
                     tf.summary.scalar(f"{stage_name}/steps_per_second", (current - start) / (time.time() - started))
                 for metric in stage.tracker.values():
                     metric.reset_state()
+                for warning in monitor.observe(current, values) if chief else ():
+                    print(warning, file=sys.stderr, flush=True)
                 if progress and chief and bar is None:
                     rate = (current - start) / (time.time() - started)
                     print(f"[{stage_name}] step {current}/{total_steps} ({rate:.1f} steps/s) {summarize(values)}",
@@ -176,6 +181,8 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
                 bar.update(current, list(values.items()))
             if current % config.checkpoint_every == 0 or current == total_steps:
                 manager.save(checkpoint_number=current)
+            if probe is not None and (current % config.eval_every == 0 or current == total_steps):
+                write_eval(probe(stage.transfer_model()), stage_dir, stage_name, current, writer)
             if sample_batch is not None and (current % config.sample_every == 0 or current == total_steps):
                 write_samples(stage, sample_batch, stage_dir, current, writer)
             if stop.is_set():
@@ -195,6 +202,21 @@ def _finish(stage, make_eval, model_dir: str, stage_dir: str, chief: bool, ckpt_
         stage.after_training(make_eval, model_dir)
         with open(os.path.join(stage_dir, DONE_MARKER), "w") as f:
             f.write(f"{time.time()}\n")
+
+
+def write_eval(numbers: dict[str, float], stage_dir: str, stage_name: str, current: int, writer) -> None:
+    """Transfer metrics of one step: TensorBoard scalars and a row of `<stage>/metrics.csv` (a curve, not a guess)."""
+    with writer.as_default(step=current):
+        for name, value in numbers.items():
+            tf.summary.scalar(f"{stage_name}/eval/{name}", value)
+    path = os.path.join(stage_dir, "metrics.csv")
+    columns = ["step"] + sorted(numbers)
+    new = not os.path.exists(path)
+    with open(path, "a", encoding="utf-8") as f:
+        if new:
+            f.write(",".join(columns) + "\n")
+        f.write(",".join([str(current)] + [f"{numbers[k]:.6g}" for k in columns[1:]]) + "\n")
+    print(f"[{stage_name}] eval at step {current}: {summarize(numbers)}", flush=True)
 
 
 def write_samples(stage, batch: dict, stage_dir: str, current: int, writer) -> str | None:

@@ -31,7 +31,7 @@ def ensure_data(config: Config) -> None:
     print(f"Rendering the synthetic data set into {config.data_dir} ...", flush=True)
     synthetic.generate_dataset(config.data_dir, num_artists=config.synthetic_artists,
                                images_per_artist=config.synthetic_images_per_artist, image_size=config.image_size,
-                               seed=config.seed)
+                               seed=config.seed, family=config.synthetic_family)
 
 
 def run(config: Config) -> dict[str, dict[str, float]]:

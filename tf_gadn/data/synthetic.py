@@ -20,7 +20,7 @@ import sys
 import time
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from tf_gadn.data import records
 
@@ -270,10 +270,27 @@ def _colour_grade(image: np.ndarray, style: Style) -> np.ndarray:
     return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def render(content: Content, style: Style, size: int) -> np.ndarray:
-    """uint8 [size, size, 3] portrait of `content` drawn in `style` (any size from 32 to 256)."""
+FAMILIES = ("portraits", "lineart")
+
+
+def _ink(canvas: Image.Image, style: Style, size: int) -> np.ndarray:
+    """The line-art family: the portrait's edges inked dark on white paper, every fill gone. The artist's pen is the
+    outline weight (line width) and the contrast (ink darkness); colour factors vanish, as in real line art."""
+    edges = canvas.convert("L").filter(ImageFilter.FIND_EDGES)
+    if style.outline > 1.5:  # a broad pen: 3 px strokes at twice the output size
+        edges = edges.filter(ImageFilter.MaxFilter(3))
+    darkness = 1.2 * style.contrast
+    paper = edges.point(lambda v: 255 - min(255, int(v * darkness)))
+    return np.repeat(np.asarray(paper.resize((size, size), Image.Resampling.BOX))[..., None], 3, axis=-1)
+
+
+def render(content: Content, style: Style, size: int, family: str = "portraits") -> np.ndarray:
+    """uint8 [size, size, 3] picture of `content` drawn in `style` (any size from 32 to 256): a colour portrait, or
+    its line art (family "lineart": mostly white paper, dark strokes)."""
     if not 16 <= size <= 1024:
         raise ValueError(f"size must be in [16, 1024], got {size}")
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     big = size * 2
     c = _Canvas(big, BACKGROUNDS[content.background], content.head_tilt, style.outline)
     hair = HAIR_COLOURS[content.hair_colour]
@@ -313,6 +330,8 @@ def render(content: Content, style: Style, size: int) -> np.ndarray:
     _draw_mouth(c, content.expression, cx, cy + h * 0.36, w)
     _draw_bangs(c, style, content, cx, top, w, hair)
     _draw_accessory(c, content.accessory, cx, top, w, eye_y, eye_dx)
+    if family == "lineart":
+        return _ink(c.image, style, size)
     small = c.image.resize((size, size), Image.Resampling.BOX)
     return _colour_grade(np.asarray(small), style)
 
@@ -329,19 +348,19 @@ def test_count(images_per_artist: int) -> int:
     return max(int(math.ceil(0.1 * images_per_artist)), 10)
 
 
-def preview_grid(num_artists: int, num_contents: int, size: int, seed: int) -> np.ndarray:
+def preview_grid(num_artists: int, num_contents: int, size: int, seed: int, family: str = "portraits") -> np.ndarray:
     """Rows = artists, columns = the same contents: what a person looks at to judge the data set."""
     from tf_gadn.visualize import tile
     rng = np.random.default_rng([seed, 99])
     contents = [sample_content(rng) for _ in range(num_contents)]
-    grid = np.stack([np.stack([render(content, artist_style(seed, a), size) for content in contents])
+    grid = np.stack([np.stack([render(content, artist_style(seed, a), size, family) for content in contents])
                      for a in range(num_artists)])
     return tile(grid)
 
 
 def generate_dataset(out_dir: str, num_artists: int, images_per_artist: int, image_size: int, seed: int = 1,
                      test_split: bool = True, num_shards: int = 2, overwrite: bool = False,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, family: str = "portraits") -> dict:
     """Writes the synthetic data set (TFRecords, artists.json, dataset.json, preview.png) atomically."""
     if num_artists < 1 or images_per_artist < 1:
         raise ValueError("num_artists and images_per_artist must be >= 1")
@@ -359,7 +378,7 @@ def generate_dataset(out_dir: str, num_artists: int, images_per_artist: int, ima
                 style = jitter_style(artist_style(seed, artist), rng)
                 content = sample_content(rng)
                 example = records.encode_example(
-                    _png(render(content, style, image_size)), artist, f"artist_{artist:02d}",
+                    _png(render(content, style, image_size, family)), artist, f"artist_{artist:02d}",
                     f"synthetic://{seed}/{artist}/{k}", content_vector(content), style_vector(style))
                 (test if k < held_out else train).write(example)
                 _progress(index + 1, total, started, progress)
@@ -367,10 +386,10 @@ def generate_dataset(out_dir: str, num_artists: int, images_per_artist: int, ima
                    for a in range(num_artists)]
         records.write_artists(tmp, artists)
         records.write_json(os.path.join(tmp, records.DATASET_FILE), {
-            "image_size": image_size, "source": "synthetic", "seed": seed,
+            "image_size": image_size, "source": "synthetic", "seed": seed, "family": family,
             "content_factors": [n for n, _ in CONTENT_FACTORS], "content_classes": [c for _, c in CONTENT_FACTORS],
             "style_factors": [n for n, _ in STYLE_FACTORS], "style_classes": [c for _, c in STYLE_FACTORS]})
-        Image.fromarray(preview_grid(min(num_artists, 8), 6, min(image_size, 96), seed)).save(
+        Image.fromarray(preview_grid(min(num_artists, 8), 6, min(image_size, 96), seed, family)).save(
             os.path.join(tmp, "preview.png"))
     return {"images": total, "train": num_artists * (images_per_artist - held_out), "test": num_artists * held_out,
             "seconds": time.time() - started}
@@ -391,7 +410,8 @@ def main(argv):
     del argv
     f = flags.FLAGS
     summary = generate_dataset(f.output_dir, f.num_artists, f.images_per_artist, f.image_size, f.seed,
-                               test_split=not f.no_test_split, num_shards=f.num_shards, overwrite=f.overwrite)
+                               test_split=not f.no_test_split, num_shards=f.num_shards, overwrite=f.overwrite,
+                               family=f.family)
     print(f"wrote {summary['train']} train + {summary['test']} test images to {f.output_dir} "
           f"in {summary['seconds']:.1f}s; preview: {os.path.join(f.output_dir, 'preview.png')}")
 
@@ -406,5 +426,6 @@ if __name__ == "__main__":
     flags.DEFINE_integer("num_shards", 2, "TFRecord shards of the train split.")
     flags.DEFINE_bool("no_test_split", False, "Keep every image for training (no held-out split).")
     flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
+    flags.DEFINE_enum("family", "portraits", FAMILIES, "portraits (colour) or lineart (dark strokes on white).")
     flags.mark_flag_as_required("output_dir")
     app.run(main)

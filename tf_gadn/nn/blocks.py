@@ -121,8 +121,20 @@ def down_trunk(spec: TrunkSpec, name: str) -> keras.Sequential:
     return keras.Sequential(layers, name=name)
 
 
-def up_trunk(spec: TrunkSpec, out_channels: int, name: str) -> keras.Sequential:
-    """Code vector -> image: Table 1 right to left (F, then C...CS per level), ending in a 3x3 conv and tanh."""
+OUTPUTS = ("tanh", "clip")
+
+
+def straight_through_clip(h):
+    """clip(h, -1, 1) forward, identity backward: outputs stay images in [-1, 1], yet a pixel pushed past the range
+    (white paper, black ink) still gets the gradient that tanh would squash to zero there."""
+    return h + tf.stop_gradient(tf.clip_by_value(h, -1.0, 1.0) - h)
+
+
+def up_trunk(spec: TrunkSpec, out_channels: int, name: str, output: str = "tanh") -> keras.Sequential:
+    """Code vector -> image: Table 1 right to left (F, then C...CS per level), ending in a 3x3 conv and the output
+    function: tanh, or a straight-through clip that cannot saturate (`OUTPUTS`)."""
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     bottom = spec.bottom_size
     layers = []
     if spec.fc_width:
@@ -135,5 +147,5 @@ def up_trunk(spec: TrunkSpec, out_channels: int, name: str) -> keras.Sequential:
         up_channels = spec.channels[max(level - 1, 0)]
         layers.append(ResidualBlock(up_channels, "up", spec.convs_per_block, spec.weight_norm, name=f"level{level}_up"))
     layers += [conv(out_channels, 3, weight_norm=spec.weight_norm, name="to_image"),
-               keras.layers.Activation("tanh")]
+               keras.layers.Activation("tanh" if output == "tanh" else straight_through_clip)]
     return keras.Sequential(layers, name=name)

@@ -55,9 +55,9 @@ class Generator(keras.Model):
 
     GADN feeds [content, style]; the style-space decoder [style, content] and its GAN [style, content, noise]."""
 
-    def __init__(self, spec: TrunkSpec, code_dim: int, **kwargs):
+    def __init__(self, spec: TrunkSpec, code_dim: int, output: str = "tanh", **kwargs):
         super().__init__(**kwargs)
-        self.trunk = up_trunk(spec, 3, "trunk")
+        self.trunk = up_trunk(spec, 3, "trunk", output)
         self([tf.zeros([1, code_dim])])
 
     def call(self, parts):
@@ -112,7 +112,8 @@ def build_networks(config: Config, num_artists: int, names=None) -> dict:
     spec = config.gadn_trunk()
     builders = {
         "encoder": lambda: ContentEncoder(spec, config.content_dim, name="encoder"),
-        "generator": lambda: Generator(spec, config.content_dim + config.style_dim, name="generator"),
+        "generator": lambda: Generator(spec, config.content_dim + config.style_dim, config.generator_output,
+                                           name="generator"),
         "style_table": lambda: StyleTable(num_artists, config.style_dim, name="style_table"),
         "classifier1": lambda: ImageHead(spec, num_artists, name="classifier1"),
         "classifier2": lambda: ImageHead(spec, num_artists, name="classifier2"),

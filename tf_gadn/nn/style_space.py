@@ -90,8 +90,10 @@ def build_networks(config: Config, num_artists: int, names=None) -> dict:
         "style_classifier": lambda: StyleClassifier(style_spec(config), config.style_code_dim, num_artists,
                                                     name="style_classifier"),
         "content_encoder": lambda: ContentEncoder(vae_spec(config), config.content_code_dim, name="content_encoder"),
-        "decoder": lambda: Generator(vae_spec(config), config.d_style + config.content_code_dim, name="decoder"),
-        "generator": lambda: Generator(generator_spec(config), config.gan_code_dim, name="generator"),
+        "decoder": lambda: Generator(vae_spec(config), config.d_style + config.content_code_dim, config.generator_output,
+                                         name="decoder"),
+        "generator": lambda: Generator(generator_spec(config), config.gan_code_dim, config.generator_output,
+                                           name="generator"),
     }
     for scale in range(DISCRIMINATOR_SCALES):
         builders[f"discriminator{scale}"] = (

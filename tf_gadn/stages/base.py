@@ -19,7 +19,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_gadn.collapse import Watch
 from tf_gadn.config import Config
+
+
+def output_spread(generated: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
+    """Per-pixel spread of generated images over the batch relative to the real images' (about 1 when the outputs
+    vary as the inputs do, near 0 when every input is drawn as the same image): the collapse monitor reads it."""
+    spread = lambda images: tf.reduce_mean(tf.math.reduce_std(images, axis=0))  # noqa: E731
+    return tf.stop_gradient(spread(generated) / (spread(real) + 1e-6))
 
 
 class Stage(keras.Model):
@@ -29,6 +37,7 @@ class Stage(keras.Model):
     UNIFORM_DIM = 0
     DISTINCT_OTHER_ARTIST = False
     INHERITS: dict[str, tuple[str, ...]] = {}   # earlier stage name -> network names restored from its checkpoint
+    WATCH = Watch()                              # tracked values the collapse monitor checks (tf_gadn.collapse)
     FROZEN: tuple[str, ...] = ()                # inherited networks this stage must not change
     CONFIG_PREFIX = "stage"                      # Config fields <prefix>_batch_size / <prefix>_steps
 
@@ -61,6 +70,11 @@ class Stage(keras.Model):
     def trained_variables(self) -> dict[str, list]:
         """Optimizer name -> the variables it updates (used to build optimizer slots before a checkpoint restore)."""
         raise NotImplementedError
+
+    def transfer_model(self):
+        """A tf_gadn.transfer_eval.TransferModel of the networks being trained (for --eval_every); None if the stage
+        cannot transfer yet."""
+        return None
 
     def sample_grid(self, batch: dict) -> tf.Tensor | None:
         """[rows, cols, S, S, 3] images in this stage's colour space for the periodic sample grid; None if none."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_gadn import losses
+from tf_gadn.collapse import Watch
 from tf_gadn.nn import gadn
 from tf_gadn.stages.base import Stage
 
@@ -12,6 +13,7 @@ from tf_gadn.stages.base import Stage
 class C2Pretrain(Stage):
     NAME = "c2_pretrain"
     CONFIG_PREFIX = "c2"
+    WATCH = Watch(learning_classifiers=("classifier_accuracy",))
 
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)

@@ -19,6 +19,7 @@ from tf_gadn import losses, visualize
 from tf_gadn.data import records
 from tf_gadn.nn import style_space
 from tf_gadn.nn.gadn import reparameterize
+from tf_gadn.collapse import Watch
 from tf_gadn.pruning import has_images, prefix_lengths, split_batches
 from tf_gadn.stages.base import Stage
 from tf_gadn.stages.style_space_common import style_prefix
@@ -63,6 +64,7 @@ class ContentVaeStage(Stage):
     COLOR = "lab"
     INHERITS = {"style_encoder": ("style_encoder",)}
     FROZEN = ("style_encoder",)
+    WATCH = Watch(kl=("content_kl",), reconstruction="reconstruction")
 
     @classmethod
     def noise_dim_for(cls, config) -> int:

@@ -1,9 +1,11 @@
 """Pieces the three GADN stages share: drawing codes from E and S with pipeline noise, and the style x content grid."""
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from tf_gadn.nn.gadn import reparameterize
+from tf_gadn.transfer_eval import TransferModel
 
 GRID_COLUMNS = 8
 
@@ -24,3 +26,22 @@ def style_by_content_grid(encoder, generator, style_table, images, num_artists: 
     style = tf.tile(style, [rows, 1])
     fakes = generator([content, style])
     return tf.reshape(fakes, tf.concat([[rows, cols], tf.shape(fakes)[1:]], axis=0))
+
+
+def transfer_model(networks: dict, sample_content=None) -> TransferModel:
+    """GADN as the transfer report sees it: x -> G(E(x) mean, S(a') mean); with `sample_content(rng, n)` (codes
+    from the fitted content distribution) also samples G(c, S(a') mean)."""
+
+    def generate(content, target_artists):
+        style, _ = networks["style_table"](tf.constant(target_artists, tf.int32))
+        return networks["generator"]([tf.constant(content, tf.float32), style]).numpy()
+
+    def transfer(images, source_artists, target_artists):
+        del source_artists  # the content code carries no style: the source artist is not needed
+        return generate(networks["encoder"](tf.constant(images, tf.float32))[0], target_artists)
+
+    def sample(target_artists, rng):
+        return np.concatenate([generate(sample_content(rng, len(part)), part)
+                               for part in np.array_split(target_artists, max(1, len(target_artists) // 64))])
+
+    return TransferModel(transfer, sample if sample_content is not None else None)

@@ -14,9 +14,10 @@ import numpy as np
 import tensorflow as tf
 
 from tf_gadn import losses
+from tf_gadn.collapse import Watch
 from tf_gadn.nn import gadn
-from tf_gadn.stages.base import Stage
-from tf_gadn.stages.gadn_common import sample_code, style_by_content_grid
+from tf_gadn.stages.base import Stage, output_spread
+from tf_gadn.stages.gadn_common import sample_code, style_by_content_grid, transfer_model
 
 CONTENT_STATS = "content_stats.npz"
 
@@ -25,6 +26,7 @@ class GadnStage1(Stage):
     NAME = "gadn_stage1"
     CONFIG_PREFIX = "stage1"
     DISTINCT_OTHER_ARTIST = True
+    WATCH = Watch(kl=("content_kl", "style_kl"), output_spread="output_spread", reconstruction="reconstruction")
 
     @classmethod
     def noise_dim_for(cls, config) -> int:
@@ -40,7 +42,8 @@ class GadnStage1(Stage):
         self.encoder, self.generator, self.style_table = nets["encoder"], nets["generator"], nets["style_table"]
         self.classifier = nets[classifier]
         self.classifier_name = classifier
-        self.add_trackers("objective", "reconstruction", "classifier_nll", "classifier_accuracy", "content_kl", "style_kl")
+        self.add_trackers("objective", "reconstruction", "classifier_nll", "classifier_accuracy", "content_kl", "style_kl",
+                          "output_spread")
 
     def networks(self):
         return {"encoder": self.encoder, "generator": self.generator, "style_table": self.style_table,
@@ -79,7 +82,8 @@ class GadnStage1(Stage):
                 self.minimize(c1_tape, classifier_loss, "classifier")
 
             # E, G, S: reconstruct x with its own style, fool the updated C1, keep both code distributions near N(0, I).
-            reconstruction = self.batch_mean(losses.pixel_distance(x, self.generator([content, style])))
+            reconstructed = self.generator([content, style])
+            reconstruction = self.batch_mean(losses.pixel_distance(x, reconstructed))
             logits = self.classifier(seen_by_c1)
             adversarial = self.batch_mean(losses.nll(logits, a))
             if self.config.cap_c1_at_chance:
@@ -91,8 +95,12 @@ class GadnStage1(Stage):
         self.minimize(tape, total, "encoder", "generator", "style_table")
 
         self.track(objective=total, reconstruction=reconstruction, classifier_nll=classifier_loss,
-                   classifier_accuracy=self.batch_mean(self.correct(logits, a)), content_kl=content_kl, style_kl=style_kl)
+                   classifier_accuracy=self.batch_mean(self.correct(logits, a)), content_kl=content_kl, style_kl=style_kl,
+                   output_spread=output_spread(reconstructed, x))
         return self.results()
+
+    def transfer_model(self):
+        return transfer_model({"encoder": self.encoder, "generator": self.generator, "style_table": self.style_table})
 
     def sample_grid(self, batch):
         return style_by_content_grid(self.encoder, self.generator, self.style_table, batch["image"], self.num_artists)

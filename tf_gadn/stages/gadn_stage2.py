@@ -12,7 +12,7 @@ import tensorflow as tf
 from tf_gadn import losses
 from tf_gadn.nn import gadn
 from tf_gadn.stages.base import Stage
-from tf_gadn.stages.gadn_common import sample_code, style_by_content_grid
+from tf_gadn.stages.gadn_common import sample_code, style_by_content_grid, transfer_model
 
 
 class GadnStage2(Stage):
@@ -87,6 +87,9 @@ class GadnStage2(Stage):
                    c2_fake_accuracy=self.batch_mean(self.correct(logits_adv, a_other)),
                    d_adv=d_adv, c2_adv=c2_adv, content=content_loss, style_kl=style_kl)
         return self.results()
+
+    def transfer_model(self):
+        return transfer_model({"encoder": self.encoder, "generator": self.generator, "style_table": self.style_table})
 
     def sample_grid(self, batch):
         return style_by_content_grid(self.encoder, self.generator, self.style_table, batch["image"], self.num_artists)

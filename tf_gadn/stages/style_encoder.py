@@ -14,6 +14,7 @@ import os
 import tensorflow as tf
 
 from tf_gadn import losses, pruning
+from tf_gadn.collapse import Watch
 from tf_gadn.nn import style_space
 from tf_gadn.stages.base import Stage
 from tf_gadn.stages.style_space_common import save_style_stats
@@ -22,6 +23,7 @@ class StyleEncoderStage(Stage):
     NAME = "style_encoder"
     CONFIG_PREFIX = "style_encoder"
     COLOR = "lab"
+    WATCH = Watch(learning_classifiers=("nearest_style_accuracy",))
 
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)

@@ -1,0 +1,133 @@
+"""The evaluation feature network: a small CNN this project trains on the data set itself (no downloaded weights).
+
+Its 64-d bottleneck is the feature space of the Fréchet distance, and its heads are the factor probes: one head for
+the artist, and on synthetic data one per content and style factor (softmax for categorical factors, regression on
+standardised values for continuous ones). Trained on real training images only, with a fixed seed, so two models
+evaluated on the same data set are measured by the same network. Weights are cached per data set and size.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+FEATURES = 64
+STEPS = 600
+BATCH = 64
+LEARNING_RATE = 2e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """One output of the network: a factor (or the artist) and how it is predicted."""
+    name: str        # "artist", "content/hair_colour", "style/outline", ...
+    classes: int     # 0 = continuous (regressed after standardising)
+    mean: float = 0.0
+    std: float = 1.0
+
+
+class FeatureNetwork:
+    """features(images) -> [N, 64]; predict(images) -> {head name: class ids or factor values}."""
+
+    def __init__(self, image_size: int, heads: list[Head], seed: int = 0):
+        self.heads = heads
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((image_size, image_size, 3))
+        h = inputs
+        for channels in (32, 64, 128, 128):
+            h = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu")(h)
+            h = keras.layers.Conv2D(channels, 3, padding="same", activation="relu")(h)
+        h = keras.layers.GlobalAveragePooling2D()(h)
+        features = keras.layers.Dense(FEATURES, name="features")(h)
+        outputs = [keras.layers.Dense(max(head.classes, 1), name=f"head{i}")(keras.layers.ReLU()(features))
+                   for i, head in enumerate(heads)]
+        self.model = keras.Model(inputs, [features] + outputs)
+
+    def _run(self, images) -> list[np.ndarray]:
+        images = np.asarray(images, np.float32)
+        parts = [self.model(images[i:i + 256], training=False) for i in range(0, len(images), 256)]
+        return [np.concatenate([p[k].numpy() for p in parts]) for k in range(len(parts[0]))]
+
+    def features(self, images) -> np.ndarray:
+        return self._run(images)[0]
+
+    def predict(self, images) -> dict[str, np.ndarray]:
+        outs = self._run(images)[1:]
+        return {head.name: (out.argmax(axis=1) if head.classes else out[:, 0] * head.std + head.mean)
+                for head, out in zip(self.heads, outs)}
+
+    def fit(self, images: np.ndarray, targets: dict[str, np.ndarray], steps: int = STEPS, seed: int = 0) -> None:
+        optimizer = keras.optimizers.Adam(LEARNING_RATE)
+        rng = np.random.default_rng(seed)
+        standardised = [np.asarray(targets[h.name], np.float32) if h.classes
+                        else (np.asarray(targets[h.name], np.float32) - h.mean) / h.std for h in self.heads]
+
+        @tf.function
+        def step(x, ys):
+            with tf.GradientTape() as tape:
+                outs = self.model(x, training=True)[1:]
+                loss = 0.0
+                for head, out, y in zip(self.heads, outs, ys):
+                    if head.classes:
+                        loss += tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                            labels=tf.cast(y, tf.int32), logits=out))
+                    else:
+                        loss += tf.reduce_mean(tf.square(out[:, 0] - y))
+            grads = tape.gradient(loss, self.model.trainable_variables)
+            optimizer.apply(grads, self.model.trainable_variables)
+            return loss
+
+        for _ in range(steps):
+            idx = rng.integers(0, len(images), BATCH)
+            step(tf.constant(images[idx], tf.float32), [tf.constant(y[idx]) for y in standardised])
+
+
+def heads_for(info: dict, num_artists: int, content: np.ndarray | None, style: np.ndarray | None) -> list[Head]:
+    """The artist head, plus one per known factor that varies (synthetic data sets know theirs)."""
+    heads = [Head("artist", num_artists)]
+    for kind, values in (("content", content), ("style", style)):
+        if values is None or not len(values):
+            continue
+        for k, (name, classes) in enumerate(zip(info.get(f"{kind}_factors", []), info.get(f"{kind}_classes", []))):
+            column = values[:, k]
+            if np.std(column) < 1e-9:
+                continue
+            heads.append(Head(f"{kind}/{name}", int(classes)) if classes else
+                         Head(f"{kind}/{name}", 0, float(column.mean()), float(column.std())))
+    return heads
+
+
+def targets_for(heads: list[Head], info: dict, artists, content, style) -> dict[str, np.ndarray]:
+    out = {}
+    for head in heads:
+        if head.name == "artist":
+            out[head.name] = np.asarray(artists)
+            continue
+        kind, name = head.name.split("/", 1)
+        values = content if kind == "content" else style
+        out[head.name] = values[:, info[f"{kind}_factors"].index(name)]
+    return out
+
+
+def trained(cache_dir: str, key: dict, images, artists, info: dict, content=None, style=None) -> FeatureNetwork:
+    """The feature network for one data set: loaded from `cache_dir` when trained before with the same key."""
+    heads = heads_for(info, int(np.max(artists)) + 1 if key.get("num_artists") is None else key["num_artists"],
+                      content, style)
+    net = FeatureNetwork(int(np.asarray(images).shape[1]), heads)
+    tag = hashlib.sha1(json.dumps({**key, "heads": [dataclasses.asdict(h) for h in heads], "steps": STEPS},
+                                  sort_keys=True).encode()).hexdigest()[:12]
+    path = os.path.join(cache_dir, f"feature_net_{tag}.weights.h5")
+    if os.path.exists(path):
+        net.model.load_weights(path)
+        return net
+    net.fit(np.asarray(images, np.float32), targets_for(heads, info, artists, content, style))
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = path + ".tmp.weights.h5"
+    net.model.save_weights(tmp)
+    os.replace(tmp, path)
+    return net
