@@ -14,12 +14,17 @@ def test_evaluation_report(tiny_gadn_run, tmp_path):
     assert 0.0 <= accuracy <= 1.0
     figure = np.asarray(Image.open(report["figure5"]))
     assert figure.shape[1] == 3 * 32 + 2 * 2  # input | correct style | zero style
-    truth = report["ground_truth"]
-    for key in ("transfer_error", "baseline_input_unchanged", "baseline_artist_mean_image"):
+    truth = report["transfer"]
+    for key in ("transfer_error", "baseline_input_unchanged", "baseline_artist_mean_image",
+                "baseline_nearest_training_image"):
         assert 0.0 < truth[key] < 3.5, key  # the per-pixel L2 distance of [-1, 1] RGB images is at most 2*sqrt(3)
     assert truth["chance"] == 0.25
-    assert truth["probe_artist_accuracy_on_real"] > truth["chance"]  # the probe itself works on real images
-    assert json.load(open(tmp_path / "report.json"))["ground_truth"]["chance"] == 0.25
+    assert truth["artist_accuracy_on_real"] > truth["chance"]  # the feature network itself works on real images
+    assert 0.0 <= truth["style_attribution"] <= 1.0
+    assert truth["fd_transfer"] > truth["fd_real_floor"] >= 0.0  # a few tiny steps draw nothing like the artists
+    assert set(truth["factor_errors"]) >= {"content/hair_cut", "style/outline"}
+    assert 0.0 <= report["artist_from_content_code_accuracy"] <= 1.0
+    assert json.load(open(tmp_path / "report.json"))["transfer"]["chance"] == 0.25
     assert "Table 3" in evaluate.format_report(report)
 
 

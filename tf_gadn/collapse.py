@@ -3,12 +3,13 @@
 A stage declares what to watch (`Stage.WATCH`, a `Watch`); the training loop feeds every logged set of values to a
 `CollapseMonitor`, which prints each symptom once per stage. Symptoms (each after a warm-up of WARMUP_FRACTION of the
 steps, at least MIN_WARMUP_STEPS or half of a shorter run):
-- a code is unused: its KL to the prior stays below KL_FLOOR nats (the decoder ignores it; every input decodes alike);
+- a code is unused: its KL to the prior is below KL_FLOOR nats and not rising (a style table of many artists starts
+  at the prior and grows slowly, which is not a collapse; the decoder ignoring a code is);
 - the output no longer depends on the input: the spread of the generator's outputs over a batch is below
   SPREAD_FLOOR times the spread of the real images (one image drawn for every input);
 - a classifier that should learn sits at chance (accuracy below CHANCE_FACTOR x 1/num_artists);
-- the reconstruction stopped improving early: no 1% gain over the last PLATEAU_FRACTION of the run so far, before
-  half of the steps are done.
+- the reconstruction stopped improving early: no 1% gain over the last PLATEAU_FRACTION of the run so far (at least
+  the warm-up's length), before half of the steps are done.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ KL_FLOOR = 0.5
 SPREAD_FLOOR = 0.2
 CHANCE_FACTOR = 1.5
 PLATEAU_FRACTION = 0.3
+RISING = 1.5  # a KL this many times its last logged value is still growing
 
 CODE_FIX = ("usually fixed by --generator_output=clip (a tanh output saturates on white images and its gradient "
             "dies), a lower --lambda_e_kl, or a lower learning rate")
@@ -41,6 +43,7 @@ class CollapseMonitor:
         self.chance = 1.0 / max(num_artists, 1)
         self.warmup = max(min(MIN_WARMUP_STEPS, total_steps // 2), int(WARMUP_FRACTION * total_steps))
         self.history: list[tuple[int, float]] = []
+        self.previous: dict[str, float] = {}
         self.reported: set[str] = set()
 
     def observe(self, step: int, values: dict[str, float]) -> list[str]:
@@ -48,11 +51,13 @@ class CollapseMonitor:
         w = self.watch
         if w.reconstruction and w.reconstruction in values:
             self.history.append((step, values[w.reconstruction]))
+        previous, self.previous = self.previous, dict(values)
         if step < self.warmup:
             return []
         found = {}
         for name in w.kl:
-            if name in values and values[name] < KL_FLOOR:
+            rising = name in previous and values.get(name, 0.0) > RISING * previous[name]
+            if name in values and values[name] < KL_FLOOR and not rising:
                 found[name] = (f"{name}={values[name]:.3g} nats < {KL_FLOOR}: that code is unused, the generator "
                                f"ignores it; {CODE_FIX}")
         if w.output_spread in values and values[w.output_spread] < SPREAD_FLOOR:
@@ -75,7 +80,7 @@ class CollapseMonitor:
     def _plateau(self, step: int) -> str | None:
         if not self.history or step > self.total_steps // 2:
             return None
-        window_start = step - max(int(PLATEAU_FRACTION * step), 1)
+        window_start = step - max(int(PLATEAU_FRACTION * step), self.warmup)  # short dips early are not plateaus
         before = [v for s, v in self.history if s <= window_start]
         recent = [v for s, v in self.history if s > window_start]
         if not before or not recent or min(recent) < 0.99 * min(before):

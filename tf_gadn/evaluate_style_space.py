@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from tf_gadn import explore, losses, probes
+from tf_gadn import explore, losses, probes, transfer_eval
 from tf_gadn.data import color as colorspace
 from tf_gadn.data import records, synthetic
 from tf_gadn.stages.style_space_common import StyleSpace, load_style_space
@@ -93,6 +93,27 @@ def held_out_transfer(space: StyleSpace, images, content_factors, info: dict, nu
             "baseline_input_unchanged_held_out": pixel_error(images, held_out["truth"])}
 
 
+def transfer_model(space: StyleSpace, artist_styles: np.ndarray) -> transfer_eval.TransferModel:
+    """The style space as the shared transfer report sees it (RGB in and out): x -> G(u_a', v(x), 0), with u_a' the
+    mean style code of a' 's training drawings (reference-guided); samples G(u_a', v ~ N(0, I), 0) (latent-guided)."""
+
+    def transfer(images, source_artists, target_artists):
+        del source_artists  # the style comes from the target's drawings alone
+        v = space.content(colorspace.to_model_space(tf.constant(images, tf.float32), "lab").numpy())
+        return rgb(space.generate(artist_styles[target_artists], v)).numpy()
+
+    def sample(target_artists, rng):
+        v = rng.standard_normal((len(target_artists), space.config.d_content)).astype(np.float32)
+        return rgb(space.generate(artist_styles[target_artists], v)).numpy()
+
+    return transfer_eval.TransferModel(transfer, sample)
+
+
+def artist_styles(space: StyleSpace, train: dict, num_artists: int) -> np.ndarray:
+    """Each artist's mean style code over its training images (what a user's reference drawings would give)."""
+    return np.stack([train["style_code"][train["artist"] == a].mean(axis=0) for a in range(num_artists)])
+
+
 def evaluate(model_dir: str, out_dir: str = "") -> dict:
     """The style-space report (JSON in out_dir, default MODEL_DIR/eval); synthetic data sets only."""
     space = load_style_space(model_dir)
@@ -120,6 +141,8 @@ def evaluate(model_dir: str, out_dir: str = "") -> dict:
     report["held_out_artist"] = held_out_transfer(space, test["image"][:n], test["content_factors"][:n], info,
                                                   len(artists))
     out_dir = out_dir or os.path.join(model_dir, "eval")
+    report["transfer"] = transfer_eval.report(transfer_model(space, artist_styles(space, train, len(artists))),
+                                              data_dir, space.config.image_size, out_dir)
     os.makedirs(out_dir, exist_ok=True)
     records.write_json(os.path.join(out_dir, "style_space_report.json"), report)
     return report
@@ -132,6 +155,8 @@ def format_report(report: dict) -> str:
     lines += [f"  artist accuracy from {code:14s} {acc:.3f} (chance {report['artist_chance']:.3f})"
               for code, acc in report["artist_accuracy"].items()]
     lines += [f"  {name:36s} {value:.4f}" for name, value in report["held_out_artist"].items()]
+    lines += ["Transfers x -> a' (held-out split, style from a' 's training drawings):",
+              transfer_eval.format_summary(report["transfer"])]
     return "\n".join(lines)
 
 

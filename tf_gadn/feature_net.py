@@ -49,9 +49,7 @@ class FeatureNetwork:
         self.model = keras.Model(inputs, [features] + outputs)
 
     def _run(self, images) -> list[np.ndarray]:
-        images = np.asarray(images, np.float32)
-        parts = [self.model(images[i:i + 256], training=False) for i in range(0, len(images), 256)]
-        return [np.concatenate([p[k].numpy() for p in parts]) for k in range(len(parts[0]))]
+        return list(self.model.predict(np.asarray(images, np.float32), batch_size=256, verbose=0))
 
     def features(self, images) -> np.ndarray:
         return self._run(images)[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_gadn import losses
-from tf_gadn.nn import gadn
+from tf_gadn.nn import augment, gadn
 from tf_gadn.stages.base import Stage
 from tf_gadn.stages.gadn_common import sample_code, style_by_content_grid, transfer_model
 
@@ -24,6 +24,17 @@ class GadnStage2(Stage):
     @classmethod
     def noise_dim_for(cls, config) -> int:
         return config.content_dim + config.style_dim  # eps for E(x) and S(a')
+
+    @classmethod
+    def uniform_dim_for(cls, config) -> int:
+        return 2 * augment.UNIFORMS if config.critic_augment else 0  # zoom/shift of real and of generated images
+
+    def critic_views(self, real, fake, uniform):
+        """What D and C2 see: the images themselves, or (--critic_augment) randomly zoomed and shifted copies."""
+        if not self.config.critic_augment:
+            return real, fake
+        u_real, u_fake = tf.split(uniform, 2, axis=-1)
+        return augment.zoom_and_shift(real, u_real), augment.zoom_and_shift(fake, u_fake)
 
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)
@@ -59,11 +70,13 @@ class GadnStage2(Stage):
         with tf.GradientTape() as tape:
             style_other, style_mean, style_std = sample_code(self.style_table, a_other, eps_other)
             fake = self.generator([content, style_other])
+            seen_real, seen_fake = self.critic_views(x, fake, batch.get("uniform"))
             # D and C2 on real images and on x's content drawn in the style of a'.
             with tape.stop_recording(), tf.GradientTape(persistent=True) as critic_tape:
-                d_real = self.batch_mean(losses.lsgan_real(self.discriminator(x)))
-                d_fake = self.batch_mean(losses.lsgan_fake(self.discriminator(tf.stop_gradient(fake))))
-                logits_real, logits_fake = self.classifier2(x), self.classifier2(tf.stop_gradient(fake))
+                d_real = self.batch_mean(losses.lsgan_real(self.discriminator(seen_real)))
+                d_fake = self.batch_mean(losses.lsgan_fake(self.discriminator(tf.stop_gradient(seen_fake))))
+                logits_real = self.classifier2(seen_real)
+                logits_fake = self.classifier2(tf.stop_gradient(seen_fake))
                 c2_real = self.batch_mean(losses.nll(logits_real, a))
                 c2_fake = self.batch_mean(losses.nlu(logits_fake, a_other))
                 c2_loss = c2_real + c2_fake if self.config.adversarial_c2 else c2_real
@@ -73,8 +86,8 @@ class GadnStage2(Stage):
                 self.minimize(critic_tape, c2_loss, "classifier2")
             del critic_tape
             # G and S: fool the updated D, be named a' by the updated C2, keep x's content, keep S near N(0, I).
-            d_adv = self.batch_mean(losses.lsgan_generator(self.discriminator(fake)))
-            logits_adv = self.classifier2(fake)
+            d_adv = self.batch_mean(losses.lsgan_generator(self.discriminator(seen_fake)))
+            logits_adv = self.classifier2(seen_fake)
             c2_adv = self.batch_mean(losses.nll(logits_adv, a_other))
             content_loss = self.batch_mean(losses.content_loss(self.encoder(fake)[0], content_mean))
             style_kl = self.batch_mean(losses.kl_to_standard_normal(style_mean, style_std))
