@@ -300,7 +300,10 @@ class ModelRegistry:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_seconds):
-            self.poll()
+            try:
+                self.poll()
+            except OSError:   # e.g. a base path made unreadable: keep serving what is loaded, keep polling
+                logging.exception("scanning for model versions failed")
 
     def stop(self) -> None:
         self._stop.set()
