@@ -6,7 +6,8 @@ and the server's RSS before/after (and its peak).
     /work/venv/bin/python benchmarks/serving_load.py                  # 20 s per mode, tiny random-weight GADN
     /work/venv/bin/python benchmarks/serving_load.py --seconds 60 --clients 32 --bad_fraction 0.3
 
-Good requests alternate gRPC and REST `transfer` of one 32 px uint8 image. Bad ones are drawn from HOSTILE: a gRPC
+Good requests alternate gRPC and REST `transfer` of one 32 px uint8 image; a third of the way into each run a
+half-written version 2 (no variables/) appears in the model's base path (hot reload must keep version 1 serving). Bad ones are drawn from HOSTILE: a gRPC
 tensor declaring 100,000 images, a 4200 x 4200 PNG with a bad-CRC chunk, an unknown model name, and over REST a
 malformed or missing Content-Length, a body cut short by a client that goes away, 100,000-deep JSON, a version
 beyond int64 and a float for an integer input. A bad request counts as "answered" when it gets an error status
@@ -19,6 +20,7 @@ import base64
 import json
 import os
 import random
+import shutil
 import socket
 import struct
 import subprocess
@@ -185,7 +187,7 @@ class Load:
 def serve(config: str, batching: bool):
     grpc_port, rest_port = free_port(), free_port()
     command = [sys.executable, "-m", "tf_gadn.serve", f"--model_config={config}", f"--port={grpc_port}",
-               f"--rest_port={rest_port}", "--rest_read_timeout=2", "--file_system_poll_wait_seconds=0"]
+               f"--rest_port={rest_port}", "--rest_read_timeout=2", "--file_system_poll_wait_seconds=0.5"]
     if batching:
         batching_config = os.path.join(REPO, "serving", "batching.config")
         command += ["--enable_batching", f"--batching_parameters_file={batching_config}"]
@@ -230,7 +232,18 @@ def main():
             with open(f"/proc/{process.pid}/clear_refs", "w") as f:
                 f.write("5")   # peak RSS from here
             overflows = listen_overflows()
+            # a third of the way in, a half-written version 2 (no variables/) appears: version 1 must keep serving
+            base = os.path.join(work, "exports", "gadn")
+            timer = threading.Timer(args.seconds / 3, shutil.copytree, (os.path.join(base, "1"), os.path.join(
+                base, "2")), {"ignore": shutil.ignore_patterns("variables")})
+            timer.start()
             load.run(args.clients, args.seconds)
+            timer.join()
+            status = json.load(urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/gadn", timeout=30))
+            states = {v["version"]: (v["state"], bool(v["status"]["error_message"]))
+                      for v in status["model_version_status"]}
+            print(f"{'batching' if batching else 'no batching'}: versions after the run (state, load error): {states}")
+            shutil.rmtree(os.path.join(base, "2"))
             overflows = listen_overflows() - overflows
             after, peak = rss_mb(process.pid), rss_mb(process.pid, "VmHWM:")
         finally:
