@@ -15,6 +15,7 @@ setup(
         "numpy>=1.26",
         "pillow>=10",
         "grpcio>=1.60",
+        "waitress>=3.0",   # REST transport of tf_gadn.serve
         "tensorflow-serving-api==2.21.*",
         "animeface>=2.0",
     ],

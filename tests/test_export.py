@@ -119,6 +119,26 @@ def test_versions_are_all_digit_folders_and_never_overwritten(tiny_gadn_run, tmp
     assert sorted(os.listdir(base)) == [".tmp-9-x", "1", "3", "tflite"]
 
 
+def test_export_is_readable_by_others_and_clears_killed_exports(tiny_gadn_run, tmp_path):
+    """Version folders were created 0700 (tempfile.mkdtemp), so a server running as another user got "Permission
+    denied"; under the usual umask 022 they are now 0755 with every file readable. Temp folders left by killed
+    exports (a dead pid, or the older `.tmp-<v>-<random>` names) are removed at start-up; a live export's stays."""
+    base = tmp_path / "gadn"
+    live = f"{export.TEMP_PREFIX}8-{os.getpid()}-abcd1234"
+    for name in (".tmp-9-x", f"{export.TEMP_PREFIX}7-999999999-deadbeef", live):
+        (base / name / "variables").mkdir(parents=True)
+    previous = os.umask(0o022)
+    try:
+        path = export.export(str(tiny_gadn_run), str(tmp_path), "gadn")
+    finally:
+        os.umask(previous)
+    assert sorted(os.listdir(base)) == [live, "1"]
+    assert os.stat(path).st_mode & 0o777 == 0o755
+    for folder, dirs, files in os.walk(path):
+        assert all(os.stat(os.path.join(folder, d)).st_mode & 0o005 == 0o005 for d in dirs)
+        assert all(os.stat(os.path.join(folder, f)).st_mode & 0o004 for f in files)
+
+
 def test_reference_image_sets_reach_the_core_in_model_space(keras_nets, tiny_gadn_run):
     """The IMAGES input kind (style-space transfer_by_reference) decodes [B, R] encoded images to [B, R, S, S, 3]."""
     config, artists, nets = keras_nets

@@ -17,10 +17,11 @@ unknown name, undecodable or oversized image), which TF Serving and tf_gadn.serv
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
+import secrets
 import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -29,8 +30,9 @@ from absl import app, flags
 from tf_gadn import checkpoints
 from tf_gadn.data import color as colors
 from tf_gadn.data import records
+from tf_gadn.image_headers import MAX_IMAGE_PIXELS   # tf_gadn.serve refuses larger headers before decoding
 
-MAX_IMAGE_SIDE = 8192   # larger decoded images are refused (tf_gadn.serve also checks headers before decoding)
+TEMP_PREFIX = ".tmp-"   # hidden, not all-digit: TF Serving and tf_gadn.serve never load it as a version
 IMAGE, IMAGES, ARTIST = "image", "images", "artist"   # input kinds that have wire variants
 DEFAULT_SIGNATURE = "transfer"
 
@@ -68,10 +70,12 @@ class ServingModule(tf.Module):
         return colors.to_model_space(x / 127.5 - 1.0, self.color)
 
     def _decode(self, encoded):
-        """One PNG/JPEG/BMP/GIF string -> [S, S, 3] pixels; undecodable or oversized bytes raise InvalidArgument."""
+        """One PNG/JPEG/BMP/GIF string -> [S, S, 3] pixels; undecodable or oversized bytes raise InvalidArgument
+        (a backstop for servers that do not read headers first, as tf_gadn.serve does)."""
         image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
-        small = tf.debugging.assert_less_equal(tf.reduce_max(tf.shape(image)[:2]), MAX_IMAGE_SIDE,
-                                               message=f"decoded image larger than {MAX_IMAGE_SIDE} px")
+        pixels = tf.reduce_prod(tf.cast(tf.shape(image)[:2], tf.int64))
+        small = tf.debugging.assert_less_equal(pixels, tf.constant(MAX_IMAGE_PIXELS, tf.int64),
+                                               message=f"decoded image larger than {MAX_IMAGE_PIXELS} pixels")
         with tf.control_dependencies([small]):
             image = tf.cast(image, tf.float32)[None]
         return tf.image.resize(image, [self.image_size, self.image_size], antialias=True)[0]
@@ -308,9 +312,38 @@ def next_version(base_path: str) -> int:
     return max(versions, default=0) + 1
 
 
+def remove_stale_temps(base_path: str) -> list[str]:
+    """Removes the temp folders of exports that were killed: `.tmp-<version>-<pid>-<token>` whose process is gone
+    (or names without a pid, from older exports). A live export's folder stays, so two exports may run side by side
+    on one machine. Not done by the server: it may run as another user, in another pid namespace (Docker)."""
+    removed = []
+    for name in sorted(os.listdir(base_path)) if os.path.isdir(base_path) else []:
+        if not name.startswith(TEMP_PREFIX):
+            continue
+        match = re.fullmatch(re.escape(TEMP_PREFIX) + r"\d+-(\d+)-\w+", name)
+        if match and _process_alive(int(match.group(1))):
+            continue
+        shutil.rmtree(os.path.join(base_path, name), ignore_errors=True)
+        logging.warning("removed %s, left by an export that did not finish", os.path.join(base_path, name))
+        removed.append(name)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # another user's process
+        return True
+    return True
+
+
 def export(model_dir: str, export_dir: str, name: str = "", version: int = 0, tflite_modes=()) -> str:
     """Writes E/<name>/<version>/ (version 0 = next free) atomically: saved into a hidden temp dir (TF Serving only
-    loads all-digit names) and renamed into place once complete, so a polling server never sees half a model."""
+    loads all-digit names) and renamed into place once complete, so a polling server never sees half a model.
+    Folders are created under the process umask (0755 with the usual 022, not tempfile's 0700), so a server running
+    as another user can read them; temp folders of killed exports are removed first."""
     from tf_gadn import tflite
     unknown = set(tflite_modes) - set(tflite.MODES)
     if unknown:
@@ -323,7 +356,9 @@ def export(model_dir: str, export_dir: str, name: str = "", version: int = 0, tf
     config, artists, networks = checkpoints.load_trained(model_dir)
     module = signatures_for(config, artists, networks, model_dir)
     os.makedirs(base, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
+    remove_stale_temps(base)
+    tmp = os.path.join(base, f"{TEMP_PREFIX}{version}-{os.getpid()}-{secrets.token_hex(4)}")
+    os.mkdir(tmp)
     try:
         tf.saved_model.save(module, tmp, signatures=module.signatures())
         if tflite_modes:

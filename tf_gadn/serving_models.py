@@ -8,19 +8,21 @@ same `<base_path>/<version>/` SavedModel directories the real server would, and 
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
+import math
 import os
 import re
 import threading
+import time
 
 import grpc
-import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, status_pb2
 from tensorflow_serving.config import model_server_config_pb2
+
+from tf_gadn.image_headers import MAX_IMAGE_PIXELS, image_size
 
 State = get_model_status_pb2.ModelVersionStatus.State
 DEFAULT_SIGNATURE = "serving_default"
@@ -64,6 +66,32 @@ def read_model_config(path: str) -> list:
     return models
 
 
+@dataclasses.dataclass(frozen=True)
+class RequestLimits:
+    """What one request may make the server allocate. Checked on the shapes a request *declares* (a TensorProto's
+    tensor_shape, a JSON list's lengths) before anything is materialised: a 30-byte TensorProto may declare a tensor
+    of gigabytes, which tf.make_ndarray would allocate in full."""
+    max_rows: int = 64                       # TF Serving's max_batch_size when batching is on
+    max_tensor_bytes: int = 64 << 20         # one input once materialised (strings count a pointer per element)
+    max_image_pixels: int = MAX_IMAGE_PIXELS
+
+
+def tensor_declaration(alias: str, proto) -> tuple[tuple, tf.DType]:
+    """(shape, dtype) a TensorProto declares, read without materialising it; malformed declarations are refused
+    with TF Serving's "tensor parsing error" (INVALID_ARGUMENT)."""
+    shape = tuple(dim.size for dim in proto.tensor_shape.dim)
+    if proto.tensor_shape.unknown_rank or any(size < 0 for size in shape):
+        raise invalid(f"tensor parsing error: {alias} (shape {list(shape)} is not fully defined)")
+    try:
+        dtype = tf.as_dtype(proto.dtype)
+    except TypeError:
+        raise invalid(f"tensor parsing error: {alias} (unknown dtype {proto.dtype})") from None
+    if proto.tensor_content and dtype != tf.string and len(proto.tensor_content) != math.prod(shape) * dtype.size:
+        raise invalid(f"tensor parsing error: {alias} ({len(proto.tensor_content)} content bytes for a "
+                      f"{list(shape)} {dtype.name} tensor)")
+    return shape, dtype
+
+
 @dataclasses.dataclass
 class Signature:
     """One signature of a loaded version: the callable and its input/output specs by alias."""
@@ -72,33 +100,43 @@ class Signature:
     inputs: dict
     outputs: dict
 
-    def check(self, inputs: dict, max_image_pixels: int, output_filter=()) -> None:
-        """TF Serving's checks before Session::Run, then the shape/size checks the graph would make later."""
+    def check_declared(self, declared: dict, limits: RequestLimits, output_filter=()) -> None:
+        """TF Serving's checks before Session::Run, made on {alias: (shape, dtype)} as the request declares them,
+        then the limits: rows (TF Serving's batching message), bytes once materialised, image pixels."""
         for alias in output_filter:
             if alias not in self.outputs:
                 raise invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be in the "
                               f"set {{{','.join(sorted(self.outputs))}}}.")
         if len(set(output_filter)) != len(output_filter):
             raise invalid("duplicate output tensor alias in output_filter")
-        if set(inputs) != set(self.inputs):
-            sent, wanted = sorted(inputs), sorted(self.inputs)
+        if set(declared) != set(self.inputs):
+            sent, wanted = sorted(declared), sorted(self.inputs)
             extra, missing = ",".join(sorted(set(sent) - set(wanted))), ",".join(sorted(set(wanted) - set(sent)))
             raise invalid(f"input size does not match signature: {len(sent)}!={len(wanted)} len({{{','.join(sent)}}})"
                           f" != len({{{','.join(wanted)}}}). Sent extra: {{{extra}}}. Missing but required: {{{missing}}}.")
         for position, (alias, spec) in enumerate(sorted(self.inputs.items())):
-            value = inputs[alias]
-            if value.dtype != spec.dtype.as_numpy_dtype and not (spec.dtype == tf.string and value.dtype == object):
-                raise invalid(f"Expects arg[{position}] ({alias}) to be {spec.dtype.name} but "
-                              f"{tf.as_dtype(value.dtype).name if value.dtype != object else 'string'} is provided")
-            if not spec.shape.is_compatible_with(value.shape):
-                raise invalid(f"input {alias!r} has shape {list(value.shape)}, the signature expects "
+            shape, dtype = declared[alias]
+            if dtype != spec.dtype:
+                raise invalid(f"Expects arg[{position}] ({alias}) to be {spec.dtype.name} but {dtype.name} is provided")
+            if not spec.shape.is_compatible_with(shape):
+                raise invalid(f"input {alias!r} has shape {list(shape)}, the signature expects "
                               f"{[-1 if d is None else d for d in spec.shape.as_list()]}")
-            if spec.dtype == tf.uint8 and value.ndim >= 3 and np.prod(value.shape[-3:-1]) > max_image_pixels:
-                raise invalid(f"input {alias!r}: images of {value.shape[-3]}x{value.shape[-2]} exceed the limit of "
-                              f"{max_image_pixels} pixels")
+            if shape and shape[0] > limits.max_rows:
+                raise invalid(f"Task size {shape[0]} is larger than maximum input batch size {limits.max_rows}")
+            size = math.prod(shape) * (8 if dtype == tf.string else dtype.size)
+            if size > limits.max_tensor_bytes:
+                raise invalid(f"tensor parsing error: {alias} declares {list(shape)} {dtype.name}, {size} bytes, over "
+                              f"the limit of {limits.max_tensor_bytes}")
+            if dtype == tf.uint8 and len(shape) >= 3 and shape[-3] * shape[-2] > limits.max_image_pixels:
+                raise invalid(f"input {alias!r}: images of {shape[-3]}x{shape[-2]} exceed the limit of "
+                              f"{limits.max_image_pixels} pixels")
+
+    def check_encoded(self, inputs: dict, limits: RequestLimits) -> None:
+        """Encoded images (`*_bytes` string inputs) are sized from their headers before the graph decodes them."""
+        for alias, spec in self.inputs.items():
             if spec.dtype == tf.string and alias.endswith("_bytes"):
-                for encoded in value.reshape(-1):
-                    check_encoded_image(alias, encoded, max_image_pixels)
+                for encoded in inputs[alias].reshape(-1):
+                    check_encoded_image(alias, encoded, limits.max_image_pixels)
 
     def run(self, inputs: dict) -> dict:
         try:
@@ -109,16 +147,12 @@ class Signature:
 
 
 def check_encoded_image(alias: str, encoded: bytes, max_image_pixels: int) -> None:
-    """Refuses an image whose *header* promises too many pixels, before anything decodes it (decompression bombs);
-    bytes PIL cannot identify are left to the graph's decoder, which answers INVALID_ARGUMENT itself."""
-    from PIL import Image, UnidentifiedImageError
-    try:
-        with Image.open(io.BytesIO(encoded)) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        return
-    except Image.DecompressionBombError:
-        width = height = max_image_pixels + 1
+    """Refuses an image whose *header* promises too many pixels, or whose size cannot be read from its header (not
+    PNG/JPEG/GIF/BMP, or cut short): nothing reaches the graph's decoder unchecked (decompression bombs)."""
+    size = image_size(bytes(encoded))
+    if size is None:
+        raise invalid(f"input {alias!r}: not a PNG, JPEG, GIF or BMP image (or its header is cut short)")
+    width, height = size
     if width * height > max_image_pixels:
         raise invalid(f"input {alias!r}: a {width}x{height} image exceeds the limit of {max_image_pixels} pixels")
 
@@ -142,23 +176,36 @@ class Version:
         return self.signatures[name or DEFAULT_SIGNATURE]
 
 
-class Model:
-    """One ModelConfig: which versions on disk to serve (version policy), labels, and their load states."""
+LOAD_RETRY_MAX_SECONDS = 60.0   # TF Serving's default --load_retry_interval_micros
+INT64_MAX = 2 ** 63 - 1
 
-    def __init__(self, config):
+
+class Model:
+    """One ModelConfig: which versions on disk to serve (version policy), labels, and their load states.
+
+    Transitions follow TF Serving's AvailabilityPreservingPolicy (core/availability_preserving_policy.cc): a new
+    version is loaded in full before an old one is unloaded, and while no wanted version has loaded the newest
+    loaded one keeps serving. A version that fails to load (half written, no variables/) is retried on later polls,
+    backing off from the poll interval to a minute (TF Serving retries 5 times a minute apart, then gives up)."""
+
+    def __init__(self, config, poll_seconds: float = 1.0):
         self.config = config
         self.name, self.base_path = config.name, config.base_path
         self.labels = dict(config.version_labels)
         self.versions: dict[int, Version] = {}
         self.states: dict[int, tuple[int, str]] = {}   # version -> (State, error message)
+        self.retries: dict[int, tuple[int, float]] = {}   # failed version -> (failures, monotonic time of next try)
+        self.poll_seconds = poll_seconds
         self.lock = threading.Lock()
 
     def on_disk(self) -> list[int]:
-        """All-digit child directories holding a saved_model.pb (export.py renames complete versions into place)."""
+        """All-digit child directories holding a saved_model.pb; hidden `.tmp-*` folders of exports in progress
+        (or killed) are not versions, and neither is a number beyond int64 (ModelSpec.version)."""
         if not os.path.isdir(self.base_path):
             return []
         return sorted(int(d) for d in os.listdir(self.base_path)
-                      if re.fullmatch(r"\d+", d) and os.path.exists(os.path.join(self.base_path, d, "saved_model.pb")))
+                      if re.fullmatch(r"\d+", d) and int(d) <= INT64_MAX
+                      and os.path.exists(os.path.join(self.base_path, d, "saved_model.pb")))
 
     def wanted(self, available: list[int]) -> set[int]:
         policy = self.config.model_version_policy
@@ -169,25 +216,45 @@ class Model:
             return set(available) & set(policy.specific.versions)
         return set(available[-max(policy.latest.num_versions, 1):]) if available else set()
 
-    def poll(self) -> None:
-        """Loads newly wanted versions, unloads unwanted ones; a version that fails to load is END with its error."""
-        wanted = self.wanted(self.on_disk())
-        for number in sorted(wanted - set(self.versions) - {v for v, (s, _) in self.states.items() if s == State.END}):
+    def _load(self, number: int) -> None:
+        """Loads one version; a failure is logged, reported in GetModelStatus and retried after a back-off."""
+        failures, next_try = self.retries.get(number, (0, 0.0))
+        if time.monotonic() < next_try:
+            return
+        if not failures:
             self.states[number] = (State.LOADING, "")
-            try:
-                version = Version(number, os.path.join(self.base_path, str(number)))
-            except Exception as error:  # noqa: BLE001 - any load failure is reported in GetModelStatus
-                logging.exception("loading %s version %d failed", self.name, number)
-                self.states[number] = (State.END, f"{type(error).__name__}: {error}")
-                continue
-            with self.lock:
-                self.versions[number] = version
-            self.states[number] = (State.AVAILABLE, "")
-            logging.info("serving %s version %d", self.name, number)
-        for number in sorted(set(self.versions) - wanted):
+        try:
+            version = Version(number, os.path.join(self.base_path, str(number)))
+        except Exception as error:  # noqa: BLE001 - any load failure is reported in GetModelStatus and retried
+            delay = min(max(self.poll_seconds, 0.1) * 2 ** failures, LOAD_RETRY_MAX_SECONDS)
+            logging.error("loading %s version %d failed (attempt %d, next in %.1f s): %s: %s", self.name, number,
+                          failures + 1, delay, type(error).__name__, error)
+            self.retries[number] = (failures + 1, time.monotonic() + delay)
+            self.states[number] = (State.END, f"{type(error).__name__}: {error}")
+            return
+        with self.lock:
+            self.versions[number] = version
+        self.retries.pop(number, None)
+        self.states[number] = (State.AVAILABLE, "")
+        logging.info("serving %s version %d", self.name, number)
+
+    def poll(self) -> None:
+        """Loads wanted versions (newest first), then unloads unwanted ones unless that would leave nothing to
+        serve: while no wanted version is loaded, the newest loaded version stays (load-then-swap)."""
+        wanted = self.wanted(self.on_disk())
+        for number in sorted(wanted - set(self.versions), reverse=True):
+            self._load(number)
+        for number in set(self.retries) - wanted:   # deleted or no longer wanted: forget its failures
+            del self.retries[number]
+            self.states.pop(number, None)
+        unwanted = sorted(set(self.versions) - wanted)
+        if wanted and not wanted & set(self.versions):
+            unwanted = unwanted[:-1]   # keep the newest loaded version until a wanted one is ready
+        for number in unwanted:
             with self.lock:
                 del self.versions[number]
             self.states[number] = (State.END, "")
+            logging.info("unloaded %s version %d", self.name, number)
 
     def labelled(self, label: str) -> int:
         """The version number a label points at (TF Serving: an unknown label is INVALID_ARGUMENT)."""
@@ -215,7 +282,7 @@ class ModelRegistry:
     """Every configured model, polled for new versions every `poll_seconds` by a daemon thread."""
 
     def __init__(self, model_config_path: str, poll_seconds: float = 1.0):
-        self.models = {c.name: Model(c) for c in read_model_config(model_config_path)}
+        self.models = {c.name: Model(c, poll_seconds) for c in read_model_config(model_config_path)}
         self.poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._thread = None
@@ -233,7 +300,10 @@ class ModelRegistry:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_seconds):
-            self.poll()
+            try:
+                self.poll()
+            except OSError:   # e.g. a base path made unreadable: keep serving what is loaded, keep polling
+                logging.exception("scanning for model versions failed")
 
     def stop(self) -> None:
         self._stop.set()
