@@ -87,3 +87,20 @@ def test_content_survives_a_change_of_artist():
     probe = probes.fit(x[seen], hair[seen], 8, l2=10.0)
     accuracy = probes.score(probe, x[~seen], hair[~seen])
     assert accuracy > 0.45, accuracy  # chance is 1/8
+
+
+def test_line_art_family_is_dark_strokes_on_white_paper_in_the_artists_pen():
+    rng = np.random.default_rng(4)
+    contents = [synthetic.sample_content(rng) for _ in range(6)]
+    drawings = {a: np.stack([synthetic.render(c, synthetic.artist_style(1, a), 64, "lineart") for c in contents])
+                for a in range(6)}
+    for images in drawings.values():
+        assert np.all(images[..., 0] == images[..., 2])                  # grey ink, no colour factors
+        assert np.mean(images > 200) > 0.5 and np.mean(images < 80) > 0.02  # mostly paper, some strokes
+    # The same characters in different pens differ in how much ink lands on the paper (outline weight, contrast).
+    ink = {a: float(np.mean(255 - images)) for a, images in drawings.items()}
+    assert max(ink.values()) > 1.3 * min(ink.values())
+    portraits = synthetic.render(contents[0], synthetic.artist_style(1, 0), 64)
+    assert not np.array_equal(portraits, drawings[0][0])
+    with pytest.raises(ValueError):
+        synthetic.render(contents[0], synthetic.artist_style(1, 0), 64, "watercolour")
