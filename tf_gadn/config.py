@@ -31,6 +31,8 @@ class Config:
     synthetic_family: str = _field("portraits", "Synthetic data: 'portraits' (colour) or 'lineart' (dark strokes on white).")
     inherit_dir: str = _field("", "Model dir whose earlier stages a stage inherits from (default: model_dir; ablations).")
     resume: bool = _field(True, "Continue from the stage's last checkpoint if there is one.")
+    overwrite_config: bool = _field(False, "Train into a model_dir whose run has a different config or data set, "
+                                           "replacing its config.json and artists.json (checkpoints are kept).")
     seed: int = _field(1, "Seed for data order, a' draws and all noise.")
     strategy: str = _field("default", "default | mirrored | multi_worker (TF_CONFIG).")
     num_cpu_devices: int = _field(0, "Split the CPU into this many logical devices (tests of MirroredStrategy).")
@@ -123,6 +125,19 @@ class Config:
             value = getattr(flag_values, f.name)
             values[f.name] = tuple(int(v) for v in value) if isinstance(f.default, tuple) else value
         return cls(**values)
+
+
+# Fields that say how a run is carried out, not what it trains: a rerun into an existing model_dir may change them
+# (checkpoints.check_run_dir). Step counts and learning rates belong here because asking for more steps continues a
+# run, and lowering the rates is how a run that went non-finite is resumed. Every other field (method, network sizes,
+# code lengths, image size, generator_output, batch sizes, loss weights, ablation switches, seed, inherit_dir) shapes
+# the networks or what they learn, so a model_dir holds one value of it; the data set is compared by its artists.json
+# instead of its path. A field added later counts as "what is trained" unless it is listed here.
+RUN_SETTINGS = frozenset({
+    "stage", "data_dir", "model_dir", "synthetic_if_missing", "synthetic_artists", "synthetic_images_per_artist",
+    "synthetic_family", "resume", "overwrite_config", "strategy", "num_cpu_devices", "jit_compile", "mixed_precision",
+    "log_every", "checkpoint_every", "sample_every", "eval_every", "cache",
+} | {f.name for f in dataclasses.fields(Config) if f.name.endswith(("_steps", "_lr"))})
 
 
 def define_flags(flag_values=None) -> None:

@@ -4,7 +4,10 @@ a guard against non-finite losses, TensorBoard scalars and image grids, PNG samp
 Stages differ only in their `train_step` (see tf_gadn/stages/base.py); this module never branches on a stage name.
 Exact resume: the input stream is a pure function of (seed, step) (tf_gadn/data/pipeline.py), and weights, optimizer
 slots and the step are checkpointed, so a run killed after step k and resumed computes the same steps k+1... it would
-have computed. A non-finite loss stops the run before anything is saved, so the last checkpoint stays the last good one.
+have computed. A non-finite loss stops the run before anything is saved, and so do non-finite weights (checked before
+every save, since an update can turn weights into NaN while the loss it was computed from is still finite), so every
+checkpoint the loop writes is a good one. Restoring falls back from a damaged newest checkpoint to the newest one that
+restores (checkpoints.restore_newest); leftovers of a killed save are removed before anything is restored.
 """
 from __future__ import annotations
 
@@ -32,6 +35,10 @@ DONE_MARKER = "DONE"
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or Inf; training stopped without saving."""
+
+
+class NonFiniteWeightsError(NonFiniteLossError):
+    """A weight or optimizer slot became NaN or Inf; training stopped without saving it."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -99,23 +106,42 @@ def build_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
     return stage, step, ckpt
 
 
-def _restore_or_inherit(config: Config, stage, ckpt, manager) -> None:
-    if config.resume and manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        return
+def _restore_or_inherit(config: Config, stage, ckpt, ckpt_dir: str, check) -> str | None:
+    """Restores the stage's own newest good checkpoint (returned), or else inherits the earlier stages' networks.
+    The learning rates stay the configured ones: Keras keeps each rate in an optimizer variable, so a restore would
+    otherwise bring back the checkpoint's rate and a rerun with a lower rate (the advice after a non-finite stop)
+    would silently train with the old one."""
+    if config.resume:
+        configured = {name: optimizer.learning_rate.numpy() for name, optimizer in stage.optimizers.items()}
+        restored = checkpoints.restore_newest(ckpt, ckpt_dir, check, move_aside=True)
+        for name, rate in configured.items():
+            stage.optimizers[name].learning_rate.assign(rate)
+        if restored is not None:
+            return restored
     networks = stage.networks()
     for earlier, names in type(stage).INHERITS.items():
         checkpoints.restore_networks(config.inherit_dir or config.model_dir, earlier,
                                      {name: networks[name] for name in names})
+    return None
 
 
-def _check_finite(values: dict[str, float], step: int, manager) -> None:
+_ADVICE = "Lower the learning rates or check the data, then rerun (--resume continues from that checkpoint)."
+
+
+def _check_finite(values: dict[str, float], step: int, last_good: str | None) -> None:
     bad = {k: v for k, v in values.items() if not math.isfinite(v)}
     if bad:
-        raise NonFiniteLossError(
-            f"non-finite training value(s) {bad} at step {step}; stopped without saving. "
-            f"Last good checkpoint: {manager.latest_checkpoint or 'none'}. "
-            "Lower the learning rates or check the data, then rerun with --resume.")
+        raise NonFiniteLossError(f"non-finite training value(s) {bad} at step {step}; stopped without saving. "
+                                 f"Last good checkpoint: {last_good or 'none'}. {_ADVICE}")
+
+
+def _save(manager, step: int, check, last_good: str | None) -> str:
+    """Saves the step's checkpoint if every weight and slot is finite (and returns it); else stops without saving."""
+    bad = check.failures()
+    if bad:
+        raise NonFiniteWeightsError(f"non-finite weights after step {step} ({bad}); stopped without saving. "
+                                    f"Last good checkpoint: {last_good or 'none'}. {_ADVICE}")
+    return manager.save(checkpoint_number=step)
 
 
 def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strategy, artists: list[dict],
@@ -128,8 +154,10 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
     stage, step, ckpt = build_stage(config, stage_name, strategy, artists)
     ckpt_dir = os.path.join(stage_dir, "ckpt") if chief else os.path.join(
         stage_dir, "tmp_ckpt_" + distribute.worker_tag(strategy))
+    checkpoints.remove_leftovers(ckpt_dir)
+    check = checkpoints.FiniteCheck(stage.networks(), stage.optimizers)
+    last_good = _restore_or_inherit(config, stage, ckpt, ckpt_dir, check)  # every checkpoint named good is checked
     manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=3)
-    _restore_or_inherit(config, stage, ckpt, manager)
     start = int(step.numpy())
     make_eval = lambda: eval_dataset(config, cls)  # noqa: E731
     stage.before_training(make_eval, config.model_dir)
@@ -162,7 +190,7 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
         for current in range(start + 1, total_steps + 1):
             train_one_step(iterator)
             values = {k: float(v) for k, v in stage.results().items()}
-            _check_finite(values, current, manager)
+            _check_finite(values, current, last_good)
             step.assign(current)
             if current % config.log_every == 0 or current == total_steps:
                 with writer.as_default(step=current):
@@ -180,14 +208,14 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
             if bar is not None:
                 bar.update(current, list(values.items()))
             if current % config.checkpoint_every == 0 or current == total_steps:
-                manager.save(checkpoint_number=current)
+                last_good = _save(manager, current, check, last_good)
             if probe is not None and (current % config.eval_every == 0 or current == total_steps):
                 write_eval(probe(stage.transfer_model()), stage_dir, stage_name, current, writer)
             if sample_batch is not None and (current % config.sample_every == 0 or current == total_steps):
                 write_samples(stage, sample_batch, stage_dir, current, writer)
             if stop.is_set():
-                manager.save(checkpoint_number=current)
-                raise TrainingInterrupted(f"stopped at step {current}; checkpoint saved: {manager.latest_checkpoint}. "
+                last_good = _save(manager, current, check, last_good)
+                raise TrainingInterrupted(f"stopped at step {current}; checkpoint saved: {last_good}. "
                                           "Rerun the same command to continue.")
     _finish(stage, make_eval, config.model_dir, stage_dir, chief, ckpt_dir)
     return values
@@ -236,8 +264,8 @@ def stage_is_done(config: Config, stage_name: str) -> bool:
     if path is None or not os.path.exists(os.path.join(checkpoints.stage_dir(config.model_dir, stage_name),
                                                        DONE_MARKER)):
         return False
-    reader = tf.train.load_checkpoint(path)
-    return int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) >= stage_class(stage_name).num_steps(config)
+    step = checkpoints.saved_step(path)  # None when unreadable: train_stage then falls back to an older checkpoint
+    return step is not None and step >= stage_class(stage_name).num_steps(config)
 
 
 def final_grid_path(config: Config) -> str:

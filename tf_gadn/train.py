@@ -2,7 +2,8 @@
 
 Thin CLI: parses flags into the frozen Config once, builds the data set on demand (synthetic), picks the
 tf.distribute strategy, and hands each stage to `tf_gadn.loop.train_stage`. A later stage inherits the networks of the
-earlier ones from their checkpoints; a finished stage is skipped on rerun, an interrupted one resumes.
+earlier ones from their checkpoints; a finished stage is skipped on rerun, an interrupted one resumes. A rerun with a
+different config or data set into the same model_dir is refused unless --overwrite_config (checkpoints.check_run_dir).
 """
 from __future__ import annotations
 
@@ -44,8 +45,12 @@ def run(config: Config) -> dict[str, dict[str, float]]:
     strategy = distribute.make_strategy(config.strategy, config.num_cpu_devices)
     ensure_data(config)
     artists = records.read_artists(config.data_dir)
+    # A model_dir holds one model: refuse another config or data set before anything is written (every worker checks,
+    # so none is left waiting for a chief that stopped).
     if distribute.is_chief(strategy):
         checkpoints.save_run_info(config.model_dir, config, artists)
+    else:
+        checkpoints.check_run_dir(config.model_dir, config, artists)
     results = {}
     for name in names:
         if config.resume and loop.stage_is_done(config, name):
@@ -67,13 +72,14 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from absl import logging
     logging.set_verbosity(logging.WARNING)  # keep checkpoint-saver chatter out of the progress output
+    from tf_gadn.checkpoints import CheckpointError
     from tf_gadn.loop import NonFiniteLossError, TrainingInterrupted
     try:
         run(Config.from_flags(FLAGS))
     except TrainingInterrupted as err:
         print(f"\ninterrupted: {err}", file=sys.stderr)
         return 130
-    except (NonFiniteLossError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except (NonFiniteLossError, CheckpointError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
