@@ -24,10 +24,22 @@ from tf_gadn.config import Config
 
 
 def output_spread(generated: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
-    """Per-pixel spread of generated images over the batch relative to the real images' (about 1 when the outputs
-    vary as the inputs do, near 0 when every input is drawn as the same image): the collapse monitor reads it."""
-    spread = lambda images: tf.reduce_mean(tf.math.reduce_std(images, axis=0))  # noqa: E731
-    return tf.stop_gradient(spread(generated) / (spread(real) + 1e-6))
+    """Per-pixel spread of generated images over the global batch relative to the real images' (about 1 when the
+    outputs vary as the inputs do, near 0 when every input is drawn as the same image): the collapse monitor reads it.
+
+    The moments are summed over replicas, so N replicas give the single-device value; divided by the replica count
+    because `Stage.track` multiplies by it (the value is already global)."""
+    context = tf.distribute.get_replica_context()
+
+    def spread(images):
+        images = tf.cast(images, tf.float32)
+        count = context.all_reduce("sum", tf.cast(tf.shape(images)[0], tf.float32))
+        first = context.all_reduce("sum", tf.reduce_sum(images, axis=0)) / count
+        second = context.all_reduce("sum", tf.reduce_sum(tf.square(images), axis=0)) / count
+        return tf.reduce_mean(tf.sqrt(tf.maximum(second - tf.square(first), 0.0)))
+
+    ratio = spread(tf.stop_gradient(generated)) / (spread(real) + 1e-6)
+    return ratio / tf.cast(context.num_replicas_in_sync, tf.float32)
 
 
 class Stage(keras.Model):
