@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -128,13 +129,22 @@ flags.DEFINE_string("out_dir", "", "Where report.json and figures go (default: M
 
 def main(argv):
     del argv
+    try:
+        return _main()
+    except (checkpoints.CheckpointError, FileNotFoundError) as err:  # no usable checkpoint: say so, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _main():
     if checkpoints.load_run_info(FLAGS.model_dir)[0].method == "style_space":  # its own numbers: probes on codes
         from tf_gadn import evaluate_style_space
         print(evaluate_style_space.format_report(evaluate_style_space.evaluate(FLAGS.model_dir, FLAGS.out_dir)))
-        return
+        return 0
     report = evaluate(FLAGS.model_dir, FLAGS.compare_model_dir, FLAGS.eval_data_dir, FLAGS.out_dir)
     print(format_report(report))
     print(json.dumps(report["transfer"], indent=1))
+    return 0
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -384,7 +385,13 @@ def define_flags():
 
 def main(argv):
     del argv
-    print(export(FLAGS.model_dir, FLAGS.export_dir, FLAGS.name, FLAGS.version, FLAGS.tflite))
+    from tf_gadn.checkpoints import CheckpointError
+    try:
+        print(export(FLAGS.model_dir, FLAGS.export_dir, FLAGS.name, FLAGS.version, FLAGS.tflite))
+    except (CheckpointError, FileNotFoundError) as err:  # a run with no usable checkpoint: say so, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
