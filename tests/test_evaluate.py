@@ -40,3 +40,16 @@ def test_table3_counts_each_artist_as_in_training(tiny_gadn_run):
 
     accuracy = evaluate.table3_accuracy(networks, always_zero, load_content_stats(str(tiny_gadn_run)), counts)
     assert accuracy == 5 / 8
+
+
+def test_an_earlier_stage_of_a_finished_run_can_be_measured(tiny_gadn_run):
+    """--through_stage=gadn_stage1 rebuilds the generator as stage 1 left it (stage 2 changed it since)."""
+    from tf_gadn import checkpoints
+    import pytest
+    _, _, final = checkpoints.load_trained(str(tiny_gadn_run))
+    _, _, early = checkpoints.load_trained(str(tiny_gadn_run), through_stage="gadn_stage1")
+    assert "classifier2" in final and "classifier2" not in early
+    assert any(not np.allclose(a.numpy(), b.numpy())
+               for a, b in zip(final["generator"].weights, early["generator"].weights))
+    with pytest.raises(ValueError):
+        checkpoints.load_trained(str(tiny_gadn_run), through_stage="no_such_stage")

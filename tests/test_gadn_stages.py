@@ -18,8 +18,9 @@ def make_stage(name, data_dir, config=TINY, batch=8, seed=1):
     stage = cls(config, [a["count"] for a in records.read_artists(str(data_dir))], batch)
     stage.compile()
     noise = cls.noise_dim_for(config) if hasattr(cls, "noise_dim_for") else 0
-    data = pipeline.make_dataset(str(data_dir), global_batch_size=batch, noise_dim=noise, seed=seed, cache=True,
-                                 distinct_other_artist=cls.DISTINCT_OTHER_ARTIST)
+    uniform = cls.uniform_dim_for(config) if hasattr(cls, "uniform_dim_for") else 0
+    data = pipeline.make_dataset(str(data_dir), global_batch_size=batch, noise_dim=noise, uniform_dim=uniform,
+                                 seed=seed, cache=True, distinct_other_artist=cls.DISTINCT_OTHER_ARTIST)
     return stage, iter(data)
 
 
@@ -106,3 +107,17 @@ def test_c1_cap_stops_pushing_past_chance(tiny_dataset):
         encoders[name] = weights(stage.encoder)
     for a, b in zip(encoders["capped"], encoders["no_adversary"]):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["c2_pretrain", "gadn_stage2"])
+def test_critic_augmentation_trains_the_critics_on_zoomed_views(tiny_dataset, name):
+    """--critic_augment: the stage asks the pipeline for uniforms, and one step still moves every critic (and G)."""
+    config = TINY.replace(critic_augment=True)
+    stage, data = make_stage(name, tiny_dataset, config)
+    assert stage_class(name).uniform_dim_for(config) > 0
+    critics = [stage.classifier2] + ([stage.discriminator, stage.generator] if name == "gadn_stage2" else [])
+    before = [weights(n) for n in critics]
+    history = train(stage, data, 2)
+    assert all(np.isfinite(list(h.values())).all() for h in history)
+    for old, network in zip(before, critics):
+        assert any(not np.allclose(a, b) for a, b in zip(old, weights(network))), network.name

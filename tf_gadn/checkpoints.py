@@ -302,16 +302,22 @@ def networks_in_stage(model_dir: str, stage: str) -> set[str]:
     return set()
 
 
-def load_trained(model_dir: str) -> tuple[Config, list[dict], dict]:
+def load_trained(model_dir: str, through_stage: str = "") -> tuple[Config, list[dict], dict]:
     """Rebuilds a run's networks from its config and restores each from the LAST stage of the chain that trained it
-    (e.g. GADN's generator from stage 2 when it exists, else from stage 1). Used by export and evaluation."""
+    (e.g. GADN's generator from stage 2 when it exists, else from stage 1), or from the last stage up to and including
+    `through_stage` (to measure an earlier stage of a finished run). Used by export and evaluation."""
     import importlib
 
     from tf_gadn.stages import CHAINS
     config, artists = load_run_info(model_dir)
     networks = importlib.import_module(_NETWORK_BUILDERS[config.method]).build_networks(config, len(artists))
+    chain = list(CHAINS[config.method])
+    if through_stage:
+        if through_stage not in chain:
+            raise ValueError(f"{through_stage!r} is not a stage of {config.method!r}: {chain}")
+        chain = chain[:chain.index(through_stage) + 1]
     source = {}
-    for stage in CHAINS[config.method]:
+    for stage in chain:
         source.update({name: stage for name in networks_in_stage(model_dir, stage) if name in networks})
     if not source:
         raise FileNotFoundError(f"{model_dir!r} holds no trained stage yet")

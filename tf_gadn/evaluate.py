@@ -79,8 +79,9 @@ def artist_from_content_code(networks: dict, data_dir: str, image_size: int, num
     return probes.split_score(codes, train["artist"], num_artists, seed=seed)
 
 
-def evaluate(model_dir: str, compare_model_dir: str = "", data_dir: str = "", out_dir: str = "") -> dict:
-    config, artists, networks = checkpoints.load_trained(model_dir)
+def evaluate(model_dir: str, compare_model_dir: str = "", data_dir: str = "", out_dir: str = "",
+             through_stage: str = "") -> dict:
+    config, artists, networks = checkpoints.load_trained(model_dir, through_stage)
     data_dir = data_dir or config.data_dir
     out_dir = out_dir or os.path.join(model_dir, "eval")
     counts = [a["count"] for a in artists]
@@ -125,6 +126,7 @@ flags.DEFINE_string("model_dir", None, "Trained GADN run to evaluate.")
 flags.DEFINE_string("compare_model_dir", "", "Run trained with --adversarial_c2=false, for the full Table 3.")
 flags.DEFINE_string("eval_data_dir", "", "Data set (default: the run's data_dir).")
 flags.DEFINE_string("out_dir", "", "Where report.json and figures go (default: MODEL_DIR/eval).")
+flags.DEFINE_string("through_stage", "", "Measure the networks as they were after this stage (e.g. gadn_stage1).")
 
 
 def main(argv):
@@ -141,7 +143,8 @@ def _main():
         from tf_gadn import evaluate_style_space
         print(evaluate_style_space.format_report(evaluate_style_space.evaluate(FLAGS.model_dir, FLAGS.out_dir)))
         return 0
-    report = evaluate(FLAGS.model_dir, FLAGS.compare_model_dir, FLAGS.eval_data_dir, FLAGS.out_dir)
+    report = evaluate(FLAGS.model_dir, FLAGS.compare_model_dir, FLAGS.eval_data_dir, FLAGS.out_dir,
+                      FLAGS.through_stage)
     print(format_report(report))
     print(json.dumps(report["transfer"], indent=1))
     return 0

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tf_gadn import losses
 from tf_gadn.collapse import Watch
-from tf_gadn.nn import gadn
+from tf_gadn.nn import augment, gadn
 from tf_gadn.stages.base import Stage
 
 
@@ -14,6 +14,10 @@ class C2Pretrain(Stage):
     NAME = "c2_pretrain"
     CONFIG_PREFIX = "c2"
     WATCH = Watch(learning_classifiers=("classifier_accuracy",))
+
+    @classmethod
+    def uniform_dim_for(cls, config) -> int:
+        return augment.UNIFORMS if config.critic_augment else 0
 
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)
@@ -31,6 +35,8 @@ class C2Pretrain(Stage):
 
     def train_step(self, batch):
         x, a = batch["image"], batch["artist"]
+        if self.config.critic_augment:  # C2 meets stage 2's zoomed and shifted views already here
+            x = augment.zoom_and_shift(x, batch["uniform"])
         with tf.GradientTape() as tape:
             logits = self.classifier2(x)
             loss = self.batch_mean(losses.nll(logits, a))
