@@ -92,3 +92,16 @@ def test_eval_every_writes_a_metrics_curve(tiny_dataset, tmp_path, monkeypatch):
     for key in ("transfer_error", "baseline_input_unchanged", "style_attribution", "fd_pooled",
                 "artist_accuracy_on_transfers"):
         assert np.isfinite(float(rows[-1][key]))
+
+
+def test_feature_network_measures_in_float32_under_a_bfloat16_training_policy(monkeypatch):
+    """--eval_every inside a --mixed_precision run: the measuring network must not inherit the bfloat16 policy."""
+    import keras
+    from tf_gadn import feature_net
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        net = feature_net.FeatureNetwork(32, [feature_net.Head("artist", 4)])
+        net.fit(np.zeros((8, 32, 32, 3), np.float32), {"artist": np.zeros(8, int)}, steps=2)
+        assert net.features(np.zeros((2, 32, 32, 3))).dtype == np.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -37,14 +37,15 @@ class FeatureNetwork:
     def __init__(self, image_size: int, heads: list[Head], seed: int = 0):
         self.heads = heads
         keras.utils.set_random_seed(seed)
+        full = dict(dtype="float32")  # the measuring network never follows a training run's bfloat16 policy
         inputs = keras.Input((image_size, image_size, 3))
         h = inputs
         for channels in (32, 64, 128, 128):
-            h = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu")(h)
-            h = keras.layers.Conv2D(channels, 3, padding="same", activation="relu")(h)
-        h = keras.layers.GlobalAveragePooling2D()(h)
-        features = keras.layers.Dense(FEATURES, name="features")(h)
-        outputs = [keras.layers.Dense(max(head.classes, 1), name=f"head{i}")(keras.layers.ReLU()(features))
+            h = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu", **full)(h)
+            h = keras.layers.Conv2D(channels, 3, padding="same", activation="relu", **full)(h)
+        h = keras.layers.GlobalAveragePooling2D(**full)(h)
+        features = keras.layers.Dense(FEATURES, name="features", **full)(h)
+        outputs = [keras.layers.Dense(max(head.classes, 1), name=f"head{i}", **full)(keras.layers.ReLU(**full)(features))
                    for i, head in enumerate(heads)]
         self.model = keras.Model(inputs, [features] + outputs)
 

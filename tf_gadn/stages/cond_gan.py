@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from tf_gadn import losses
+from tf_gadn.data import color as colorspace
 from tf_gadn.nn import style_space
 from tf_gadn.stages.base import Stage
+from tf_gadn.transfer_eval import TransferModel
 from tf_gadn.stages.style_space_common import (content_prefix, load_style_stats, normalise_style, split_gan_code,
                                               style_prefix)
 
@@ -119,6 +122,27 @@ class CondGanStage(Stage):
         mean, std = load_style_stats(self.config.inherit_dir or model_dir, self.config.d_style)
         self.style_mean.assign(mean)
         self.style_std.assign(std)
+        self.artist_styles = None  # each artist's mean u, computed on first use (--eval_every)
+        self._make_eval_dataset = make_eval_dataset
+
+    def transfer_model(self):
+        """x -> G(u_a', v(x), 0) in RGB, u_a' the mean style code of a' 's training drawings (reference-guided)."""
+        if self.artist_styles is None:
+            sums = np.zeros([self.num_artists, self.config.d_style])
+            counts = np.zeros([self.num_artists, 1])
+            for batch in self._make_eval_dataset():
+                np.add.at(sums, batch["artist"].numpy(), self.style_code(batch["image"]).numpy())
+                np.add.at(counts, batch["artist"].numpy(), 1.0)
+            self.artist_styles = (sums / np.maximum(counts, 1.0)).astype(np.float32)
+
+        def transfer(images, source_artists, target_artists):
+            del source_artists
+            v = self.content_code(colorspace.to_model_space(tf.constant(images, tf.float32), "lab"))
+            w = tf.zeros([len(images), self.config.gan_code_dim - self.config.d_style - self.config.d_content])
+            fakes = self.generator([tf.constant(self.artist_styles[target_artists]), v, w])
+            return colorspace.to_rgb_m11(fakes, "lab").numpy()
+
+        return TransferModel(transfer)
 
     def style_code(self, images):
         """u of an image: S(x)^[d_style] normalised with the training-set statistics (Section 4)."""
