@@ -94,7 +94,7 @@ def test_eval_every_writes_a_metrics_curve(tiny_dataset, tmp_path, monkeypatch):
         assert np.isfinite(float(rows[-1][key]))
 
 
-def test_feature_network_measures_in_float32_under_a_bfloat16_training_policy(monkeypatch):
+def test_feature_network_measures_in_float32_under_a_bfloat16_training_policy():
     """--eval_every inside a --mixed_precision run: the measuring network must not inherit the bfloat16 policy."""
     import keras
     from tf_gadn import feature_net

@@ -113,18 +113,19 @@ def targets_for(heads: list[Head], info: dict, artists, content, style) -> dict[
     return out
 
 
-def trained(cache_dir: str, key: dict, images, artists, info: dict, content=None, style=None) -> FeatureNetwork:
-    """The feature network for one data set: loaded from `cache_dir` when trained before with the same key."""
-    heads = heads_for(info, int(np.max(artists)) + 1 if key.get("num_artists") is None else key["num_artists"],
-                      content, style)
-    net = FeatureNetwork(int(np.asarray(images).shape[1]), heads)
-    tag = hashlib.sha1(json.dumps({**key, "heads": [dataclasses.asdict(h) for h in heads], "steps": STEPS},
+def trained(cache_dir: str, data_key: dict, train: dict, info: dict, num_artists: int) -> FeatureNetwork:
+    """The feature network of one data set (`train`: a split as tf_gadn.transfer_eval.load_split gives it), loaded
+    from `cache_dir` when a network with the same data key, heads and schedule was trained before."""
+    content, style = train.get("content_factors"), train.get("style_factors")
+    heads = heads_for(info, num_artists, content, style)
+    net = FeatureNetwork(int(train["image"].shape[1]), heads)
+    tag = hashlib.sha1(json.dumps({**data_key, "heads": [dataclasses.asdict(h) for h in heads], "steps": STEPS},
                                   sort_keys=True).encode()).hexdigest()[:12]
     path = os.path.join(cache_dir, f"feature_net_{tag}.weights.h5")
     if os.path.exists(path):
         net.model.load_weights(path)
         return net
-    net.fit(np.asarray(images, np.float32), targets_for(heads, info, artists, content, style))
+    net.fit(np.asarray(train["image"], np.float32), targets_for(heads, info, train["artist"], content, style))
     os.makedirs(cache_dir, exist_ok=True)
     tmp = path + ".tmp.weights.h5"
     net.model.save_weights(tmp)

@@ -133,9 +133,7 @@ def report(model: TransferModel, data_dir: str, image_size: int, cache_dir: str,
     synthetic = info.get("source") == "synthetic" and "content_factors" in test
     targets = other_artists(test["artist"], num_artists, seed)
     transfers = _batched(model.transfer, test["image"], test["artist"], targets)
-    net = feature_net.trained(cache_dir, {"data_dir": data_dir, "image_size": image_size, "num_artists": num_artists},
-                              train["image"], train["artist"], info, train.get("content_factors"),
-                              train.get("style_factors"))
+    net = feature_net.trained(cache_dir, {"data_dir": data_dir, "image_size": image_size}, train, info, num_artists)
     out: dict = {"held_out_split": split, "test_images": int(len(targets)), "chance": 1.0 / num_artists}
     predicted = net.predict(np.concatenate([transfers, test["image"]]))["artist"]
     out["artist_accuracy_on_transfers"] = float(np.mean(predicted[:len(targets)] == targets))
@@ -188,9 +186,8 @@ class TrainingProbe:
         train = load_split(data_dir, image_size, "train")
         self.test, _ = held_out_split(data_dir, image_size, self.BATCH)
         self.targets = other_artists(self.test["artist"], num_artists, seed)
-        self.net = feature_net.trained(cache_dir, {"data_dir": data_dir, "image_size": image_size,
-                                                   "num_artists": num_artists}, train["image"], train["artist"], info,
-                                       train.get("content_factors"), train.get("style_factors"))
+        self.net = feature_net.trained(cache_dir, {"data_dir": data_dir, "image_size": image_size}, train, info,
+                                       num_artists)
         pick = np.random.default_rng([seed, 13]).permutation(len(train["image"]))[:self.REAL_FEATURES]
         self.real_features = self.net.features(train["image"][pick])
         self.truth = self.source_truth = None

@@ -124,10 +124,20 @@ def down_trunk(spec: TrunkSpec, name: str) -> keras.Sequential:
 OUTPUTS = ("tanh", "clip")
 
 
+@tf.custom_gradient
 def straight_through_clip(h):
-    """clip(h, -1, 1) forward, identity backward: outputs stay images in [-1, 1], yet a pixel pushed past the range
-    (white paper, black ink) still gets the gradient that tanh would squash to zero there."""
-    return h + tf.stop_gradient(tf.clip_by_value(h, -1.0, 1.0) - h)
+    """clip(h, -1, 1) forward; backward, the gradient passes inside the range and, outside it, only where it pulls h
+    back in. Outputs stay images in [-1, 1], yet a pixel pushed past the range (white paper, black ink) still gets
+    the gradient that tanh squashes to zero there; and no loss (an adversary's, say) can push it further out, so
+    pre-activations cannot drift without bound."""
+    inside = tf.abs(h) <= 1.0
+
+    def grad(upstream):
+        # Descent moves h by -upstream: above the range that is inward when upstream > 0, below it when < 0.
+        inward = tf.logical_or(tf.logical_and(h > 1.0, upstream > 0), tf.logical_and(h < -1.0, upstream < 0))
+        return upstream * tf.cast(tf.logical_or(inside, inward), upstream.dtype)
+
+    return tf.clip_by_value(h, -1.0, 1.0), grad
 
 
 def up_trunk(spec: TrunkSpec, out_channels: int, name: str, output: str = "tanh") -> keras.Sequential:
