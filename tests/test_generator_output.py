@@ -32,3 +32,23 @@ def test_a_saturated_white_page_learns_its_strokes_only_through_the_clip():
     assert np.all(with_tanh[:4] > 0.9)              # tanh'(3) ~ 0.01: the strokes never start
     np.testing.assert_allclose(with_clip[:4], -1.0)  # the clip draws them
     np.testing.assert_allclose(with_clip[4:], 1.0)   # and the paper stays white
+
+
+def _white_then_strokes(output_fn, learning_rate=0.5):
+    """200 steps learning a white page, then 30 steps asked to draw strokes on part of it."""
+    h = tf.Variable(tf.zeros([16]))
+    white, strokes = tf.ones([16]), tf.constant([-1.0] * 4 + [1.0] * 12)
+    for target, steps in ((white, 200), (strokes, 30)):
+        for _ in range(steps):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.abs(output_fn(h) - target))
+            h.assign_sub(learning_rate * 16 * tape.gradient(loss, h))
+    return output_fn(h).numpy()
+
+
+def test_after_a_white_page_tanh_cannot_draw_but_both_clips_can():
+    from tf_gadn.nn.blocks import SOFT_CLIP_SCALE
+    soft_clip = lambda h: straight_through_clip(SOFT_CLIP_SCALE * tf.tanh(h))  # noqa: E731
+    assert np.all(_white_then_strokes(tf.tanh)[:4] > 0.5)   # white pixels were pushed deep into saturation
+    for output_fn in (straight_through_clip, soft_clip):    # they stop where the target is met: strokes follow
+        np.testing.assert_allclose(_white_then_strokes(output_fn)[:4], -1.0, atol=0.05)

@@ -44,8 +44,9 @@ class Config:
     sample_every: int = _field(1000, "Steps between sample grids (PNG + TensorBoard).")
     eval_every: int = _field(0, "Steps between transfer metrics on a fixed held-out batch (TensorBoard + metrics.csv "
                                 "in the stage folder); 0 = never.")
-    generator_output: str = _field("tanh", "Generators' output function: 'tanh' or 'clip' (straight-through clip to "
-                                   "[-1, 1], cannot saturate; see BUILD.md). Neither paper states one.")
+    generator_output: str = _field("tanh", "Generators' output function: 'tanh', 'clip' (straight-through clip to "
+                                   "[-1, 1], cannot saturate) or 'soft_clip' (1.05 tanh, clipped the same way); "
+                                   "see BUILD.md. Neither paper states one.")
     cache: bool = _field(True, "Cache decoded images in memory (small data sets).")
     # ---- image --------------------------------------------------------------------------------------------------
     image_size: int = _field(256, "Training image size (papers: 256).")

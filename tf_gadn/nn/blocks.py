@@ -121,7 +121,8 @@ def down_trunk(spec: TrunkSpec, name: str) -> keras.Sequential:
     return keras.Sequential(layers, name=name)
 
 
-OUTPUTS = ("tanh", "clip")
+OUTPUTS = ("tanh", "clip", "soft_clip")
+SOFT_CLIP_SCALE = 1.05  # 1.05 tanh(h) reaches +-1 at |h| = 1.85, where tanh' is still 0.09 (0.01 at 0.99 for tanh)
 
 
 @tf.custom_gradient
@@ -142,7 +143,8 @@ def straight_through_clip(h):
 
 def up_trunk(spec: TrunkSpec, out_channels: int, name: str, output: str = "tanh") -> keras.Sequential:
     """Code vector -> image: Table 1 right to left (F, then C...CS per level), ending in a 3x3 conv and the output
-    function: tanh, or a straight-through clip that cannot saturate (`OUTPUTS`)."""
+    function (`OUTPUTS`): tanh; a straight-through clip that cannot saturate; or tanh scaled past the range and
+    clipped the same way (smooth inside, never saturated at the targets +-1)."""
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     bottom = spec.bottom_size
@@ -156,6 +158,7 @@ def up_trunk(spec: TrunkSpec, out_channels: int, name: str, output: str = "tanh"
                                  name=f"level{level}_block{b}") for b in range(spec.blocks[level])]
         up_channels = spec.channels[max(level - 1, 0)]
         layers.append(ResidualBlock(up_channels, "up", spec.convs_per_block, spec.weight_norm, name=f"level{level}_up"))
-    layers += [conv(out_channels, 3, weight_norm=spec.weight_norm, name="to_image"),
-               keras.layers.Activation("tanh" if output == "tanh" else straight_through_clip)]
+    activation = {"tanh": "tanh", "clip": straight_through_clip,
+                  "soft_clip": lambda h: straight_through_clip(SOFT_CLIP_SCALE * tf.tanh(h))}[output]
+    layers += [conv(out_channels, 3, weight_norm=spec.weight_norm, name="to_image"), keras.layers.Activation(activation)]
     return keras.Sequential(layers, name=name)
