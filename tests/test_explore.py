@@ -21,7 +21,7 @@ def tiny_style_space_run(tiny_dataset, tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("runs") / "style_space"
     result = subprocess.run(
         [sys.executable, "-m", "tf_gadn.train", "--flagfile=configs/test/style_space_tiny.flags",
-         f"--data_dir={tiny_dataset}", f"--model_dir={model_dir}"],
+         f"--data_dir={tiny_dataset}", f"--model_dir={model_dir}", "--eval_every=4"],
         cwd=ROOT, capture_output=True, text=True, timeout=400, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return model_dir
@@ -31,6 +31,7 @@ def test_train_cli_runs_the_whole_style_space_chain(tiny_style_space_run):
     for stage in ("style_encoder", "content_vae", "cond_gan"):
         assert (tiny_style_space_run / stage / "DONE").exists(), stage
     assert (tiny_style_space_run / "style_encoder" / "style_stats.npz").exists()
+    assert (tiny_style_space_run / "cond_gan" / "metrics.csv").exists()  # the GAN's transfers measured in training
     assert (tiny_style_space_run / "explore" / "random_styles.png").exists()  # cond_gan's after-training figures
     pruning = json.loads((tiny_style_space_run / "content_vae" / "content_pruning.json").read_text())
     assert pruning["prefix_lengths"] == [1, 2, 4, 8, 16]
@@ -82,3 +83,6 @@ def test_style_space_evaluation_reports_four_probe_numbers(tiny_style_space_run,
     assert all(v is None or -5 < v <= 1 for v in report["four_numbers"].values())
     assert all(np.isfinite(v) and v > 0 for v in report["held_out_artist"].values())
     assert (tmp_path / "style_space_report.json").exists()
+    transfer = report["transfer"]  # the shared transfer report, style taken from the target artist's drawings
+    assert 0 < transfer["transfer_error"] < 3.5 and 0 <= transfer["style_attribution"] <= 1
+    assert transfer["fd_transfer"] >= 0 and "fd_sample" in transfer
