@@ -16,29 +16,13 @@ def test_clip_passes_inward_gradients_and_blocks_outward_ones():
     np.testing.assert_array_equal(tape.gradient(loss, h).numpy(), [0.0, 1.0, 1.0, 1.0, 0.0, -1.0])
 
 
-def _fit_dark_strokes(output_fn, steps=50, learning_rate=0.5):
-    """Pixels start saturated white (pre-activation 3) and must learn to draw a black stroke."""
-    h = tf.Variable(tf.fill([16], 3.0))
-    target = tf.constant([-1.0] * 4 + [1.0] * 12)
-    for _ in range(steps):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.abs(output_fn(h) - target))
-        h.assign_sub(learning_rate * 16 * tape.gradient(loss, h))
-    return output_fn(h).numpy()
+STROKES = tf.constant([-1.0] * 4 + [1.0] * 12)  # four black pixels on white paper
 
 
-def test_a_saturated_white_page_learns_its_strokes_only_through_the_clip():
-    with_tanh, with_clip = _fit_dark_strokes(tf.tanh), _fit_dark_strokes(straight_through_clip)
-    assert np.all(with_tanh[:4] > 0.9)              # tanh'(3) ~ 0.01: the strokes never start
-    np.testing.assert_allclose(with_clip[:4], -1.0)  # the clip draws them
-    np.testing.assert_allclose(with_clip[4:], 1.0)   # and the paper stays white
-
-
-def _white_then_strokes(output_fn, learning_rate=0.5):
-    """200 steps learning a white page, then 30 steps asked to draw strokes on part of it."""
-    h = tf.Variable(tf.zeros([16]))
-    white, strokes = tf.ones([16]), tf.constant([-1.0] * 4 + [1.0] * 12)
-    for target, steps in ((white, 200), (strokes, 30)):
+def _fit(output_fn, start: float, phases, learning_rate=0.5):
+    """L1 descent on 16 pixels from pre-activation `start`, through (target, steps) phases; returns the output."""
+    h = tf.Variable(tf.fill([16], start))
+    for target, steps in phases:
         for _ in range(steps):
             with tf.GradientTape() as tape:
                 loss = tf.reduce_mean(tf.abs(output_fn(h) - target))
@@ -46,9 +30,18 @@ def _white_then_strokes(output_fn, learning_rate=0.5):
     return output_fn(h).numpy()
 
 
+def test_a_saturated_white_page_learns_its_strokes_only_through_the_clip():
+    # Pixels start saturated white (pre-activation 3) and must learn to draw the strokes.
+    with_tanh, with_clip = (_fit(fn, 3.0, [(STROKES, 50)]) for fn in (tf.tanh, straight_through_clip))
+    assert np.all(with_tanh[:4] > 0.9)              # tanh'(3) ~ 0.01: the strokes never start
+    np.testing.assert_allclose(with_clip[:4], -1.0)  # the clip draws them
+    np.testing.assert_allclose(with_clip[4:], 1.0)   # and the paper stays white
+
+
 def test_after_a_white_page_tanh_cannot_draw_but_both_clips_can():
     from tf_gadn.nn.blocks import SOFT_CLIP_SCALE
     soft_clip = lambda h: straight_through_clip(SOFT_CLIP_SCALE * tf.tanh(h))  # noqa: E731
-    assert np.all(_white_then_strokes(tf.tanh)[:4] > 0.5)   # white pixels were pushed deep into saturation
-    for output_fn in (straight_through_clip, soft_clip):    # they stop where the target is met: strokes follow
-        np.testing.assert_allclose(_white_then_strokes(output_fn)[:4], -1.0, atol=0.05)
+    phases = [(tf.ones([16]), 200), (STROKES, 30)]  # 200 steps of a white page, then 30 to draw strokes on it
+    assert np.all(_fit(tf.tanh, 0.0, phases)[:4] > 0.5)  # white pixels were pushed deep into saturation
+    for output_fn in (straight_through_clip, soft_clip):  # they stop where the target is met: strokes follow
+        np.testing.assert_allclose(_fit(output_fn, 0.0, phases)[:4], -1.0, atol=0.05)
