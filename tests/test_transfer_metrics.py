@@ -92,6 +92,11 @@ def test_eval_every_writes_a_metrics_curve(tiny_dataset, tmp_path, monkeypatch):
     for key in ("transfer_error", "baseline_input_unchanged", "style_attribution", "fd_pooled",
                 "artist_accuracy_on_transfers"):
         assert np.isfinite(float(rows[-1][key]))
+    # A run resumed from step 2 (as after a kill between the eval at 4 and its checkpoint) recomputes step 4 once.
+    from tf_gadn import loop
+    loop.trim_metrics(str(tmp_path / "curve" / "gadn_stage1"), 2)
+    with open(tmp_path / "curve" / "gadn_stage1" / "metrics.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [2]
 
 
 def test_feature_network_measures_in_float32_under_a_bfloat16_training_policy():

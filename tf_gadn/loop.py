@@ -185,6 +185,8 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
     monitor = collapse.CollapseMonitor(cls.WATCH, stage_name, total_steps, len(artists))
     probe = transfer_eval.TrainingProbe(config.data_dir, config.image_size, os.path.join(config.model_dir, "eval"),
                                         config.seed) if chief and config.eval_every and stage.transfer_model() else None
+    if probe is not None:
+        trim_metrics(stage_dir, start)
     started = time.time()
     with _stop_requests() as stop:
         for current in range(start + 1, total_steps + 1):
@@ -230,6 +232,19 @@ def _finish(stage, make_eval, model_dir: str, stage_dir: str, chief: bool, ckpt_
         stage.after_training(make_eval, model_dir)
         with open(os.path.join(stage_dir, DONE_MARKER), "w") as f:
             f.write(f"{time.time()}\n")
+
+
+def trim_metrics(stage_dir: str, last_step: int) -> None:
+    """Drops metrics.csv rows after the step a run resumes from: a killed run recomputes them, one row per step."""
+    path = os.path.join(stage_dir, "metrics.csv")
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        header, *rows = f.read().splitlines()
+    kept = [row for row in rows if int(row.split(",", 1)[0]) <= last_step]
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write("\n".join([header] + kept) + "\n")
+    os.replace(path + ".tmp", path)
 
 
 def write_eval(numbers: dict[str, float], stage_dir: str, stage_name: str, current: int, writer) -> None:
