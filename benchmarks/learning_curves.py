@@ -1,6 +1,6 @@
-"""Plots a run's transfer-metric curves (written by --eval_every into <stage>/metrics.csv) as PNGs.
+"""Plots runs' transfer-metric curves (written by --eval_every into <stage>/metrics.csv) as PNGs, runs overlaid.
 
-    python benchmarks/learning_curves.py runs/gadn_long docs/gadn_long
+    python benchmarks/learning_curves.py docs/gadn_long runs/gadn_long runs/gadn_long_cap
 
 Stages follow each other on one step axis (stage 2's steps start where stage 1's end). Three charts: pixel error with
 its input-unchanged baseline, style attribution, and the pooled Fréchet distance.
@@ -37,18 +37,17 @@ def read_curves(model_dir: str) -> dict[str, tuple[list, list]]:
     return curves
 
 
-def main(model_dir: str, prefix: str) -> None:
-    curves = read_curves(model_dir)
+def main(prefix: str, model_dirs: list[str]) -> None:
+    curves = {f"{os.path.basename(d.rstrip('/'))}:{name}": xy for d in model_dirs for name, xy in read_curves(d).items()}
     for chart, keys in CHARTS.items():
-        chosen = {name: xy for name, xy in curves.items() if name.split("/", 1)[1] in keys}
+        chosen = {name: xy for name, xy in curves.items() if name.rsplit("/", 1)[1] in keys}
         if chosen:
             path = f"{prefix}_{chart}.png"
-            visualize.line_plot_png(chosen, path, "training step (stages one after another)", chart,
-                                    title=os.path.basename(model_dir.rstrip("/")))
+            visualize.line_plot_png(chosen, path, "training step (stages one after another)", chart)
             print(path)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2:])
