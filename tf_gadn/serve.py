@@ -139,7 +139,10 @@ class LocalServer:
     def stop(self) -> None:
         if self._http is not None:
             http = self._http
-            http.trigger.pull_trigger(lambda: wasyncore.close_all(http._map))   # closed inside the event loop
+            try:
+                http.trigger.pull_trigger(lambda: wasyncore.close_all(http._map))   # closed inside the event loop
+            except OSError:  # the loop already closed its trigger (it has ended): close what is left from here
+                wasyncore.close_all(http._map, ignore_all=True)
             self._http_thread.join(10)
             http.task_dispatcher.shutdown()
         if self._grpc is not None:
