@@ -5,6 +5,7 @@ import csv
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tf_gadn import collapse, transfer_metrics
 
@@ -69,8 +70,8 @@ def _stage1(tiny_dataset, tmp_path, name, **changes):
     settings = {**TINY_GADN, "stage1_steps": 60, "log_every": 10, "checkpoint_every": 60, "sample_every": 0,
                 **changes}
     config = Config(data_dir=str(tiny_dataset), model_dir=str(tmp_path / name), **settings)
-    strategy = __import__("tensorflow").distribute.get_strategy()
-    return loop.train_stage(config, "gadn_stage1", strategy, records.read_artists(str(tiny_dataset)))
+    return loop.train_stage(config, "gadn_stage1", tf.distribute.get_strategy(),
+                            records.read_artists(str(tiny_dataset)))
 
 
 def test_collapse_warning_fires_on_a_forced_collapse_and_not_on_a_healthy_run(tiny_dataset, tmp_path, capsys):
