@@ -47,3 +47,25 @@ def test_consortium_members_share_structure_not_weights():
 def test_code_lengths_must_fit_the_gan_code():
     with pytest.raises(ValueError, match="gan_code_dim"):
         style_space.build_networks(TINY.replace(d_style=10, d_content=10), 3)
+
+
+def test_generator_from_decoder_draws_what_the_decoder_draws():
+    """--cond_gan_init=decoder: G(u, v, 0) equals Dec(u * std + mean, [v, 0]) exactly after the fold, w matters
+    only a little, and a mismatched G shape is refused."""
+    config = TINY.replace(cond_gan_init="decoder", ss_gen_blocks=(1, 1), generator_output="soft_clip")
+    keras.utils.set_random_seed(3)
+    nets = style_space.build_networks(config, 4, ["decoder", "generator"])
+    rng = np.random.default_rng(0)
+    mean, std = rng.normal(size=4).astype(np.float32), rng.uniform(0.5, 2, size=4).astype(np.float32)
+    u, v = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(5, 8)).astype(np.float32)
+    w = np.zeros((5, 4), np.float32)
+    before = nets["generator"]([u, v, w]).numpy()
+    style_space.generator_from_decoder(nets["generator"], nets["decoder"], mean, std, 4, 8)
+    expected = nets["decoder"]([u * std + mean, np.concatenate([v, np.zeros((5, 8), np.float32)], 1)]).numpy()
+    got = nets["generator"]([u, v, w]).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert np.abs(before - expected).mean() > 0.05  # a fresh G draws something else
+    noisy = nets["generator"]([u, v, rng.normal(size=(5, 4)).astype(np.float32)]).numpy()
+    assert 0 < np.abs(noisy - got).mean() < 0.1
+    with pytest.raises(ValueError, match="cond_gan_init=decoder"):
+        style_space.build_networks(TINY.replace(cond_gan_init="decoder"), 4, ["generator"])

@@ -83,6 +83,9 @@ class Config:
     stage2_batch_size: int = _field(8, "Stage 2 global batch.")
     stage2_lr: float = _field(2e-5, "Stage 2 learning rate of G, D, C2 (RMSprop).")
     stage2_style_lr: float = _field(1e-2, "Stage 2 learning rate of S (RMSprop).")
+    stage2_reconstruction: float = _field(0.0, "Weight of stage 1's ||x - G(E(x), S(a))|| kept in stage 2 (not in "
+                                               "the paper: 0). Stops G drifting from x's details while D and C2 "
+                                               "move it toward a' 's style.")
     # ---- style space networks (style-space Table 1) --------------------------------------------------------------
     ss_style_channels: tuple = _field((64, 128, 256, 384, 512), "Style encoder S channels per level.")
     ss_style_blocks: tuple = _field((1, 1, 1, 1, 1), "Style encoder S blocks per level.")
@@ -112,6 +115,11 @@ class Config:
     cond_gan_steps: int = _field(400_000, "Conditional GAN iterations (not in the paper, see BUILD.md).")
     cond_gan_batch_size: int = _field(8, "Conditional GAN batch.")
     cond_gan_lr: float = _field(2e-5, "Conditional GAN learning rate (RMSprop).")
+    cond_gan_init: str = _field("random", "'random' (paper) or 'decoder': G takes the content VAE decoder's shape (its "
+                                          "F layer too) and weights, so G(u(x), v(x), 0) redraws x from step 0.")
+    cond_gan_reconstruction: float = _field(0.0, "Weight of ||G(u(x), v(x), 0) - x|| on training images in G's "
+                                                 "objective (not in the paper: 0). Anchors G to the codes of real "
+                                                 "drawings, which eqs. 8-9 alone do not do on a short run.")
 
     # ---- derived ------------------------------------------------------------------------------------------------
     def gadn_trunk(self) -> TrunkSpec:

@@ -122,6 +122,7 @@ def _restore_or_inherit(config: Config, stage, ckpt, ckpt_dir: str, check) -> st
     for earlier, names in type(stage).INHERITS.items():
         checkpoints.restore_networks(config.inherit_dir or config.model_dir, earlier,
                                      {name: networks[name] for name in names})
+    stage.after_inheriting(config.inherit_dir or config.model_dir)
     return None
 
 

@@ -185,6 +185,12 @@ def style_code_loss(style_of_fake, u):
     return tf.reduce_sum(tf.square(style_of_fake - u), axis=-1)
 
 
+def code_reconstruction(x, reconstruction):
+    """||G(u(x), v(x), 0) - x||  (not in the style-space paper; GADN's L_rec with the per-pixel L2 distance): the
+    generator redraws a training image from its own style and content codes (--cond_gan_reconstruction)."""
+    return pixel_distance(x, reconstruction)
+
+
 def content_code_loss(content_of_fake, v):
     """L_content = ||Enc(G(u, v, w)) - v||^2  (style-space eq. 9), Enc = the VAE encoder's mean, variance discarded."""
     return tf.reduce_sum(tf.square(content_of_fake - v), axis=-1)

@@ -9,6 +9,7 @@ G([style, content, noise]) -> image. D: three identical 64 px networks, one per 
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_gadn.config import Config
@@ -28,7 +29,37 @@ def vae_spec(config: Config) -> TrunkSpec:
 
 
 def generator_spec(config: Config) -> TrunkSpec:
+    """Table 1's G; with --cond_gan_init=decoder the decoder's trunk (same levels, plus its F layer) to start from."""
+    if config.cond_gan_init == "decoder":
+        if (tuple(config.ss_gen_channels), tuple(config.ss_gen_blocks)) != (tuple(config.ss_vae_channels),
+                                                                            tuple(config.ss_vae_blocks)):
+            raise ValueError("--cond_gan_init=decoder needs ss_gen_channels/ss_gen_blocks equal to ss_vae_channels/"
+                             f"ss_vae_blocks, got {config.ss_gen_channels}/{config.ss_gen_blocks} and "
+                             f"{config.ss_vae_channels}/{config.ss_vae_blocks}")
+        return vae_spec(config)
+    if config.cond_gan_init != "random":
+        raise ValueError(f"cond_gan_init must be 'random' or 'decoder', got {config.cond_gan_init!r}")
     return TrunkSpec(config.image_size, tuple(config.ss_gen_channels), tuple(config.ss_gen_blocks), weight_norm=True)
+
+
+def generator_from_decoder(generator, decoder, style_mean, style_std, d_style: int, d_content: int,
+                           noise_scale: float = 0.1) -> None:
+    """Sets G so that G(u, v, 0) = Dec(u * std + mean, [v, 0]): the decoder reads the raw style prefix and the whole
+    content code, G the normalised style, the content prefix and noise. Only the first dense layer differs; its
+    effective weight (g v / ||v||) is rebuilt with the style rows scaled by std, the mean folded into the bias, the
+    content rows past the prefix dropped (nested dropout zeroes them anyway), and the noise rows G's own random
+    initial rows times noise_scale, so w starts small but not without gradient. Every other layer is copied."""
+    first_g, first_d = generator.trunk.layers[0], decoder.trunk.layers[0]
+    kernel = first_d.layer.kernel.numpy()
+    effective = kernel * first_d.g.numpy() / np.sqrt(np.sum(kernel ** 2, axis=0) + 1e-12)
+    style_rows = effective[:d_style] * np.asarray(style_std, np.float32)[:, None]
+    noise_rows = first_g.layer.kernel.numpy()[d_style + d_content:] * noise_scale
+    merged = np.concatenate([style_rows, effective[d_style:d_style + d_content], noise_rows]).astype(np.float32)
+    first_g.layer.kernel.assign(merged)
+    first_g.g.assign(np.sqrt(np.sum(merged ** 2, axis=0)))
+    first_g.layer.bias.assign(first_d.layer.bias.numpy() + np.asarray(style_mean, np.float32) @ effective[:d_style])
+    for mine, theirs in zip(generator.trunk.layers[1:], decoder.trunk.layers[1:], strict=True):
+        mine.set_weights(theirs.get_weights())
 
 
 def discriminator_spec(config: Config) -> TrunkSpec:

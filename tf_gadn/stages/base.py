@@ -92,6 +92,9 @@ class Stage(keras.Model):
         """[rows, cols, S, S, 3] images in this stage's colour space for the periodic sample grid; None if none."""
         return None
 
+    def after_inheriting(self, inherit_dir: str) -> None:
+        """Hook run once when a fresh stage has restored its INHERITS (not on a resume): derive weights from them."""
+
     def before_training(self, make_eval_dataset: Callable[[], tf.data.Dataset], model_dir: str) -> None:
         """Hook run once after networks are built/inherited/restored, before the first step (e.g. load statistics).
 

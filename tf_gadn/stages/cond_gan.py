@@ -102,7 +102,8 @@ class CondGanStage(Stage):
         # Filled from the style encoder's statistics file before the first step (not checkpointed: always reloaded).
         self.style_mean = tf.Variable(tf.zeros([config.d_style]), trainable=False, name="style_mean")
         self.style_std = tf.Variable(tf.ones([config.d_style]), trainable=False, name="style_std")
-        self.add_trackers("objective", "d_real", "d_fake", "gan", "style", "content")
+        self.add_trackers("objective", "d_real", "d_fake", "gan", "style", "content",
+                          *(["reconstruction"] if config.cond_gan_reconstruction else []))
 
     def networks(self):
         nets = {"style_encoder": self.style_encoder, "content_encoder": self.content_encoder,
@@ -117,6 +118,17 @@ class CondGanStage(Stage):
     def trained_variables(self):
         return {"generator": self.generator.trainable_variables,
                 "discriminators": [v for d in self.discriminators for v in d.trainable_variables]}
+
+    def after_inheriting(self, inherit_dir):
+        """--cond_gan_init=decoder: G starts as the content VAE's decoder (style_space.generator_from_decoder)."""
+        if self.config.cond_gan_init != "decoder":
+            return
+        from tf_gadn import checkpoints
+        decoder = style_space.build_networks(self.config, self.num_artists, ["decoder"])["decoder"]
+        checkpoints.restore_networks(inherit_dir, "content_vae", {"decoder": decoder})
+        mean, std = load_style_stats(inherit_dir, self.config.d_style)
+        style_space.generator_from_decoder(self.generator, decoder, mean, std, self.config.d_style,
+                                           self.config.d_content)
 
     def before_training(self, make_eval_dataset, model_dir):
         mean, std = load_style_stats(self.config.inherit_dir or model_dir, self.config.d_style)
@@ -167,9 +179,16 @@ class CondGanStage(Stage):
         u, v, w = split_gan_code(batch["noise"], self.config.d_style, self.config.d_content)
         patches_real, patches_fake = tf.split(batch["uniform"], 2, axis=-1)
 
+        reconstruct = self.config.cond_gan_reconstruction > 0
+        if reconstruct:  # the codes of the batch's own drawings, redrawn in the same G call (w = 0, as in transfers)
+            real_u, real_v = self.style_code(x), self.content_code(x)
+            u, v, w = (tf.concat([u, real_u], 0), tf.concat([v, real_v], 0), tf.concat([w, tf.zeros_like(w)], 0))
+
         # One G forward serves both updates: D's step does not change G, so G(z) is the same before and after it.
         with tf.GradientTape() as tape:
             fake = self.generator([u, v, w])
+            if reconstruct:
+                (fake, redrawn), u, v = tf.split(fake, 2), tf.split(u, 2)[0], tf.split(v, 2)[0]
             # D, eq. (5): real images are real, G(z) is not -- on every scale of the consortium.
             with tape.stop_recording(), tf.GradientTape() as d_tape:
                 d_real = self.batch_mean(self.consortium_loss(x, patches_real, losses.gan_discriminator_real))
@@ -183,9 +202,13 @@ class CondGanStage(Stage):
             style = self.batch_mean(losses.style_code_loss(self.style_code(fake), u))
             content = self.batch_mean(losses.content_code_loss(self.content_code(fake), v))
             total = gan + self.config.lambda_style * style + self.config.lambda_content * content
+            extra = {}
+            if reconstruct:
+                extra["reconstruction"] = self.batch_mean(losses.code_reconstruction(x, redrawn))
+                total += self.config.cond_gan_reconstruction * extra["reconstruction"]
         self.minimize(tape, total, "generator")
 
-        self.track(objective=total, d_real=d_real, d_fake=d_fake, gan=gan, style=style, content=content)
+        self.track(objective=total, d_real=d_real, d_fake=d_fake, gan=gan, style=style, content=content, **extra)
         return self.results()
 
     def sample_grid(self, batch):

@@ -3,7 +3,8 @@
 E is frozen (inherited from stage 1, with G and S; C2 comes from its pre-training). D minimises L_D-real + L_D-fake
 (LSGAN, a=-1, b=1, c=0); C2 minimises L_C2-real + L_C2-fake, the NLU term teaching it "not by a'" on generated images
 (Appendix B.2 ablation `adversarial_c2=false`: L_C2-real only); G and S minimise
-lambda_D L_D-adv + lambda_C2 L_C2-adv + lambda_cont L_cont + lambda_S-KL L_S-KL.
+lambda_D L_D-adv + lambda_C2 L_C2-adv + lambda_cont L_cont + lambda_S-KL L_S-KL (+ stage 1's reconstruction with
+--stage2_reconstruction, not in the paper).
 """
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ class GadnStage2(Stage):
         self.classifier2, self.discriminator = nets["classifier2"], nets["discriminator"]
         self.encoder.trainable = False
         self.add_trackers("objective", "d_real", "d_fake", "c2_real", "c2_fake", "c2_real_accuracy", "c2_fake_accuracy",
-                          "d_adv", "c2_adv", "content", "style_kl")
+                          "d_adv", "c2_adv", "content", "style_kl",
+                          *(["reconstruction"] if config.stage2_reconstruction else []))
+        self.reconstruct = config.stage2_reconstruction > 0
 
     def networks(self):
         return {"encoder": self.encoder, "generator": self.generator, "style_table": self.style_table,
@@ -69,7 +72,11 @@ class GadnStage2(Stage):
         # before and after it.
         with tf.GradientTape() as tape:
             style_other, style_mean, style_std = sample_code(self.style_table, a_other, eps_other)
-            fake = self.generator([content, style_other])
+            if self.reconstruct:  # x in its own artist's (mean) style, drawn in the same G call
+                fake, redrawn = tf.split(self.generator([tf.concat([content, content], 0),
+                                                         tf.concat([style_other, self.style_table(a)[0]], 0)]), 2)
+            else:
+                fake = self.generator([content, style_other])
             seen_real, seen_fake = self.critic_views(x, fake, batch.get("uniform"))
             # D and C2 on real images and on x's content drawn in the style of a'.
             with tape.stop_recording(), tf.GradientTape(persistent=True) as critic_tape:
@@ -93,12 +100,16 @@ class GadnStage2(Stage):
             style_kl = self.batch_mean(losses.kl_to_standard_normal(style_mean, style_std))
             total = (self.config.lambda_d * d_adv + self.config.lambda_c2 * c2_adv
                      + self.config.lambda_cont * content_loss + self.config.lambda_s_kl * style_kl)
+            extra = {}
+            if self.reconstruct:
+                extra["reconstruction"] = self.batch_mean(losses.pixel_distance(x, redrawn))
+                total += self.config.stage2_reconstruction * extra["reconstruction"]
         self.minimize(tape, total, "generator", "style_table")
 
         self.track(objective=total, d_real=d_real, d_fake=d_fake, c2_real=c2_real, c2_fake=c2_fake,
                    c2_real_accuracy=self.batch_mean(self.correct(logits_real, a)),
                    c2_fake_accuracy=self.batch_mean(self.correct(logits_adv, a_other)),
-                   d_adv=d_adv, c2_adv=c2_adv, content=content_loss, style_kl=style_kl)
+                   d_adv=d_adv, c2_adv=c2_adv, content=content_loss, style_kl=style_kl, **extra)
         return self.results()
 
     def transfer_model(self):

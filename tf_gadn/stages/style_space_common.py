@@ -117,5 +117,7 @@ def load_style_space(model_dir: str) -> StyleSpace:
     missing = [n for n in ("style_encoder", "content_encoder", "generator") if n not in networks]
     if missing:
         raise FileNotFoundError(f"{model_dir!r} has no trained {', '.join(missing)} yet: train the whole chain first")
-    mean, std = load_style_stats(model_dir, config.d_style)
+    # A run that trained only the GAN (--inherit_dir) reads the statistics where its encoders were trained.
+    own = os.path.exists(style_stats_path(model_dir)) or not config.inherit_dir
+    mean, std = load_style_stats(model_dir if own else config.inherit_dir, config.d_style)
     return StyleSpace(config, networks["style_encoder"], networks["content_encoder"], networks["generator"], mean, std)
