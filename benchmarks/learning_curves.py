@@ -11,7 +11,7 @@ import csv
 import os
 import sys
 
-from tf_gadn import visualize
+from tf_gadn.evaluation import visualize
 
 STAGE_ORDER = ("gadn_stage1", "gadn_stage2", "style_encoder", "content_vae", "cond_gan")
 CHARTS = {"error": ("transfer_error", "baseline_input_unchanged"), "attribution": ("style_attribution",),

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from tf_gadn.transfer_eval import SUMMARY_KEYS
+from tf_gadn.evaluation.transfer_eval import SUMMARY_KEYS
 
 REPORTS = ("report.json", "style_space_report.json")
 

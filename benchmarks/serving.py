@@ -26,18 +26,19 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tf_gadn import checkpoints, export, serve, tflite
-from tf_gadn.client import GrpcClient
-from tf_gadn.config import Config
-from tf_gadn.nn import gadn
-from tf_gadn.serving_batching import read_batching_config
+from tf_gadn.serving import export, server as serve, tflite
+from tf_gadn.training import checkpoints
+from tf_gadn.serving.client import GrpcClient
+from tf_gadn.training.config import Config
+from tf_gadn.gadn import networks as gadn
+from tf_gadn.serving.batching import read_batching_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def untrained_run(model_dir: str, config: Config, num_artists: int) -> None:
     """A model_dir load_trained accepts: config, artists, a stage-2 checkpoint of fresh networks, unit content stats."""
-    from tf_gadn.stages.gadn_stage1 import CONTENT_STATS
+    from tf_gadn.gadn.stage1 import CONTENT_STATS
     artists = [{"id": a, "name": f"artist_{a:02d}", "count": 1, "test_count": 0} for a in range(num_artists)]
     checkpoints.save_run_info(model_dir, config, artists)
     networks = gadn.build_networks(config, num_artists, ("encoder", "generator", "style_table", "classifier2"))

@@ -41,9 +41,9 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serving import untrained_run  # noqa: E402  (benchmarks/serving.py)
 
-from tf_gadn import export  # noqa: E402
-from tf_gadn.client import model_spec  # noqa: E402
-from tf_gadn.config import Config  # noqa: E402
+from tf_gadn.serving import export  # noqa: E402
+from tf_gadn.serving.client import model_spec  # noqa: E402
+from tf_gadn.training.config import Config  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3)).astype(np.uint8)

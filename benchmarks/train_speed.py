@@ -31,11 +31,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
-from tf_gadn import config as config_module  # noqa: E402
-from tf_gadn import loop  # noqa: E402
-from tf_gadn.config import Config  # noqa: E402
+from tf_gadn.training import config as config_module  # noqa: E402
+from tf_gadn.training import loop  # noqa: E402
+from tf_gadn.training.config import Config  # noqa: E402
 from tf_gadn.nn.blocks import ResidualBlock  # noqa: E402
-from tf_gadn.stages import CHAINS, stage_class  # noqa: E402
+from tf_gadn.training.registry import CHAINS, stage_class  # noqa: E402
 
 DEMO_FLAGS = os.path.join(os.path.dirname(__file__), "..", "configs", "gadn", "demo.flags")
 

@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tf_gadn import distribute  # noqa: E402
+from tf_gadn.training import distribute  # noqa: E402
 
 distribute.split_cpu(2)
 
@@ -31,7 +31,7 @@ TINY_GADN = dict(method="gadn", stage="all", image_size=32, gadn_channels=(8, 16
 def tiny_gadn_run(tiny_dataset, tmp_path_factory):
     """A GADN model_dir with all three stages trained a few steps (for evaluation, export and serving tests)."""
     from tf_gadn import train
-    from tf_gadn.config import Config
+    from tf_gadn.training.config import Config
     model_dir = tmp_path_factory.mktemp("runs") / "gadn"
     train.run(Config(data_dir=str(tiny_dataset), model_dir=str(model_dir), **TINY_GADN))
     return model_dir
@@ -40,7 +40,7 @@ def tiny_gadn_run(tiny_dataset, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_gadn_export(tiny_gadn_run, tmp_path_factory):
     """The tiny GADN run exported as EXPORT_DIR/gadn/1 with every serving signature (export and serving tests)."""
-    from tf_gadn import export
+    from tf_gadn.serving import export
     export_dir = tmp_path_factory.mktemp("exports")
     export.export(str(tiny_gadn_run), str(export_dir), "gadn")
     return export_dir

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tf_gadn import losses
 from tf_gadn.data import pipeline, records
-from tf_gadn.stages.cond_gan import (CondGanStage, consortium_scales, consortium_views, patch_uniform_dim,
+from tf_gadn.style_space.cond_gan import (CondGanStage, consortium_scales, consortium_views, patch_uniform_dim,
                                      random_patches)
 from test_content_vae import TINY
 

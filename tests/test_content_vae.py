@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tf_gadn import loop
-from tf_gadn.config import Config
+from tf_gadn.training import loop
+from tf_gadn.training.config import Config
 from tf_gadn.data import pipeline, records
-from tf_gadn.stages.content_vae import ContentVaeStage, keep_prefix, sample_prefix_length, suggest_prefix
+from tf_gadn.style_space.content_vae import ContentVaeStage, keep_prefix, sample_prefix_length, suggest_prefix
 
 TINY = Config(method="style_space", image_size=32, ss_style_channels=(8, 16), ss_style_blocks=(1, 1),
               ss_vae_channels=(8, 16), ss_vae_blocks=(1, 1), ss_vae_fc_width=32, ss_gen_channels=(8, 16),

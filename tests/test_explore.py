@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tf_gadn import evaluate_style_space, explore, visualize
+from tf_gadn.evaluation import visualize
+from tf_gadn.style_space import evaluation as evaluate_style_space, explore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE, GAP = 32, 2  # configs/test/style_space_tiny.flags: 32 px; visualize.tile's gap

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_gadn import checkpoints, export
-from tf_gadn.config import Config
+from tf_gadn.serving import export
+from tf_gadn.training import checkpoints
+from tf_gadn.training.config import Config
 from tf_gadn.data.prepare import encode_png as png
-from tf_gadn.stages.gadn_stage1 import load_content_stats
+from tf_gadn.gadn.stage1 import load_content_stats
 
 SIGNATURES = {"serving_default", "transfer", "transfer_by_name", "transfer_encoded", "transfer_encoded_by_name",
               "generate", "encode_content", "encode_content_encoded", "classify", "classify_encoded", "sample",
@@ -162,8 +163,8 @@ TINY_STYLE_SPACE = dict(method="style_space", image_size=32, ss_style_channels=(
 def style_space_run(tmp_path_factory):
     """A style-space model_dir with checkpointed *initial* weights and style statistics: export only needs the
     networks and files a trained run has, and parity holds for any weights (training it would cost ~40 s)."""
-    from tf_gadn.nn import style_space
-    from tf_gadn.stages.style_space_common import STYLE_STATS
+    from tf_gadn.style_space import networks as style_space
+    from tf_gadn.style_space.common import STYLE_STATS
     model_dir = tmp_path_factory.mktemp("runs") / "style_space"
     config = Config(model_dir=str(model_dir), **TINY_STYLE_SPACE)
     artists = [{"id": a, "name": f"artist_{a:02d}", "count": 4, "test_count": 0} for a in range(3)]
@@ -181,7 +182,7 @@ def style_space_run(tmp_path_factory):
 
 def test_style_space_export_matches_its_style_space(style_space_run, tmp_path):
     from tf_gadn.data import color
-    from tf_gadn.stages.style_space_common import load_style_space
+    from tf_gadn.style_space.common import load_style_space
     served = tf.saved_model.load(export.export(str(style_space_run), str(tmp_path)))
     assert SIGNATURES | {"encode_style", "encode_style_encoded", "transfer_by_reference",
                          "transfer_by_reference_encoded"} <= set(served.signatures)

@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 
 from tf_gadn import losses
-from tf_gadn.config import Config
+from tf_gadn.training.config import Config
 from tf_gadn.data import pipeline, records
-from tf_gadn.stages import stage_class
+from tf_gadn.training.registry import stage_class
 
 TINY = Config(image_size=32, gadn_channels=(8, 16), gadn_blocks=(1, 1), gadn_fc_width=32, content_dim=8,
               style_dim=8, mlp_layers=2, mlp_width=32, stage1_lr=1e-3, c2_lr=1e-3, stage2_lr=1e-3)

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_gadn import checkpoints, loop, train
-from tf_gadn.config import RUN_SETTINGS, Config
+from tf_gadn import train
+from tf_gadn.training import checkpoints, loop
+from tf_gadn.training.config import Config, RUN_SETTINGS
 from tf_gadn.data import records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

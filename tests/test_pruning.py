@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tf_gadn import pruning
+from tf_gadn.style_space import pruning
 from tf_gadn.data import synthetic
 
 

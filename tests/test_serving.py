@@ -19,10 +19,10 @@ from PIL import Image
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
-from tf_gadn import client, serve
+from tf_gadn.serving import client, server as serve
 from tf_gadn.data.prepare import encode_png
-from tf_gadn.serving_batching import BatchingParameters, read_batching_config
-from tf_gadn.serving_models import read_model_config
+from tf_gadn.serving.batching import BatchingParameters, read_batching_config
+from tf_gadn.serving.models import read_model_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_IMAGE_PIXELS = 64 * 64

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_gadn.config import Config
-from tf_gadn.nn import style_space
+from tf_gadn.training.config import Config
+from tf_gadn.style_space import networks as style_space
 from tf_gadn.nn.blocks import WeightNorm
 
 TINY = Config(method="style_space", image_size=32, ss_style_channels=(8, 16), ss_style_blocks=(1, 1),

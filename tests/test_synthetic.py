@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_gadn import probes
+from tf_gadn.evaluation import probes
 from tf_gadn.data import records, synthetic
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_gadn import export, tflite
+from tf_gadn.serving import export, tflite
 
 
 @pytest.fixture(scope="module")

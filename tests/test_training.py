@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_gadn import checkpoints, distribute, loop
-from tf_gadn.config import Config
+from tf_gadn.training import checkpoints, distribute, loop
+from tf_gadn.training.config import Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(image_size=32, gadn_channels=(8, 16), gadn_blocks=(1, 1), gadn_fc_width=32, content_dim=8, style_dim=8,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_gadn import collapse, transfer_metrics
+from tf_gadn.evaluation import transfer_metrics
+from tf_gadn.training import collapse
 
 
 def _images(seed, n=6, size=8):
@@ -63,8 +64,8 @@ def test_collapse_monitor_names_the_symptom_once():
 
 
 def _stage1(tiny_dataset, tmp_path, name, **changes):
-    from tf_gadn import loop
-    from tf_gadn.config import Config
+    from tf_gadn.training import loop
+    from tf_gadn.training.config import Config
     from tf_gadn.data import records
     from tests.conftest import TINY_GADN
     settings = {**TINY_GADN, "stage1_steps": 60, "log_every": 10, "checkpoint_every": 60, "sample_every": 0,
@@ -84,7 +85,7 @@ def test_collapse_warning_fires_on_a_forced_collapse_and_not_on_a_healthy_run(ti
 
 
 def test_eval_every_writes_a_metrics_curve(tiny_dataset, tmp_path, monkeypatch):
-    from tf_gadn import feature_net
+    from tf_gadn.evaluation import feature_net
     monkeypatch.setattr(feature_net, "STEPS", 20)  # the curve's plumbing, not the feature network, is under test
     _stage1(tiny_dataset, tmp_path, "curve", stage1_steps=4, eval_every=2)
     with open(tmp_path / "curve" / "gadn_stage1" / "metrics.csv") as f:
@@ -94,7 +95,7 @@ def test_eval_every_writes_a_metrics_curve(tiny_dataset, tmp_path, monkeypatch):
                 "artist_accuracy_on_transfers"):
         assert np.isfinite(float(rows[-1][key]))
     # A run resumed from step 2 (as after a kill between the eval at 4 and its checkpoint) recomputes step 4 once.
-    from tf_gadn import loop
+    from tf_gadn.training import loop
     loop.trim_metrics(str(tmp_path / "curve" / "gadn_stage1"), 2)
     with open(tmp_path / "curve" / "gadn_stage1" / "metrics.csv") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == [2]
@@ -103,7 +104,7 @@ def test_eval_every_writes_a_metrics_curve(tiny_dataset, tmp_path, monkeypatch):
 def test_feature_network_measures_in_float32_under_a_bfloat16_training_policy():
     """--eval_every inside a --mixed_precision run: the measuring network must not inherit the bfloat16 policy."""
     import keras
-    from tf_gadn import feature_net
+    from tf_gadn.evaluation import feature_net
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         net = feature_net.FeatureNetwork(32, [feature_net.Head("artist", 4)])

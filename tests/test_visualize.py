@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tf_gadn import visualize
+from tf_gadn.evaluation import visualize
 
 
 def test_tile_places_each_cell_with_gaps():

@@ -14,7 +14,7 @@ import time
 
 from absl import app, flags
 
-from tf_gadn.config import Config, define_flags
+from tf_gadn.training.config import Config, define_flags
 
 define_flags()
 FLAGS = flags.FLAGS
@@ -37,9 +37,9 @@ def ensure_data(config: Config) -> None:
 
 def run(config: Config) -> dict[str, dict[str, float]]:
     """Library entry point (tests call this): trains the configured stages in order, returns their last metrics."""
-    from tf_gadn import checkpoints, distribute, loop
+    from tf_gadn.training import checkpoints, distribute, loop
     from tf_gadn.data import records
-    from tf_gadn.stages import stages_to_run
+    from tf_gadn.training.registry import stages_to_run
 
     names = stages_to_run(config.method, config.stage)
     strategy = distribute.make_strategy(config.strategy, config.num_cpu_devices)
@@ -72,8 +72,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from absl import logging
     logging.set_verbosity(logging.WARNING)  # keep checkpoint-saver chatter out of the progress output
-    from tf_gadn.checkpoints import CheckpointError
-    from tf_gadn.loop import NonFiniteLossError, TrainingInterrupted
+    from tf_gadn.training.checkpoints import CheckpointError
+    from tf_gadn.training.loop import NonFiniteLossError, TrainingInterrupted
     try:
         run(Config.from_flags(FLAGS))
     except TrainingInterrupted as err:

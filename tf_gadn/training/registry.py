@@ -4,12 +4,12 @@ from __future__ import annotations
 import importlib
 
 _STAGES = {
-    "gadn_stage1": "tf_gadn.stages.gadn_stage1:GadnStage1",
-    "c2_pretrain": "tf_gadn.stages.c2_pretrain:C2Pretrain",
-    "gadn_stage2": "tf_gadn.stages.gadn_stage2:GadnStage2",
-    "style_encoder": "tf_gadn.stages.style_encoder:StyleEncoderStage",
-    "content_vae": "tf_gadn.stages.content_vae:ContentVaeStage",
-    "cond_gan": "tf_gadn.stages.cond_gan:CondGanStage",
+    "gadn_stage1": "tf_gadn.gadn.stage1:GadnStage1",
+    "c2_pretrain": "tf_gadn.gadn.c2_pretrain:C2Pretrain",
+    "gadn_stage2": "tf_gadn.gadn.stage2:GadnStage2",
+    "style_encoder": "tf_gadn.style_space.style_encoder:StyleEncoderStage",
+    "content_vae": "tf_gadn.style_space.content_vae:ContentVaeStage",
+    "cond_gan": "tf_gadn.style_space.cond_gan:CondGanStage",
 }
 
 CHAINS = {

@@ -11,9 +11,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_gadn import losses
-from tf_gadn.nn import augment, gadn
-from tf_gadn.stages.base import Stage
-from tf_gadn.stages.gadn_common import sample_code, style_by_content_grid, transfer_model
+from tf_gadn.gadn import networks as gadn
+from tf_gadn.nn import augment
+from tf_gadn.training.stage import Stage
+from tf_gadn.gadn.common import sample_code, style_by_content_grid, transfer_model
 
 
 class GadnStage2(Stage):

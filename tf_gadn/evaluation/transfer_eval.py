@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from tf_gadn import feature_net, transfer_metrics
+from tf_gadn.evaluation import feature_net, transfer_metrics
 from tf_gadn.data import pipeline, records
 
 MAX_TEST_IMAGES = 512       # transfers scored against ground truth

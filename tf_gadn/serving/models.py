@@ -22,7 +22,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from tf_gadn.image_headers import MAX_IMAGE_PIXELS, image_size
+from tf_gadn.serving.image_headers import MAX_IMAGE_PIXELS, image_size
 
 State = get_model_status_pb2.ModelVersionStatus.State
 DEFAULT_SIGNATURE = "serving_default"

@@ -22,10 +22,11 @@ import time
 import keras
 import tensorflow as tf
 
-from tf_gadn import checkpoints, collapse, distribute, transfer_eval, visualize
-from tf_gadn.config import Config
+from tf_gadn.evaluation import transfer_eval, visualize
+from tf_gadn.training import checkpoints, collapse, distribute
+from tf_gadn.training.config import Config
 from tf_gadn.data import pipeline
-from tf_gadn.stages import stage_class
+from tf_gadn.training.registry import stage_class
 
 SAMPLE_BATCH = 8
 

@@ -26,7 +26,7 @@ import sys
 
 import tensorflow as tf
 
-from tf_gadn.config import RUN_SETTINGS, Config
+from tf_gadn.training.config import Config, RUN_SETTINGS
 from tf_gadn.data import records
 
 CORRUPT_DIR = "corrupt"
@@ -284,7 +284,7 @@ def load_run_info(model_dir: str) -> tuple[Config, list[dict]]:
     return Config(**values), records.read_artists(model_dir)
 
 
-_NETWORK_BUILDERS = {"gadn": "tf_gadn.nn.gadn", "style_space": "tf_gadn.nn.style_space"}
+_NETWORK_BUILDERS = {"gadn": "tf_gadn.gadn.networks", "style_space": "tf_gadn.style_space.networks"}
 
 
 def networks_in_stage(model_dir: str, stage: str) -> set[str]:
@@ -308,7 +308,7 @@ def load_trained(model_dir: str, through_stage: str = "") -> tuple[Config, list[
     `through_stage` (to measure an earlier stage of a finished run). Used by export and evaluation."""
     import importlib
 
-    from tf_gadn.stages import CHAINS
+    from tf_gadn.training.registry import CHAINS
     config, artists = load_run_info(model_dir)
     networks = importlib.import_module(_NETWORK_BUILDERS[config.method]).build_networks(config, len(artists))
     chain = list(CHAINS[config.method])

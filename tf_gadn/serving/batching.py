@@ -18,7 +18,7 @@ from concurrent.futures import Future
 import grpc
 import numpy as np
 
-from tf_gadn.serving_models import ServingError, invalid
+from tf_gadn.serving.models import ServingError, invalid
 
 IDLE_EXIT_SECONDS = 5.0
 

@@ -13,11 +13,12 @@ import os
 
 import tensorflow as tf
 
-from tf_gadn import losses, pruning
-from tf_gadn.collapse import Watch
-from tf_gadn.nn import style_space
-from tf_gadn.stages.base import Stage
-from tf_gadn.stages.style_space_common import save_style_stats
+from tf_gadn import losses
+from tf_gadn.style_space import pruning
+from tf_gadn.training.collapse import Watch
+from tf_gadn.style_space import networks as style_space
+from tf_gadn.training.stage import Stage
+from tf_gadn.style_space.common import save_style_stats
 
 class StyleEncoderStage(Stage):
     NAME = "style_encoder"

@@ -110,7 +110,7 @@ class StyleSpace:
 
 def load_style_space(model_dir: str) -> StyleSpace:
     """The run's S, Enc and G (each from the last stage that trained it) and the style statistics."""
-    from tf_gadn import checkpoints
+    from tf_gadn.training import checkpoints
     config, _, networks = checkpoints.load_trained(model_dir)
     if config.method != "style_space":
         raise ValueError(f"{model_dir!r} was trained with method {config.method!r}, not 'style_space'")

@@ -19,8 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_gadn.collapse import Watch
-from tf_gadn.config import Config
+from tf_gadn.training.collapse import Watch
+from tf_gadn.training.config import Config
 
 
 def output_spread(generated: tf.Tensor, real: tf.Tensor) -> tf.Tensor:

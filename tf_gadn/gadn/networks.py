@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tf_gadn.config import Config
+from tf_gadn.training.config import Config
 from tf_gadn.nn.blocks import TrunkSpec, down_trunk, up_trunk
 
 STD_FLOOR = 1e-4

@@ -18,10 +18,10 @@ import tensorflow as tf
 
 from tf_gadn import losses
 from tf_gadn.data import color as colorspace
-from tf_gadn.nn import style_space
-from tf_gadn.stages.base import Stage
-from tf_gadn.transfer_eval import TransferModel
-from tf_gadn.stages.style_space_common import (content_prefix, load_style_stats, normalise_style, split_gan_code,
+from tf_gadn.style_space import networks as style_space
+from tf_gadn.training.stage import Stage
+from tf_gadn.evaluation.transfer_eval import TransferModel
+from tf_gadn.style_space.common import (content_prefix, load_style_stats, normalise_style, split_gan_code,
                                               style_prefix)
 
 GRID_COLUMNS = 8
@@ -123,7 +123,7 @@ class CondGanStage(Stage):
         """--cond_gan_init=decoder: G starts as the content VAE's decoder (style_space.generator_from_decoder)."""
         if self.config.cond_gan_init != "decoder":
             return
-        from tf_gadn import checkpoints
+        from tf_gadn.training import checkpoints
         decoder = style_space.build_networks(self.config, self.num_artists, ["decoder"])["decoder"]
         checkpoints.restore_networks(inherit_dir, "content_vae", {"decoder": decoder})
         mean, std = load_style_stats(inherit_dir, self.config.d_style)
@@ -227,6 +227,6 @@ class CondGanStage(Stage):
 
     def after_training(self, make_eval_dataset, model_dir):
         """The exploration figures of Sections 6.3-6.4 (tf_gadn.explore), so a finished run shows its style space."""
-        from tf_gadn import explore
+        from tf_gadn.style_space import explore
         written = explore.explore(model_dir)
         print(f"[{self.NAME}] exploration figures: {os.path.dirname(next(iter(written.values())))}", flush=True)

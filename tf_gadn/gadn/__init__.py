@@ -1,0 +1,1 @@
+"""GADN (Xiang & Li, "Disentangling Style and Content in Anime Illustrations"): networks, stages, evaluation."""

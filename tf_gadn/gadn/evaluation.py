@@ -1,0 +1,156 @@
+"""`python -m tf_gadn.evaluate --model_dir runs/demo [--compare_model_dir runs/demo_nonadv_c2]`: numbers, not just
+pictures, for a trained GADN.
+
+- Table 3 (GADN Appendix B.2): top-1 accuracy of C2 on samples G(c, S(a)) whose content codes c are drawn from the
+  full-covariance normal fitted to E(x) over the training set, each artist exactly as often as in training. With a
+  second run trained with a non-adversarial C2 (`--adversarial_c2=false`) the full 2 x 2 table is produced.
+- Figure 5 (Appendix B.1): reconstruction with the correct style G(E(x), S(a)) next to the zero style G(E(x), 0).
+- Transfers x -> a' on the held-out split (tf_gadn.transfer_eval, shared with every method): pixel error against the
+  true rendering and its baselines, style attribution, per-factor errors, Fréchet distances (transfers and samples).
+- Artist accuracy of a linear probe on E(x): how much style the content code still carries.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from tf_gadn.evaluation import probes, transfer_eval, visualize
+from tf_gadn.training import checkpoints
+from tf_gadn.data import pipeline, records
+from tf_gadn.gadn import common as gadn_common
+from tf_gadn.gadn.stage1 import load_content_stats
+
+BATCH = 64
+
+
+def iterate(data_dir: str, image_size: int, split: str = "train"):
+    """(images, artists, content_factors) of a split as numpy, in file order."""
+    with_factors = bool(records.read_dataset_info(data_dir).get("content_factors"))
+    ds = pipeline.make_dataset(data_dir, split, global_batch_size=BATCH, image_size=image_size, shuffle=False,
+                               repeat=False, drop_remainder=False, with_factors=with_factors)
+    for batch in ds:
+        yield batch["image"].numpy(), batch["artist"].numpy(), batch.get("content_factors", batch["artist"]).numpy()
+
+
+def generate(networks: dict, content: np.ndarray, artists: np.ndarray) -> np.ndarray:
+    style, _ = networks["style_table"](tf.constant(artists, tf.int32))
+    return networks["generator"]([tf.constant(content, tf.float32), style]).numpy()
+
+
+def content_sampler(stats: dict):
+    """Content codes from the full-covariance normal fitted to E(x) over the training set (Table 3, Figure 3)."""
+    chol = np.linalg.cholesky(stats["cov"] + 1e-6 * np.eye(len(stats["mean"])))
+    return lambda rng, n: stats["mean"] + rng.standard_normal((n, len(stats["mean"]))) @ chol.T
+
+
+def table3_accuracy(generator_nets: dict, classifier, stats: dict, artist_counts, seed: int = 1) -> float:
+    """Top-1 accuracy of `classifier` on samples from random content codes, each artist as often as in training."""
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.repeat(np.arange(len(artist_counts)), artist_counts))
+    draw = content_sampler(stats)
+    correct = 0
+    for start in range(0, len(labels), BATCH):
+        a = labels[start:start + BATCH]
+        content = draw(rng, len(a))
+        logits = classifier(tf.constant(generate(generator_nets, content, a)))
+        correct += int(np.sum(np.argmax(logits, axis=1) == a))
+    return correct / len(labels)
+
+
+def zero_style_figure(networks: dict, images: np.ndarray, artists: np.ndarray, path: str) -> str:
+    """Columns: input, G(E(x), S(a)), G(E(x), 0) (Figure 5)."""
+    content, _ = networks["encoder"](tf.constant(images))
+    style, _ = networks["style_table"](tf.constant(artists, tf.int32))
+    with_style = networks["generator"]([content, style]).numpy()
+    zero_style = networks["generator"]([content, tf.zeros_like(style)]).numpy()
+    visualize.grid_to_png(np.stack([images, with_style, zero_style], axis=1), path)
+    return path
+
+
+def artist_from_content_code(networks: dict, data_dir: str, image_size: int, num_artists: int, seed: int = 1) -> float:
+    """Accuracy of a linear probe reading the artist from E(x) (held-out 30% of train): how much style E leaks."""
+    train = transfer_eval.load_split(data_dir, image_size, "train")
+    codes = np.concatenate([networks["encoder"](tf.constant(train["image"][i:i + BATCH]))[0].numpy()
+                            for i in range(0, len(train["image"]), BATCH)])
+    return probes.split_score(codes, train["artist"], num_artists, seed=seed)
+
+
+def evaluate(model_dir: str, compare_model_dir: str = "", data_dir: str = "", out_dir: str = "",
+             through_stage: str = "") -> dict:
+    config, artists, networks = checkpoints.load_trained(model_dir, through_stage)
+    data_dir = data_dir or config.data_dir
+    out_dir = out_dir or os.path.join(model_dir, "eval")
+    counts = [a["count"] for a in artists]
+    stats = load_content_stats(model_dir if os.path.exists(os.path.join(model_dir, "gadn_stage1"))
+                               else config.inherit_dir)  # a stage-2-only run (ablation) inherited stage 1
+    report: dict = {"model_dir": model_dir}
+    if "classifier2" in networks:
+        report["table3"] = {"G (this run)": {"C2 (this run)": table3_accuracy(networks, networks["classifier2"],
+                                                                               stats, counts)}}
+        if compare_model_dir:
+            _, _, other = checkpoints.load_trained(compare_model_dir)
+            report["table3"]["G (this run)"]["C2 (compared run)"] = table3_accuracy(networks, other["classifier2"],
+                                                                                    stats, counts)
+            report["table3"]["G (compared run)"] = {
+                "C2 (this run)": table3_accuracy(other, networks["classifier2"], stats, counts),
+                "C2 (compared run)": table3_accuracy(other, other["classifier2"], stats, counts)}
+    images, labels, _ = next(iterate(data_dir, config.image_size))
+    report["figure5"] = zero_style_figure(networks, images[:8], labels[:8], os.path.join(out_dir, "figure5.png"))
+    report["artist_from_content_code_accuracy"] = artist_from_content_code(networks, data_dir, config.image_size,
+                                                                           len(artists))
+    report["transfer"] = transfer_eval.report(gadn_common.transfer_model(networks, content_sampler(stats)), data_dir, config.image_size, out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    records.write_json(os.path.join(out_dir, "report.json"), report)
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = []
+    for row, cols in report.get("table3", {}).items():
+        lines.append(f"Table 3  {row}: " + ", ".join(f"{c} top-1 = {v:.2%}" for c, v in cols.items()))
+    lines.append(f"Artist from E(x), linear probe: {report['artist_from_content_code_accuracy']:.2%} "
+                 f"(chance {report['transfer']['chance']:.2%})")
+    if "transfer" in report:
+        lines.append("Transfers x -> a' (held-out split):")
+        lines.append(transfer_eval.format_summary(report["transfer"]))
+    lines.append(f"Figure 5 (input | correct style | zero style): {report['figure5']}")
+    return "\n".join(lines)
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "Trained GADN run to evaluate.")
+flags.DEFINE_string("compare_model_dir", "", "Run trained with --adversarial_c2=false, for the full Table 3.")
+flags.DEFINE_string("eval_data_dir", "", "Data set (default: the run's data_dir).")
+flags.DEFINE_string("out_dir", "", "Where report.json and figures go (default: MODEL_DIR/eval).")
+flags.DEFINE_string("through_stage", "", "Measure the networks as they were after this stage (e.g. gadn_stage1).")
+
+
+def main(argv):
+    del argv
+    try:
+        return _main()
+    except (checkpoints.CheckpointError, FileNotFoundError) as err:  # no usable checkpoint: say so, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _main():
+    if checkpoints.load_run_info(FLAGS.model_dir)[0].method == "style_space":  # its own numbers: probes on codes
+        from tf_gadn.style_space import evaluation as evaluate_style_space
+        print(evaluate_style_space.format_report(evaluate_style_space.evaluate(FLAGS.model_dir, FLAGS.out_dir)))
+        return 0
+    report = evaluate(FLAGS.model_dir, FLAGS.compare_model_dir, FLAGS.eval_data_dir, FLAGS.out_dir,
+                      FLAGS.through_stage)
+    print(format_report(report))
+    print(json.dumps(report["transfer"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("model_dir")
+    app.run(main)

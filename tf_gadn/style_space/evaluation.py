@@ -1,0 +1,183 @@
+"""`python -m tf_gadn.evaluate_style_space --model_dir M`: does the style code hold style and the content code content?
+
+On synthetic data the true factors of every image are known (tf_gadn.data.synthetic): per-artist style factors and
+per-image content factors. Linear probes (tf_gadn.probes) are fitted on the train split from each code to each
+factor and scored on the test split (or a held-out 30% of train). Four numbers, the issue's check of Section 6.2's
+claim: style code -> style factors and content code -> content factors should be high, the two crossings low.
+Each number is the mean over factors of a chance-corrected score: R^2 for a continuous factor, and
+(accuracy - majority-class accuracy) / (1 - majority-class accuracy) for a categorical one: 0 = chance, 1 = perfect.
+Also: artist accuracy from each code, and the transfer error (per-pixel L2, GADN's distance, in RGB) of a style taken
+from images of an artist held out of training against its true rendering, next to seen artists and to the input.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from tf_gadn import losses
+from tf_gadn.evaluation import probes, transfer_eval
+from tf_gadn.style_space import explore
+from tf_gadn.data import color as colorspace
+from tf_gadn.data import records, synthetic
+from tf_gadn.style_space.common import StyleSpace, load_style_space
+
+MAX_IMAGES = 4096
+TRANSFER_IMAGES = 64
+CODES = ("style_code", "content_code")
+FACTORS = ("style_factors", "content_factors")
+
+
+def encode_split(space: StyleSpace, split: str, max_images: int = MAX_IMAGES) -> dict:
+    """u, v, artists and both factor vectors of a split's first `max_images` images."""
+    encoded = explore.training_images(space.config, max_images, with_factors=True, split=split)
+    encoded["style_code"], encoded["content_code"] = space.style(encoded["image"]), space.content(encoded["image"])
+    return encoded
+
+
+def factor_score(train_x, train_y, test_x, test_y, classes: int) -> float | None:
+    """Chance-corrected probe score of one factor (see module docstring); None when the factor does not vary."""
+    if classes:
+        train_y, test_y = train_y.astype(np.int64), test_y.astype(np.int64)
+        majority = np.bincount(train_y, minlength=classes).argmax()
+        chance = float(np.mean(test_y == majority))
+        if chance > 0.999 or len(np.unique(train_y)) < 2:
+            return None
+        accuracy = probes.score(probes.fit(train_x, train_y, classes), test_x, test_y)
+        return (accuracy - chance) / (1.0 - chance)
+    if np.std(train_y) < 1e-9 or np.std(test_y) < 1e-9:
+        return None
+    return probes.score(probes.fit(train_x, train_y), test_x, test_y)
+
+
+def probe_table(train: dict, test: dict, info: dict) -> dict:
+    """{"style_code->style_factors": mean score, ...} for the four pairs, plus per-factor scores."""
+    table, per_factor = {}, {}
+    for code in CODES:
+        for factors in FACTORS:
+            kind = factors.split("_")[0]
+            names, classes = info[f"{kind}_factors"], info[f"{kind}_classes"]
+            scores = {name: factor_score(train[code], train[factors][:, k], test[code], test[factors][:, k], c)
+                      for k, (name, c) in enumerate(zip(names, classes))}
+            scores = {name: s for name, s in scores.items() if s is not None}
+            key = f"{code}->{factors}"
+            table[key] = float(np.mean(list(scores.values()))) if scores else None
+            per_factor[key] = scores
+    return {"four_numbers": table, "per_factor": per_factor}
+
+
+def rgb(images) -> tf.Tensor:
+    return colorspace.to_rgb_m11(tf.constant(images, tf.float32), "lab")
+
+
+def pixel_error(x, y) -> float:
+    """GADN's per-pixel L2 distance, in RGB [-1, 1] (the same units as tf_gadn.evaluate's transfer error)."""
+    return float(np.mean(losses.pixel_distance(rgb(x), rgb(y)).numpy()))
+
+
+def held_out_transfer(space: StyleSpace, images, content_factors, info: dict, num_artists: int) -> dict:
+    """Contents of `images` drawn in the style of (a) an artist never seen in training, (b) a seen artist, each style
+    taken from that artist's drawings alone; scored against the true renderings."""
+    contents = [synthetic.content_from_vector(f) for f in content_factors]
+    held_out = explore.held_out_artist(info["seed"], num_artists, space.config.image_size, contents)
+    seen = explore.held_out_artist(info["seed"], 0, space.config.image_size, contents, salt=4243)
+    v = space.content(images)
+
+    def transfer(drawings):
+        u = space.style(drawings).mean(axis=0, keepdims=True)
+        return space.generate(np.repeat(u, len(v), axis=0), v)
+
+    return {"transfer_error_held_out_artist": pixel_error(transfer(held_out["images"]), held_out["truth"]),
+            "transfer_error_seen_artist_0": pixel_error(transfer(seen["images"]), seen["truth"]),
+            "baseline_input_unchanged_held_out": pixel_error(images, held_out["truth"])}
+
+
+def transfer_model(space: StyleSpace, artist_styles: np.ndarray) -> transfer_eval.TransferModel:
+    """The style space as the shared transfer report sees it (RGB in and out): x -> G(u_a', v(x), 0), with u_a' the
+    mean style code of a' 's training drawings (reference-guided); samples G(u_a', v ~ N(0, I), 0) (latent-guided)."""
+
+    def transfer(images, source_artists, target_artists):
+        del source_artists  # the style comes from the target's drawings alone
+        v = space.content(colorspace.to_model_space(tf.constant(images, tf.float32), "lab").numpy())
+        return rgb(space.generate(artist_styles[target_artists], v)).numpy()
+
+    def sample(target_artists, rng):
+        v = rng.standard_normal((len(target_artists), space.config.d_content)).astype(np.float32)
+        return rgb(space.generate(artist_styles[target_artists], v)).numpy()
+
+    return transfer_eval.TransferModel(transfer, sample)
+
+
+def artist_styles(space: StyleSpace, train: dict, num_artists: int) -> np.ndarray:
+    """Each artist's mean style code over its training images (what a user's reference drawings would give)."""
+    return np.stack([train["style_code"][train["artist"] == a].mean(axis=0) for a in range(num_artists)])
+
+
+def evaluate(model_dir: str, out_dir: str = "") -> dict:
+    """The style-space report (JSON in out_dir, default MODEL_DIR/eval); synthetic data sets only."""
+    space = load_style_space(model_dir)
+    data_dir = space.config.data_dir
+    info = records.read_dataset_info(data_dir)
+    if info.get("source") != "synthetic" or not info.get("style_factors"):
+        raise ValueError(f"{data_dir!r} is not a synthetic data set: the probes need the true factors")
+    artists = records.read_artists(data_dir)
+    train = encode_split(space, "train")
+    if any(a.get("test_count") for a in artists):
+        test = encode_split(space, "test")
+        held = "test split"
+    else:  # no test split: a fixed 30% of train
+        order = np.random.default_rng(0).permutation(len(train["artist"]))
+        cut = int(0.7 * len(order))
+        train, test = ({k: v[order[:cut]] for k, v in train.items()}, {k: v[order[cut:]] for k, v in train.items()})
+        held = "30% of train"
+    report = {"model_dir": model_dir, "probe_scored_on": held, "train_images": len(train["artist"]),
+              "score": "mean over factors: R^2 (continuous), chance-corrected accuracy (categorical); 0 = chance"}
+    report.update(probe_table(train, test, info))
+    report["artist_accuracy"] = {code: probes.score(probes.fit(train[code], train["artist"], len(artists)),
+                                                    test[code], test["artist"]) for code in CODES}
+    report["artist_chance"] = 1.0 / len(artists)
+    n = min(TRANSFER_IMAGES, len(test["image"]))
+    report["held_out_artist"] = held_out_transfer(space, test["image"][:n], test["content_factors"][:n], info,
+                                                  len(artists))
+    out_dir = out_dir or os.path.join(model_dir, "eval")
+    report["transfer"] = transfer_eval.report(transfer_model(space, artist_styles(space, train, len(artists))),
+                                              data_dir, space.config.image_size, out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    records.write_json(os.path.join(out_dir, "style_space_report.json"), report)
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [f"Linear probes ({report['probe_scored_on']}; {report['score']}):"]
+    lines += [f"  {pair:36s} {value:.3f}" if value is not None else f"  {pair:36s} n/a"
+              for pair, value in report["four_numbers"].items()]
+    lines += [f"  artist accuracy from {code:14s} {acc:.3f} (chance {report['artist_chance']:.3f})"
+              for code, acc in report["artist_accuracy"].items()]
+    lines += [f"  {name:36s} {value:.4f}" for name, value in report["held_out_artist"].items()]
+    lines += ["Transfers x -> a' (held-out split, style from a' 's training drawings):",
+              transfer_eval.format_summary(report["transfer"])]
+    return "\n".join(lines)
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_string("model_dir", None, "Trained style-space run (on a synthetic data set).")
+    flags.DEFINE_string("out_dir", "", "Where style_space_report.json goes (default: MODEL_DIR/eval).")
+    flags.mark_flag_as_required("model_dir")
+
+
+def main(argv):
+    del argv
+    report = evaluate(FLAGS.model_dir, FLAGS.out_dir)
+    print(format_report(report))
+    print(json.dumps(report["four_numbers"], indent=1))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
