@@ -53,8 +53,9 @@ def weights(network):
     return [v.numpy().copy() for v in network.weights]
 
 
-def test_one_step_moves_g_and_all_three_discriminators_never_s_or_enc(tiny_dataset, tmp_path):
-    config = TINY.replace(data_dir=str(tiny_dataset))
+@pytest.mark.parametrize("critic_augment", [False, True])
+def test_one_step_moves_g_and_all_three_discriminators_never_s_or_enc(tiny_dataset, tmp_path, critic_augment):
+    config = TINY.replace(data_dir=str(tiny_dataset), critic_augment=critic_augment)
     keras.utils.set_random_seed(1)
     stage = CondGanStage(config, [a["count"] for a in records.read_artists(str(tiny_dataset))], 4)
     stage.compile()

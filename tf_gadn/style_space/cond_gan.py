@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from tf_gadn import losses
 from tf_gadn.data import color as colorspace
+from tf_gadn.nn import augment
 from tf_gadn.style_space import networks as style_space
 from tf_gadn.training.stage import Stage
 from tf_gadn.evaluation.transfer_eval import TransferModel
@@ -87,7 +88,8 @@ class CondGanStage(Stage):
 
     @classmethod
     def uniform_dim_for(cls, config) -> int:
-        return 2 * patch_uniform_dim(config.image_size, config.ss_disc_size)  # real and generated patches
+        augmenting = 2 * augment.UNIFORMS if config.critic_augment else 0  # zoom/shift of real and generated images
+        return 2 * patch_uniform_dim(config.image_size, config.ss_disc_size) + augmenting  # + their patches
 
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)
@@ -174,10 +176,23 @@ class CondGanStage(Stage):
             per_patch.append(per_logit_loss(tf.reshape(logits, [tf.shape(view)[0], view.shape[1]])))
         return losses.consortium_mean(per_patch)
 
+    @property
+    def zoom_uniforms(self) -> int:
+        return 2 * augment.UNIFORMS if self.config.critic_augment else 0
+
+    def critic_views(self, real, fake, uniform):
+        """What D sees: the images, or (--critic_augment, as GADN's stage 2) randomly zoomed and shifted copies."""
+        if not self.config.critic_augment:
+            return real, fake
+        u_real, u_fake = tf.split(uniform, 2, axis=-1)
+        return augment.zoom_and_shift(real, u_real), augment.zoom_and_shift(fake, u_fake)
+
     def train_step(self, batch):
         x = batch["image"]
         u, v, w = split_gan_code(batch["noise"], self.config.d_style, self.config.d_content)
-        patches_real, patches_fake = tf.split(batch["uniform"], 2, axis=-1)
+        patches, zooms = tf.split(batch["uniform"], [batch["uniform"].shape[-1] - self.zoom_uniforms,
+                                                     self.zoom_uniforms], axis=-1)
+        patches_real, patches_fake = tf.split(patches, 2, axis=-1)
 
         reconstruct = self.config.cond_gan_reconstruction > 0
         if reconstruct:  # the codes of the batch's own drawings, redrawn in the same G call (w = 0, as in transfers)
@@ -189,16 +204,17 @@ class CondGanStage(Stage):
             fake = self.generator([u, v, w])
             if reconstruct:
                 (fake, redrawn), u, v = tf.split(fake, 2), tf.split(u, 2)[0], tf.split(v, 2)[0]
+            seen_real, seen_fake = self.critic_views(x, fake, zooms)
             # D, eq. (5): real images are real, G(z) is not -- on every scale of the consortium.
             with tape.stop_recording(), tf.GradientTape() as d_tape:
-                d_real = self.batch_mean(self.consortium_loss(x, patches_real, losses.gan_discriminator_real))
-                d_fake = self.batch_mean(self.consortium_loss(tf.stop_gradient(fake), patches_fake,
+                d_real = self.batch_mean(self.consortium_loss(seen_real, patches_real, losses.gan_discriminator_real))
+                d_fake = self.batch_mean(self.consortium_loss(tf.stop_gradient(seen_fake), patches_fake,
                                                               losses.gan_discriminator_fake))
                 d_loss = d_real + d_fake
             with tape.stop_recording():
                 self.minimize(d_tape, d_loss, "discriminators")
             # G, eqs. (6)-(9): fool the updated D, and let the frozen S and Enc read u and v back off G(z).
-            gan = self.batch_mean(self.consortium_loss(fake, patches_fake, losses.gan_generator))
+            gan = self.batch_mean(self.consortium_loss(seen_fake, patches_fake, losses.gan_generator))
             style = self.batch_mean(losses.style_code_loss(self.style_code(fake), u))
             content = self.batch_mean(losses.content_code_loss(self.content_code(fake), v))
             total = gan + self.config.lambda_style * style + self.config.lambda_content * content

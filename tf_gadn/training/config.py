@@ -68,8 +68,9 @@ class Config:
     # ---- GADN ablations (Appendix B) and refinements -------------------------------------------------------------
     stage1_classifier: str = _field("generated", "'generated': C1 sees G(E(x),S(a')) (ours); 'code': MLP on E(x) ([3], B.1).")
     adversarial_c2: bool = _field(True, "Train C2 with NLU on generated samples (False = B.2 ablation).")
-    critic_augment: bool = _field(False, "Stage 2: D and C2 see randomly zoomed/shifted images (authors' later code; "
-                                         "the paper has none). Keeps G from learning pixel noise that fools C2.")
+    critic_augment: bool = _field(False, "GADN stage 2 (D, C2) and the style-space GAN (D): critics see randomly "
+                                         "zoomed/shifted images (authors' later GADN code; "
+                                         "the papers have none). Keeps G from learning pixel noise that fools a critic.")
     cap_c1_at_chance: bool = _field(False, "Cap the E/G adversarial term at -log(1/num_artists) (authors' later code).")
     # ---- GADN training (Table 2) --------------------------------------------------------------------------------
     stage1_steps: int = _field(400_000, "Stage 1 iterations.")
