@@ -35,7 +35,7 @@ from tf_gadn.training import config as config_module  # noqa: E402
 from tf_gadn.training import loop  # noqa: E402
 from tf_gadn.training.config import Config  # noqa: E402
 from tf_gadn.nn.blocks import ResidualBlock  # noqa: E402
-from tf_gadn.training.registry import CHAINS, stage_class  # noqa: E402
+from tf_gadn.training.registry import chains, stage_class  # noqa: E402
 
 DEMO_FLAGS = os.path.join(os.path.dirname(__file__), "..", "configs", "gadn", "demo.flags")
 
@@ -124,10 +124,10 @@ def batch_signature(cls, config: Config, batch: int) -> dict:
     size = config.image_size
     signature = {"image": tf.TensorSpec([batch, size, size, 3], tf.float32),
                  "artist": tf.TensorSpec([batch], tf.int32), "other_artist": tf.TensorSpec([batch], tf.int32)}
-    if loop.noise_dim(cls, config):
-        signature["noise"] = tf.TensorSpec([batch, loop.noise_dim(cls, config)], tf.float32)
-    if loop.uniform_dim(cls, config):
-        signature["uniform"] = tf.TensorSpec([batch, loop.uniform_dim(cls, config)], tf.float32)
+    if cls.noise_dim(config):
+        signature["noise"] = tf.TensorSpec([batch, cls.noise_dim(config)], tf.float32)
+    if cls.uniform_dim(config):
+        signature["uniform"] = tf.TensorSpec([batch, cls.uniform_dim(config)], tf.float32)
     return signature
 
 
@@ -221,7 +221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="demo,paper")
     parser.add_argument("--steps", default="demo=10,paper=2", help="timed steps per size (after 1 warm-up step)")
-    parser.add_argument("--stages", default=",".join(CHAINS["gadn"]))
+    parser.add_argument("--stages", default=",".join(chains()["gadn"]))
     parser.add_argument("--num_artists", type=int, default=8)
     parser.add_argument("--analytic", default="demo,paper", help="sizes that also get the analytic FLOP count")
     args = parser.parse_args()

@@ -68,8 +68,8 @@ def test_one_step_moves_g_and_all_three_discriminators_never_s_or_enc(tiny_datas
     stage.before_training(None, str(tmp_path))
     assert np.abs(stage.style_std.numpy() - 1.0).max() > 0  # the statistics were loaded
     batch = next(iter(pipeline.make_dataset(
-        str(tiny_dataset), global_batch_size=4, color="lab", noise_dim=CondGanStage.noise_dim_for(config),
-        uniform_dim=CondGanStage.uniform_dim_for(config))))
+        str(tiny_dataset), global_batch_size=4, color="lab", noise_dim=CondGanStage.noise_dim(config),
+        uniform_dim=CondGanStage.uniform_dim(config))))
     before = {name: weights(net) for name, net in stage.networks().items()}
     metrics = stage.train_step(batch)
     assert all(np.isfinite(float(v)) for v in metrics.values())

@@ -17,8 +17,8 @@ def make_stage(name, data_dir, config=TINY, batch=8, seed=1):
     cls = stage_class(name)
     stage = cls(config, [a["count"] for a in records.read_artists(str(data_dir))], batch)
     stage.compile()
-    noise = cls.noise_dim_for(config) if hasattr(cls, "noise_dim_for") else 0
-    uniform = cls.uniform_dim_for(config) if hasattr(cls, "uniform_dim_for") else 0
+    noise = cls.noise_dim(config)
+    uniform = cls.uniform_dim(config)
     data = pipeline.make_dataset(str(data_dir), global_batch_size=batch, noise_dim=noise, uniform_dim=uniform,
                                  seed=seed, cache=True, distinct_other_artist=cls.DISTINCT_OTHER_ARTIST)
     return stage, iter(data)
@@ -114,7 +114,7 @@ def test_critic_augmentation_trains_the_critics_on_zoomed_views(tiny_dataset, na
     """--critic_augment: the stage asks the pipeline for uniforms, and one step still moves every critic (and G)."""
     config = TINY.replace(critic_augment=True)
     stage, data = make_stage(name, tiny_dataset, config)
-    assert stage_class(name).uniform_dim_for(config) > 0
+    assert stage_class(name).uniform_dim(config) > 0
     critics = [stage.classifier2] + ([stage.discriminator, stage.generator] if name == "gadn_stage2" else [])
     before = [weights(n) for n in critics]
     history = train(stage, data, 2)

@@ -1,4 +1,4 @@
-"""TFRecords -> tf.data batches in the contract every stage's train_step reads (see tf_gadn/stages/base.py).
+"""TFRecords -> tf.data batches in the contract every stage's train_step reads (see tf_gadn/training/stage.py).
 
 Every random value of a batch (shuffle order, the other artist a' ~ p(a), reparameterisation noise, uniforms for
 patches and nested-dropout prefixes) is a pure function of (seed, position of the example in the stream), computed

@@ -82,11 +82,11 @@ class CondGanStage(Stage):
     FROZEN = ("style_encoder", "content_encoder")
 
     @classmethod
-    def noise_dim_for(cls, config) -> int:
+    def noise_dim(cls, config) -> int:
         return config.gan_code_dim  # u, v, w ~ N(0, I), eq. 6
 
     @classmethod
-    def uniform_dim_for(cls, config) -> int:
+    def uniform_dim(cls, config) -> int:
         return 2 * patch_uniform_dim(config.image_size, config.ss_disc_size)  # real and generated patches
 
     def __init__(self, config, artist_counts, global_batch_size):
@@ -114,9 +114,9 @@ class CondGanStage(Stage):
         lr = self.config.cond_gan_lr
         return {"generator": self.new_optimizer("rmsprop", lr), "discriminators": self.new_optimizer("rmsprop", lr)}
 
-    def trained_variables(self):
-        return {"generator": self.generator.trainable_variables,
-                "discriminators": [v for d in self.discriminators for v in d.trainable_variables]}
+    def optimized_networks(self):
+        return {"generator": ("generator",),
+                "discriminators": tuple(f"discriminator{s}" for s in range(len(self.discriminators)))}
 
     def before_training(self, make_eval_dataset, model_dir):
         mean, std = load_style_stats(self.config.inherit_dir or model_dir, self.config.d_style)

@@ -162,6 +162,14 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def cli_report(model_dir: str, compare_model_dir: str = "", data_dir: str = "", out_dir: str = "",
+               through_stage: str = "") -> str:
+    """What `python -m tf_gadn.evaluate` prints for a style-space run (this method's `Method.evaluator`): probes on
+    the codes and transfers; the comparison run, data set and stage options are GADN's and ignored here."""
+    del compare_model_dir, data_dir, through_stage
+    return format_report(evaluate(model_dir, out_dir))
+
+
 FLAGS = flags.FLAGS
 
 

@@ -46,9 +46,6 @@ class StyleEncoderStage(Stage):
         lr = self.config.style_encoder_lr
         return {name: self.new_optimizer("adam", lr) for name in self.networks()}
 
-    def trained_variables(self):
-        return {name: net.trainable_variables for name, net in self.networks().items()}
-
     def train_step(self, batch):
         x, a = batch["image"], batch["artist"]
 

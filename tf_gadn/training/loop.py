@@ -1,7 +1,7 @@
 """The one training loop every stage of both papers runs in: tf.distribute, tf.data, checkpoints, exact resume,
 a guard against non-finite losses, TensorBoard scalars and image grids, PNG sample grids and a progress bar.
 
-Stages differ only in their `train_step` (see tf_gadn/stages/base.py); this module never branches on a stage name.
+Stages differ only in their `train_step` (see tf_gadn/training/stage.py); this module never branches on a stage name.
 Exact resume: the input stream is a pure function of (seed, step) (tf_gadn/data/pipeline.py), and weights, optimizer
 slots and the step are checkpointed, so a run killed after step k and resumed computes the same steps k+1... it would
 have computed. A non-finite loss stops the run before anything is saved, and so do non-finite weights (checked before
@@ -61,14 +61,6 @@ def _stop_requests():
             signal.signal(sig, handler)
 
 
-def noise_dim(cls, config: Config) -> int:
-    return cls.noise_dim_for(config) if hasattr(cls, "noise_dim_for") else cls.NOISE_DIM
-
-
-def uniform_dim(cls, config: Config) -> int:
-    return cls.uniform_dim_for(config) if hasattr(cls, "uniform_dim_for") else cls.UNIFORM_DIM
-
-
 def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
     """Per-input-pipeline dataset: consecutive per-replica batches, so the replicas of step t together hold exactly
     the examples a single device would see as its global batch t (same per-example noise, same a')."""
@@ -78,8 +70,8 @@ def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
         replicas_here = input_context.num_replicas_in_sync // input_context.num_input_pipelines
         return pipeline.make_dataset(
             config.data_dir, "train", global_batch_size=per_replica, image_size=config.image_size, color=cls.COLOR,
-            seed=config.seed, start_step=start_step * replicas_here, noise_dim=noise_dim(cls, config),
-            uniform_dim=uniform_dim(cls, config), distinct_other_artist=cls.DISTINCT_OTHER_ARTIST, cache=config.cache,
+            seed=config.seed, start_step=start_step * replicas_here, noise_dim=cls.noise_dim(config),
+            uniform_dim=cls.uniform_dim(config), distinct_other_artist=cls.DISTINCT_OTHER_ARTIST, cache=config.cache,
             num_workers=input_context.num_input_pipelines, worker_index=input_context.input_pipeline_id)
 
     return make
@@ -88,8 +80,8 @@ def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
 def eval_dataset(config: Config, cls, batch_size: int = 32) -> tf.data.Dataset:
     """The train split once, in file order, in the stage's colour space (statistics, sample grids, evaluation)."""
     return pipeline.make_dataset(config.data_dir, "train", global_batch_size=batch_size, image_size=config.image_size,
-                                 color=cls.COLOR, seed=config.seed, noise_dim=noise_dim(cls, config),
-                                 uniform_dim=uniform_dim(cls, config), shuffle=False, repeat=False,
+                                 color=cls.COLOR, seed=config.seed, noise_dim=cls.noise_dim(config),
+                                 uniform_dim=cls.uniform_dim(config), shuffle=False, repeat=False,
                                  drop_remainder=False, distinct_other_artist=cls.DISTINCT_OTHER_ARTIST)
 
 
