@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serving import untrained_run  # noqa: E402  (benchmarks/serving.py)
 
 from tf_gadn.serving import export  # noqa: E402
-from tf_gadn.serving.client import model_spec  # noqa: E402
+from tf_gadn.serving.protocol import model_spec  # noqa: E402
 from tf_gadn.training.config import Config  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -32,7 +32,6 @@ import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
 from tf_gadn.training import config as config_module  # noqa: E402
-from tf_gadn.training import loop  # noqa: E402
 from tf_gadn.training.config import Config  # noqa: E402
 from tf_gadn.nn.blocks import ResidualBlock  # noqa: E402
 from tf_gadn.training.registry import chains, stage_class  # noqa: E402
