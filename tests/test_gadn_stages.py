@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_gadn.training.config import Config
+from conftest import tiny_config
 from tf_gadn.data import pipeline, records
 from tf_gadn.training.registry import stage_class
 
-TINY = Config(image_size=32, gadn_channels=(8, 16), gadn_blocks=(1, 1), gadn_fc_width=32, content_dim=8,
-              style_dim=8, mlp_layers=2, mlp_width=32, stage1_lr=1e-3, c2_lr=1e-3, stage2_lr=1e-3)
+TINY = tiny_config("gadn_tiny", stage1_lr=1e-3, c2_lr=1e-3, stage2_lr=1e-3)
 
 
 def make_stage(name, data_dir, config=TINY, batch=8, seed=1):

@@ -65,12 +65,10 @@ def test_collapse_monitor_names_the_symptom_once():
 
 def _stage1(tiny_dataset, tmp_path, name, **changes):
     from tf_gadn.training import loop
-    from tf_gadn.training.config import Config
     from tf_gadn.data import records
-    from tests.conftest import TINY_GADN
-    settings = {**TINY_GADN, "stage1_steps": 60, "log_every": 10, "checkpoint_every": 60, "sample_every": 0,
-                **changes}
-    config = Config(data_dir=str(tiny_dataset), model_dir=str(tmp_path / name), **settings)
+    from conftest import tiny_config
+    settings = {"stage1_steps": 60, "log_every": 10, "checkpoint_every": 60, "sample_every": 0, **changes}
+    config = tiny_config("gadn_tiny", data_dir=str(tiny_dataset), model_dir=str(tmp_path / name), **settings)
     return loop.train_stage(config, "gadn_stage1", tf.distribute.get_strategy(),
                             records.read_artists(str(tiny_dataset)))
 

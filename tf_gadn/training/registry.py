@@ -70,6 +70,7 @@ _METHODS: dict[str, Method] = {}
 
 def register(method: Method) -> Method:
     """Adds a method (returned, so a package can keep it as `METHOD = register(Method(...))`)."""
+    _load_builtins()  # a package being imported is already in sys.modules: this never recurses
     taken = {stage: other.name for other in _METHODS.values() if other.name != method.name for stage in other.stages}
     clash = sorted(set(method.stages) & set(taken))
     if clash:
