@@ -5,7 +5,7 @@ machine's measured float32 matmul throughput the step reaches.
 
 Each stage is built as the training loop builds it (`stage_class(name)(config, artist_counts, batch)`, `.compile()`)
 and its `train_step` is wrapped in one tf.function with a fixed input signature; batches are random tensors in the
-batch contract of tf_gadn/stages/base.py (noise dims from the stage as tf_gadn/loop.py asks for them). One warm-up step
+batch contract of tf_gadn/training/stage.py (noise dims from the stage, as tf_gadn/training/loop.py asks for them). One warm-up step
 (tracing included) is not timed; then each timed step is measured alone and the median is printed.
 
 FLOPs per step are counted with TensorFlow's flop registry (what tf.compat.v1.profiler's float_operation options use)
@@ -31,9 +31,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
+from tf_gadn.nn.blocks import ResidualBlock  # noqa: E402
 from tf_gadn.training import config as config_module  # noqa: E402
 from tf_gadn.training.config import Config  # noqa: E402
-from tf_gadn.nn.blocks import ResidualBlock  # noqa: E402
 from tf_gadn.training.registry import chains, stage_class  # noqa: E402
 
 DEMO_FLAGS = os.path.join(os.path.dirname(__file__), "..", "configs", "gadn", "demo.flags")

@@ -12,7 +12,7 @@ replicas changes nothing about the examples or their noise.
 How a global batch is formed: the stream is the shuffled split, epoch after epoch; position p of the stream is
 example p. Worker w of W (num_workers / worker_index) takes the positions p with p % W == w, in order, and cuts them
 into batches of `global_batch_size`; so for W = 1 batch t holds positions [t*B, (t+1)*B), and the W workers' t-th
-batches together hold positions [t*W*B, (t+1)*W*B). The training loop (tf_gadn/loop.py) builds one pipeline per
+batches together hold positions [t*W*B, (t+1)*W*B). The training loop (tf_gadn/training/loop.py) builds one pipeline per
 input worker with B = the per-replica batch and start_step scaled by the replicas it feeds, and
 distribute_datasets_from_function hands consecutive batches to consecutive replicas, so the replicas of step t hold
 exactly the global batch t a single device would see. Auto-sharding by tf.distribute is switched off (we shard).

@@ -5,7 +5,7 @@
   full-covariance normal fitted to E(x) over the training set, each artist exactly as often as in training. With a
   second run trained with a non-adversarial C2 (`--adversarial_c2=false`) the full 2 x 2 table is produced.
 - Figure 5 (Appendix B.1): reconstruction with the correct style G(E(x), S(a)) next to the zero style G(E(x), 0).
-- Transfers x -> a' on the held-out split (tf_gadn.transfer_eval, shared with every method): pixel error against the
+- Transfers x -> a' on the held-out split (tf_gadn.evaluation.transfer_eval, shared with every method): pixel error against the
   true rendering and its baselines, style attribution, per-factor errors, Fréchet distances (transfers and samples).
 - Artist accuracy of a linear probe on E(x): how much style the content code still carries.
 """
@@ -17,11 +17,11 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tf_gadn.evaluation import probes, transfer_eval, visualize
-from tf_gadn.training import checkpoints
 from tf_gadn.data import pipeline, records
+from tf_gadn.evaluation import probes, transfer_eval, visualize
 from tf_gadn.gadn import common as gadn_common
 from tf_gadn.gadn.stage1 import load_content_stats
+from tf_gadn.training import checkpoints
 
 BATCH = 64
 

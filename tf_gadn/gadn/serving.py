@@ -1,4 +1,4 @@
-"""GADN's serving module (DESIGN.md "Export and serving"): its core functions on model-space images, which
+"""GADN's serving module (BUILD.md, "Serving"): its core functions on model-space images, which
 `tf_gadn.serving.export.ServingModule` wraps into every wire signature."""
 from __future__ import annotations
 

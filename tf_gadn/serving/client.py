@@ -1,5 +1,5 @@
 """`python -m tf_gadn.client --server localhost:8500 --model gadn --image in.png --artist NAME --out out.png [--rest]`:
-draws the content of in.png in an artist's style through a model server (DESIGN.md "Export and serving").
+draws the content of in.png in an artist's style through a model server (BUILD.md, "Serving").
 
 gRPC goes through tensorflow_serving.apis' PredictionService stubs and REST through TF Serving's documented JSON API,
 so the same client works against the real tensorflow_model_server and against tf_gadn.serve. The image file's bytes

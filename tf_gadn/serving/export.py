@@ -1,5 +1,5 @@
 """`python -m tf_gadn.export --model_dir M --export_dir E --name gadn [--version N] [--tflite float16]`: ship a trained
-run as a TF Serving SavedModel at `E/<name>/<version>/` (DESIGN.md "Export and serving").
+run as a TF Serving SavedModel at `E/<name>/<version>/` (BUILD.md, "Serving").
 
 A method contributes only its *core* functions on model-space float images (GADN Section 3: transfer(x, a') =
 G(E(x).mean, S(a').mean); style space: G(u(a'), v(x), 0), plus encode_style and transfer_by_reference);
@@ -27,10 +27,12 @@ import sys
 import tensorflow as tf
 from absl import app, flags
 
-from tf_gadn.training import checkpoints, registry
 from tf_gadn.data import color as colors
 from tf_gadn.data import records
-from tf_gadn.serving.image_headers import MAX_IMAGE_PIXELS   # tf_gadn.serve refuses larger headers before decoding
+from tf_gadn.serving.image_headers import (
+    MAX_IMAGE_PIXELS,  # tf_gadn.serve refuses larger headers before decoding
+)
+from tf_gadn.training import checkpoints, registry
 
 TEMP_PREFIX = ".tmp-"   # hidden, not all-digit: TF Serving and tf_gadn.serve never load it as a version
 IMAGE, IMAGES, ARTIST = "image", "images", "artist"   # input kinds that have wire variants

@@ -1,14 +1,14 @@
 """`python -m tf_gadn.serve --model_config serving/models.config --port 8500 --rest_port 8501`: a local server that
 speaks TF Serving's gRPC API (PredictionService.Predict and GetModelMetadata, ModelService.GetModelStatus) and its REST
 API (`/v1/models/<name>[/versions/<v>|/labels/<l>]:predict`, row and columnar formats; model status; metadata) over
-the same `<base_path>/<version>/` directories (DESIGN.md "Export and serving").
+the same `<base_path>/<version>/` directories (BUILD.md, "Serving").
 
-Why: tensorflow_model_server cannot be installed on these machines, yet the client (tf_gadn.client) must work
+Why: tensorflow_model_server cannot be installed on these machines, yet the client (tf_gadn.serving.client) must work
 unchanged against the real server, so the API, the status codes and their messages are TF Serving's. Binds 127.0.0.1
 unless told otherwise; caps message size, and the rows, bytes and image pixels a request *declares* before anything is
-materialised (tf_gadn.serving_models.RequestLimits, image sizes read from raw headers by tf_gadn.image_headers);
-optionally batches concurrent requests (tf_gadn.serving_batching); picks up new versions while running, loading each
-in full before the old one goes (tf_gadn.serving_models). REST runs on waitress, a production WSGI server (listen
+materialised (tf_gadn.serving.models.RequestLimits, image sizes read from raw headers by tf_gadn.serving.image_headers);
+optionally batches concurrent requests (tf_gadn.serving.batching); picks up new versions while running, loading each
+in full before the old one goes (tf_gadn.serving.models). REST runs on waitress, a production WSGI server (listen
 backlog, read timeouts, Content-Length and chunked bodies), around a small WSGI application.
 """
 from __future__ import annotations
@@ -27,10 +27,16 @@ from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, predict
 from waitress import wasyncore
 from waitress.server import create_server
 
-from tf_gadn.serving.image_headers import MAX_IMAGE_PIXELS
 from tf_gadn.serving.batching import Batcher, BatchingParameters, read_batching_config
+from tf_gadn.serving.image_headers import MAX_IMAGE_PIXELS
+from tf_gadn.serving.models import (
+    ModelRegistry,
+    RequestLimits,
+    ServingError,
+    invalid,
+    tensor_declaration,
+)
 from tf_gadn.serving.protocol import MAX_MESSAGE_BYTES
-from tf_gadn.serving.models import ModelRegistry, RequestLimits, ServingError, invalid, tensor_declaration
 from tf_gadn.serving.rest import RestApp
 
 MAX_REQUEST_ROWS = 64          # rows per request without batching (with batching: max_batch_size, as TF Serving)
@@ -102,7 +108,7 @@ class LocalServer:
         return "\n".join(lines) + "\n"
 
     # ---- lifecycle --------------------------------------------------------------------------------------------------
-    def start(self) -> "LocalServer":
+    def start(self) -> LocalServer:
         self.registry.start()
         options = [("grpc.max_receive_message_length", self.max_message_bytes),
                    ("grpc.max_send_message_length", self.max_message_bytes)]

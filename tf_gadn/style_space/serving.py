@@ -1,4 +1,4 @@
-"""The style space's serving module (DESIGN.md "Export and serving"): its core functions on model-space Lab images,
+"""The style space's serving module (BUILD.md, "Serving"): its core functions on model-space Lab images,
 which `tf_gadn.serving.export.ServingModule` wraps into every wire signature."""
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ Contract (the loop in `tf_gadn.training.loop` relies on it, the pipeline in `tf_
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import keras
 import numpy as np
@@ -106,7 +106,7 @@ class Stage(keras.Model):
         return trained
 
     def transfer_model(self):
-        """A tf_gadn.transfer_eval.TransferModel of the networks being trained (for --eval_every); None if the stage
+        """A tf_gadn.evaluation.transfer_eval.TransferModel of the networks being trained (for --eval_every); None if the stage
         cannot transfer yet."""
         return None
 
