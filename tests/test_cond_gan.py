@@ -4,12 +4,17 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_content_vae import TINY
 
 from tf_gadn import losses
 from tf_gadn.data import pipeline, records
-from tf_gadn.style_space.cond_gan import (CondGanStage, consortium_scales, consortium_views, patch_uniform_dim,
-                                     random_patches)
-from test_content_vae import TINY
+from tf_gadn.style_space.cond_gan import (
+    CondGanStage,
+    consortium_scales,
+    consortium_views,
+    patch_uniform_dim,
+    random_patches,
+)
 
 
 def test_consortium_scales_are_the_papers_and_never_upsample():

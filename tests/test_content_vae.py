@@ -6,12 +6,17 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import tiny_config
 from PIL import Image
 
-from conftest import tiny_config
-from tf_gadn.training import loop
 from tf_gadn.data import pipeline, records
-from tf_gadn.style_space.content_vae import ContentVaeStage, keep_prefix, sample_prefix_length, suggest_prefix
+from tf_gadn.style_space.content_vae import (
+    ContentVaeStage,
+    keep_prefix,
+    sample_prefix_length,
+    suggest_prefix,
+)
+from tf_gadn.training import loop
 
 TINY = tiny_config("style_space_tiny")
 

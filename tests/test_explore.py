@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from tf_gadn.evaluation import visualize
-from tf_gadn.style_space import evaluation as evaluate_style_space, explore
+from tf_gadn.style_space import evaluation as evaluate_style_space
+from tf_gadn.style_space import explore
 
 SIZE, GAP = 32, 2  # configs/test/style_space_tiny.flags: 32 px; visualize.tile's gap
 

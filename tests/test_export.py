@@ -7,12 +7,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
-from tf_gadn.serving import export
-from tf_gadn.training import checkpoints
+
 from tf_gadn.data.prepare import encode_png as png
 from tf_gadn.gadn.stage1 import load_content_stats
+from tf_gadn.serving import export
+from tf_gadn.training import checkpoints
 
 SIGNATURES = {"serving_default", "transfer", "transfer_by_name", "transfer_encoded", "transfer_encoded_by_name",
               "generate", "encode_content", "encode_content_encoded", "classify", "classify_encoded", "sample",

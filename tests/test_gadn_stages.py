@@ -3,8 +3,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+
 from tf_gadn.data import pipeline, records
 from tf_gadn.training.registry import stage_class
 

@@ -11,12 +11,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config as base_tiny_config
+
 from tf_gadn import train
-from tf_gadn.training import checkpoints, loop
-from tf_gadn.training.config import Config, RUN_SETTINGS
 from tf_gadn.data import records
+from tf_gadn.training import checkpoints, loop
+from tf_gadn.training.config import RUN_SETTINGS, Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The identity fields of configs/test/gadn_tiny.flags, so that a CLI rerun with that flagfile differs only by data.

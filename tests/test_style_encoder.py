@@ -8,13 +8,13 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+
 from tf_gadn import losses, train
-from tf_gadn.style_space import pruning
-from tf_gadn.training import checkpoints, loop
 from tf_gadn.data import records, synthetic
+from tf_gadn.style_space import pruning
 from tf_gadn.style_space.common import read_style_stats
+from tf_gadn.training import checkpoints, loop
 
 # 16 artists so that a few dimensions cannot separate them all; t = 1 - 2.56/16 keeps the paper's D(1 - t)
 # (512 x 0.005) at D = 16, and lr 2e-3 lets 400 steps get there (numbers in BUILD.md).

@@ -3,10 +3,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
-from tf_gadn.style_space import networks as style_space
+
 from tf_gadn.nn.blocks import WeightNorm
+from tf_gadn.style_space import networks as style_space
 
 TINY = tiny_config("style_space_tiny", ss_gen_blocks=(2, 2))
 

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config as base_tiny_config
+
 from tf_gadn.training import checkpoints, distribute, loop
 from tf_gadn.training.config import Config
 

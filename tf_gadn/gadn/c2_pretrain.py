@@ -5,9 +5,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_gadn import losses
-from tf_gadn.training.collapse import Watch
 from tf_gadn.gadn import networks as gadn
 from tf_gadn.nn import augment
+from tf_gadn.training.collapse import Watch
 from tf_gadn.training.stage import Stage
 
 

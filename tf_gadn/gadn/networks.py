@@ -9,8 +9,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tf_gadn.training.config import Config
 from tf_gadn.nn.networks import ContentEncoder, Generator, ImageHead, float32, positive
+from tf_gadn.training.config import Config
 
 
 class StyleTable(keras.layers.Layer):

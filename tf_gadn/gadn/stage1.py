@@ -14,10 +14,10 @@ import numpy as np
 import tensorflow as tf
 
 from tf_gadn import losses
-from tf_gadn.training.collapse import Watch
 from tf_gadn.gadn import networks as gadn
-from tf_gadn.training.stage import Stage, output_spread
 from tf_gadn.gadn.common import sample_code, style_by_content_grid, transfer_model
+from tf_gadn.training.collapse import Watch
+from tf_gadn.training.stage import Stage, output_spread
 
 CONTENT_STATS = "content_stats.npz"
 

@@ -11,9 +11,9 @@ import tensorflow as tf
 
 from tf_gadn import losses
 from tf_gadn.gadn import networks as gadn
+from tf_gadn.gadn.common import sample_code, style_by_content_grid, transfer_model
 from tf_gadn.nn import augment
 from tf_gadn.training.stage import Stage
-from tf_gadn.gadn.common import sample_code, style_by_content_grid, transfer_model
 
 
 class GadnStage2(Stage):

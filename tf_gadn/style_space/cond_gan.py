@@ -18,11 +18,16 @@ import tensorflow as tf
 
 from tf_gadn import losses
 from tf_gadn.data import color as colorspace
-from tf_gadn.style_space import networks as style_space
-from tf_gadn.training.stage import Stage
 from tf_gadn.evaluation.transfer_eval import TransferModel
-from tf_gadn.style_space.common import (content_prefix, load_style_stats, normalise_style, split_gan_code,
-                                              style_prefix)
+from tf_gadn.style_space import networks as style_space
+from tf_gadn.style_space.common import (
+    content_prefix,
+    load_style_stats,
+    normalise_style,
+    split_gan_code,
+    style_prefix,
+)
+from tf_gadn.training.stage import Stage
 
 GRID_COLUMNS = 8
 LAB_WHITE = (1.0, 0.0, 0.0)  # L = 100, a = b = 0 in model space: the blank corner of the sample grid

@@ -16,14 +16,14 @@ import numpy as np
 import tensorflow as tf
 
 from tf_gadn import losses
-from tf_gadn.evaluation import visualize
 from tf_gadn.data import records
-from tf_gadn.style_space import networks as style_space
+from tf_gadn.evaluation import visualize
 from tf_gadn.nn.networks import reparameterize
-from tf_gadn.training.collapse import Watch
-from tf_gadn.style_space.pruning import has_images, prefix_lengths, split_batches
-from tf_gadn.training.stage import Stage
+from tf_gadn.style_space import networks as style_space
 from tf_gadn.style_space.common import style_prefix
+from tf_gadn.style_space.pruning import has_images, prefix_lengths, split_batches
+from tf_gadn.training.collapse import Watch
+from tf_gadn.training.stage import Stage
 
 PRUNING_JSON = "content_pruning.json"
 PRUNING_PNG = "content_pruning.png"

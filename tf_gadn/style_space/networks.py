@@ -11,9 +11,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tf_gadn.training.config import Config
 from tf_gadn.nn.blocks import TrunkSpec, dense, down_trunk
 from tf_gadn.nn.networks import ContentEncoder, Generator, ImageHead, blank_images, float32
+from tf_gadn.training.config import Config
 
 DISCRIMINATOR_SCALES = 3
 

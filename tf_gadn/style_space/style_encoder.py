@@ -14,11 +14,12 @@ import os
 import tensorflow as tf
 
 from tf_gadn import losses
-from tf_gadn.style_space import pruning
-from tf_gadn.training.collapse import Watch
 from tf_gadn.style_space import networks as style_space
-from tf_gadn.training.stage import Stage
+from tf_gadn.style_space import pruning
 from tf_gadn.style_space.common import save_style_stats
+from tf_gadn.training.collapse import Watch
+from tf_gadn.training.stage import Stage
+
 
 class StyleEncoderStage(Stage):
     NAME = "style_encoder"

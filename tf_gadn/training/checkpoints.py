@@ -26,9 +26,9 @@ import sys
 
 import tensorflow as tf
 
-from tf_gadn.training.config import Config, RUN_SETTINGS
 from tf_gadn.data import records
 from tf_gadn.training import registry
+from tf_gadn.training.config import RUN_SETTINGS, Config
 
 CORRUPT_DIR = "corrupt"
 _CHECKPOINT_NAME = re.compile(r"^ckpt-(\d+)$")  # tf.train.CheckpointManager's default prefix + number
