@@ -118,6 +118,25 @@ def make_dataset(data_dir: str, split: str = "train", *, global_batch_size: int,
     model-space images in memory (float32, S*S*12 bytes each, twice that while the cache is first built; every worker
     caches the whole split) and shuffles the whole split as one chunk. shuffle=False, repeat=False,
     drop_remainder=False visits the split once, in file order (evaluation).
+
+    Args:
+        data_dir: a data set written by tf_gadn.data.prepare or tf_gadn.data.synthetic.
+        split: "train" or "test".
+        global_batch_size: examples per batch (per input pipeline under tf.distribute: the loop passes its share).
+        image_size: side S the images are resized to (None: as stored).
+        color: "rgb" or "lab" (normalised Lab), the stage's colour space; images are in [-1, 1].
+        seed: with `start_step`, fixes the order, a', noise and uniforms of every batch (exact resume).
+        start_step: index of the first batch (a resumed run starts where it stopped).
+        noise_dim: width of "noise" (standard normals; 0: no such key); a stage's `noise_dim(config)`.
+        uniform_dim: width of "uniform" (U[0, 1); 0: no such key); a stage's `uniform_dim(config)`.
+        distinct_other_artist: draw a' != a (GADN stage 1).
+        with_factors: add the synthetic data set's "content_factors" and "style_factors".
+        shuffle, repeat, cache, drop_remainder: as above.
+        num_workers, worker_index: this input pipeline's shard of the examples (multi-worker training).
+
+    Returns:
+        A tf.data.Dataset of dicts: "image" float32 [B, S, S, 3], "artist" and "other_artist" int32 [B], and the
+        optional keys above.
     """
     if global_batch_size < 1:
         raise ValueError(f"global_batch_size must be >= 1, got {global_batch_size}")

@@ -45,6 +45,16 @@ def output_spread(generated: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
 
 
 class Stage(keras.Model):
+    """Base class of every training stage (the contract in the module docstring).
+
+    Class attributes a subclass sets: NAME (its model_dir folder and registry name), CONFIG_PREFIX (Config fields
+    `<prefix>_steps` / `<prefix>_batch_size`), COLOR ("rgb" or "lab"), DISTINCT_OTHER_ARTIST, INHERITS, FROZEN, WATCH.
+
+    Args:
+        config: the run's frozen Config.
+        artist_counts: training images per artist, in artist-id order (p(a), and the number of artists).
+        global_batch_size: examples per step over all replicas (every loss is divided by it).
+    """
     NAME = "stage"
     COLOR = "rgb"
     DISTINCT_OTHER_ARTIST = False
