@@ -20,7 +20,7 @@ setup(
         "animeface>=2.0",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ai-edge-litert>=1.0"],
+        "dev": ["pytest>=8", "ai-edge-litert>=1.0", "ruff==0.17.*"],
         "gpu": ["tensorflow[and-cuda]==2.21.*"],
     },
 )

@@ -3,7 +3,7 @@
     python -m tf_gadn.evaluate --model_dir runs/demo            # writes runs/demo/eval/report.json
     python benchmarks/quality_table.py runs/demo runs/style_space_demo
 
-Rows are the numbers of tf_gadn.transfer_eval (pixel error and its baselines, style attribution, factor errors,
+Rows are the numbers of tf_gadn.evaluation.transfer_eval (pixel error and its baselines, style attribution, factor errors,
 Fréchet distances); a run without a report is evaluated first.
 """
 from __future__ import annotations

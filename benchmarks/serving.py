@@ -26,12 +26,13 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tf_gadn.serving import export, server as serve, tflite
-from tf_gadn.training import checkpoints
-from tf_gadn.serving.client import GrpcClient
-from tf_gadn.training.config import Config
 from tf_gadn.gadn import networks as gadn
+from tf_gadn.serving import export, tflite
+from tf_gadn.serving import server as serve
 from tf_gadn.serving.batching import read_batching_config
+from tf_gadn.serving.client import GrpcClient
+from tf_gadn.training import checkpoints
+from tf_gadn.training.config import Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -124,7 +125,7 @@ def main():
                                poll_seconds=0) as server:
             if params is None:
                 client = GrpcClient(f"127.0.0.1:{server.port}")
-                direct, remote = timed_pairs(direct_call, lambda: client.predict("gadn", "transfer", feed),
+                direct, remote = timed_pairs(direct_call, lambda: client.predict("gadn", "transfer", feed),  # noqa: B023 (called in this iteration)
                                              args.repeats)
                 overhead = np.median(remote) / np.median(direct) - 1.0
                 rows.append(("SavedModel direct call, p50 / p99",
@@ -140,7 +141,7 @@ def main():
     for mode in tflite.MODES:
         meta = json.load(open(os.path.join(path, "tflite", f"{mode}.json")))
         runner = tflite.Runner(os.path.join(path, "tflite", tflite.file_name("transfer", mode)))
-        latency = timed(lambda: runner(**feed), args.repeats)
+        latency = timed(lambda: runner(**feed), args.repeats)  # noqa: B023 (called in this iteration)
         sizes = " + ".join(f"{meta['signatures'][s]['bytes'] / 2**20:.2f}" for s in tflite.SIGNATURES)
         rows.append((f"TFLite {mode}: transfer p50, size transfer + generate",
                      f"{np.median(latency):.2f} ms, {sizes} MiB"))

@@ -16,7 +16,6 @@ beyond int64 and a float for an integer input. A bad request counts as "answered
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import random
@@ -40,9 +39,8 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serving import untrained_run  # noqa: E402  (benchmarks/serving.py)
-
 from tf_gadn.serving import export  # noqa: E402
-from tf_gadn.serving.client import model_spec  # noqa: E402
+from tf_gadn.serving.protocol import model_spec  # noqa: E402
 from tf_gadn.training.config import Config  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,7 +5,7 @@ machine's measured float32 matmul throughput the step reaches.
 
 Each stage is built as the training loop builds it (`stage_class(name)(config, artist_counts, batch)`, `.compile()`)
 and its `train_step` is wrapped in one tf.function with a fixed input signature; batches are random tensors in the
-batch contract of tf_gadn/stages/base.py (noise dims from the stage as tf_gadn/loop.py asks for them). One warm-up step
+batch contract of tf_gadn/training/stage.py (noise dims from the stage, as tf_gadn/training/loop.py asks for them). One warm-up step
 (tracing included) is not timed; then each timed step is measured alone and the median is printed.
 
 FLOPs per step are counted with TensorFlow's flop registry (what tf.compat.v1.profiler's float_operation options use)
@@ -31,11 +31,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
-from tf_gadn.training import config as config_module  # noqa: E402
-from tf_gadn.training import loop  # noqa: E402
-from tf_gadn.training.config import Config  # noqa: E402
 from tf_gadn.nn.blocks import ResidualBlock  # noqa: E402
-from tf_gadn.training.registry import CHAINS, stage_class  # noqa: E402
+from tf_gadn.training import config as config_module  # noqa: E402
+from tf_gadn.training.config import Config  # noqa: E402
+from tf_gadn.training.registry import chains, stage_class  # noqa: E402
 
 DEMO_FLAGS = os.path.join(os.path.dirname(__file__), "..", "configs", "gadn", "demo.flags")
 
@@ -124,10 +123,10 @@ def batch_signature(cls, config: Config, batch: int) -> dict:
     size = config.image_size
     signature = {"image": tf.TensorSpec([batch, size, size, 3], tf.float32),
                  "artist": tf.TensorSpec([batch], tf.int32), "other_artist": tf.TensorSpec([batch], tf.int32)}
-    if loop.noise_dim(cls, config):
-        signature["noise"] = tf.TensorSpec([batch, loop.noise_dim(cls, config)], tf.float32)
-    if loop.uniform_dim(cls, config):
-        signature["uniform"] = tf.TensorSpec([batch, loop.uniform_dim(cls, config)], tf.float32)
+    if cls.noise_dim(config):
+        signature["noise"] = tf.TensorSpec([batch, cls.noise_dim(config)], tf.float32)
+    if cls.uniform_dim(config):
+        signature["uniform"] = tf.TensorSpec([batch, cls.uniform_dim(config)], tf.float32)
     return signature
 
 
@@ -221,7 +220,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="demo,paper")
     parser.add_argument("--steps", default="demo=10,paper=2", help="timed steps per size (after 1 warm-up step)")
-    parser.add_argument("--stages", default=",".join(CHAINS["gadn"]))
+    parser.add_argument("--stages", default=",".join(chains()["gadn"]))
     parser.add_argument("--num_artists", type=int, default=8)
     parser.add_argument("--analytic", default="demo,paper", help="sizes that also get the analytic FLOP count")
     args = parser.parse_args()

@@ -21,19 +21,28 @@ def tiny_dataset(tmp_path_factory):
     return out
 
 
-TINY_GADN = dict(method="gadn", stage="all", image_size=32, gadn_channels=(8, 16), gadn_blocks=(1, 1),
-                 gadn_fc_width=32, content_dim=8, style_dim=8, mlp_layers=2, mlp_width=32, stage1_steps=6,
-                 stage1_batch_size=4, c2_steps=4, c2_batch_size=4, stage2_steps=4, stage2_batch_size=4,
-                 log_every=2, checkpoint_every=2, sample_every=4)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEST_CONFIGS = os.path.join(REPO, "configs", "test")
+
+
+def tiny_config(name: str, **changes):
+    """configs/test/<name>.flags parsed by train's own flags into a Config, with `changes` on top: the one definition
+    of the tiny models every test trains (data_dir and model_dir come from the test)."""
+    from absl import flags
+
+    from tf_gadn.training import config as config_module
+    flag_values = flags.FlagValues()
+    config_module.define_flags(flag_values)
+    flag_values(["tests", f"--flagfile={os.path.join(TEST_CONFIGS, name + '.flags')}"])
+    return config_module.Config.from_flags(flag_values).replace(**changes)
 
 
 @pytest.fixture(scope="session")
 def tiny_gadn_run(tiny_dataset, tmp_path_factory):
     """A GADN model_dir with all three stages trained a few steps (for evaluation, export and serving tests)."""
     from tf_gadn import train
-    from tf_gadn.training.config import Config
     model_dir = tmp_path_factory.mktemp("runs") / "gadn"
-    train.run(Config(data_dir=str(tiny_dataset), model_dir=str(model_dir), **TINY_GADN))
+    train.run(tiny_config("gadn_tiny", data_dir=str(tiny_dataset), model_dir=str(model_dir), stage1_steps=6))
     return model_dir
 
 
@@ -44,3 +53,18 @@ def tiny_gadn_export(tiny_gadn_run, tmp_path_factory):
     export_dir = tmp_path_factory.mktemp("exports")
     export.export(str(tiny_gadn_run), str(export_dir), "gadn")
     return export_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_style_space_run(tiny_dataset, tmp_path_factory):
+    """A style-space model_dir trained by the train CLI on the tiny flagfile, all three stages (exploration and
+    evaluation tests, and the stage contract's later stages inherit from it)."""
+    import subprocess
+    import sys
+    model_dir = tmp_path_factory.mktemp("runs") / "style_space"
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_gadn.train", "--flagfile=configs/test/style_space_tiny.flags",
+         f"--data_dir={tiny_dataset}", f"--model_dir={model_dir}", "--eval_every=4"],
+        cwd=REPO, capture_output=True, text=True, timeout=1200, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return model_dir

@@ -1,10 +1,10 @@
 """The shared residual blocks: shapes through both trunks, and weight normalisation's scale invariance."""
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tf_gadn.nn.blocks import ResidualBlock, TrunkSpec, WeightNorm, down_trunk, up_trunk
-import keras
 
 
 def test_trunks_map_images_to_vectors_and_back():

@@ -4,12 +4,17 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_content_vae import TINY
 
 from tf_gadn import losses
 from tf_gadn.data import pipeline, records
-from tf_gadn.style_space.cond_gan import (CondGanStage, consortium_scales, consortium_views, patch_uniform_dim,
-                                     random_patches)
-from test_content_vae import TINY
+from tf_gadn.style_space.cond_gan import (
+    CondGanStage,
+    consortium_scales,
+    consortium_views,
+    patch_uniform_dim,
+    random_patches,
+)
 
 
 def test_consortium_scales_are_the_papers_and_never_upsample():
@@ -69,8 +74,8 @@ def test_one_step_moves_g_and_all_three_discriminators_never_s_or_enc(tiny_datas
     stage.before_training(None, str(tmp_path))
     assert np.abs(stage.style_std.numpy() - 1.0).max() > 0  # the statistics were loaded
     batch = next(iter(pipeline.make_dataset(
-        str(tiny_dataset), global_batch_size=4, color="lab", noise_dim=CondGanStage.noise_dim_for(config),
-        uniform_dim=CondGanStage.uniform_dim_for(config))))
+        str(tiny_dataset), global_batch_size=4, color="lab", noise_dim=CondGanStage.noise_dim(config),
+        uniform_dim=CondGanStage.uniform_dim(config))))
     before = {name: weights(net) for name, net in stage.networks().items()}
     metrics = stage.train_step(batch)
     assert all(np.isfinite(float(v)) for v in metrics.values())

@@ -6,17 +6,19 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import tiny_config
 from PIL import Image
 
-from tf_gadn.training import loop
-from tf_gadn.training.config import Config
 from tf_gadn.data import pipeline, records
-from tf_gadn.style_space.content_vae import ContentVaeStage, keep_prefix, sample_prefix_length, suggest_prefix
+from tf_gadn.style_space.content_vae import (
+    ContentVaeStage,
+    keep_prefix,
+    sample_prefix_length,
+    suggest_prefix,
+)
+from tf_gadn.training import loop
 
-TINY = Config(method="style_space", image_size=32, ss_style_channels=(8, 16), ss_style_blocks=(1, 1),
-              ss_vae_channels=(8, 16), ss_vae_blocks=(1, 1), ss_vae_fc_width=32, ss_gen_channels=(8, 16),
-              ss_gen_blocks=(1, 1), ss_disc_channels=(8, 16), ss_disc_blocks=(1, 1), ss_disc_size=8,
-              style_code_dim=16, content_code_dim=16, d_style=4, d_content=8, gan_code_dim=16)
+TINY = tiny_config("style_space_tiny")
 
 
 @pytest.mark.parametrize("t, dim", [(0.8, 16), (0.995, 512)])

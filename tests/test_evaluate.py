@@ -30,8 +30,9 @@ def test_evaluation_report(tiny_gadn_run, tmp_path):
 
 def test_table3_counts_each_artist_as_in_training(tiny_gadn_run):
     """A classifier that always answers artist 0 scores exactly artist 0's share of the training set."""
-    from tf_gadn.training import checkpoints
     import tensorflow as tf
+
+    from tf_gadn.training import checkpoints
     _, artists, networks = checkpoints.load_trained(str(tiny_gadn_run))
     counts = [5, 1, 1, 1]
 
@@ -44,8 +45,9 @@ def test_table3_counts_each_artist_as_in_training(tiny_gadn_run):
 
 def test_an_earlier_stage_of_a_finished_run_can_be_measured(tiny_gadn_run):
     """--through_stage=gadn_stage1 rebuilds the generator as stage 1 left it (stage 2 changed it since)."""
-    from tf_gadn.training import checkpoints
     import pytest
+
+    from tf_gadn.training import checkpoints
     _, _, final = checkpoints.load_trained(str(tiny_gadn_run))
     _, _, early = checkpoints.load_trained(str(tiny_gadn_run), through_stage="gadn_stage1")
     assert "classifier2" in final and "classifier2" not in early

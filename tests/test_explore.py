@@ -2,30 +2,16 @@
 then the exploration figures (Figures 3-7) are real PNGs of the sizes their layouts promise, and the style-space
 evaluation reports its four probe numbers."""
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tf_gadn.evaluation import visualize
-from tf_gadn.style_space import evaluation as evaluate_style_space, explore
+from tf_gadn.style_space import evaluation as evaluate_style_space
+from tf_gadn.style_space import explore
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE, GAP = 32, 2  # configs/test/style_space_tiny.flags: 32 px; visualize.tile's gap
-
-
-@pytest.fixture(scope="module")
-def tiny_style_space_run(tiny_dataset, tmp_path_factory):
-    model_dir = tmp_path_factory.mktemp("runs") / "style_space"
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_gadn.train", "--flagfile=configs/test/style_space_tiny.flags",
-         f"--data_dir={tiny_dataset}", f"--model_dir={model_dir}", "--eval_every=4"],
-        cwd=ROOT, capture_output=True, text=True, timeout=400, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return model_dir
 
 
 def test_train_cli_runs_the_whole_style_space_chain(tiny_style_space_run):

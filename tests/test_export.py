@@ -7,12 +7,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import tiny_config
 
-from tf_gadn.serving import export
-from tf_gadn.training import checkpoints
-from tf_gadn.training.config import Config
 from tf_gadn.data.prepare import encode_png as png
 from tf_gadn.gadn.stage1 import load_content_stats
+from tf_gadn.serving import export
+from tf_gadn.training import checkpoints
 
 SIGNATURES = {"serving_default", "transfer", "transfer_by_name", "transfer_encoded", "transfer_encoded_by_name",
               "generate", "encode_content", "encode_content_encoded", "classify", "classify_encoded", "sample",
@@ -153,12 +153,6 @@ def test_reference_image_sets_reach_the_core_in_model_space(keras_nets, tiny_gad
     np.testing.assert_allclose(plain(tf.constant(sets))["mean_pixel"], got, atol=1e-5)
 
 
-TINY_STYLE_SPACE = dict(method="style_space", image_size=32, ss_style_channels=(8, 16), ss_style_blocks=(1, 1),
-                        ss_vae_channels=(8, 16), ss_vae_blocks=(1, 1), ss_vae_fc_width=32, ss_gen_channels=(8, 16),
-                        ss_gen_blocks=(1, 1), style_code_dim=16, content_code_dim=16, d_style=4, d_content=8,
-                        gan_code_dim=16)
-
-
 @pytest.fixture(scope="module")
 def style_space_run(tmp_path_factory):
     """A style-space model_dir with checkpointed *initial* weights and style statistics: export only needs the
@@ -166,7 +160,7 @@ def style_space_run(tmp_path_factory):
     from tf_gadn.style_space import networks as style_space
     from tf_gadn.style_space.common import STYLE_STATS
     model_dir = tmp_path_factory.mktemp("runs") / "style_space"
-    config = Config(model_dir=str(model_dir), **TINY_STYLE_SPACE)
+    config = tiny_config("style_space_tiny", model_dir=str(model_dir))
     artists = [{"id": a, "name": f"artist_{a:02d}", "count": 4, "test_count": 0} for a in range(3)]
     checkpoints.save_run_info(str(model_dir), config, artists)
     nets = style_space.build_networks(config, 3, ("style_encoder", "representative_styles", "content_encoder",

@@ -3,14 +3,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import tiny_config
 
 from tf_gadn import losses
-from tf_gadn.training.config import Config
 from tf_gadn.data import pipeline, records
 from tf_gadn.training.registry import stage_class
 
-TINY = Config(image_size=32, gadn_channels=(8, 16), gadn_blocks=(1, 1), gadn_fc_width=32, content_dim=8,
-              style_dim=8, mlp_layers=2, mlp_width=32, stage1_lr=1e-3, c2_lr=1e-3, stage2_lr=1e-3)
+TINY = tiny_config("gadn_tiny", stage1_lr=1e-3, c2_lr=1e-3, stage2_lr=1e-3)
 
 
 def make_stage(name, data_dir, config=TINY, batch=8, seed=1):
@@ -18,8 +17,8 @@ def make_stage(name, data_dir, config=TINY, batch=8, seed=1):
     cls = stage_class(name)
     stage = cls(config, [a["count"] for a in records.read_artists(str(data_dir))], batch)
     stage.compile()
-    noise = cls.noise_dim_for(config) if hasattr(cls, "noise_dim_for") else 0
-    uniform = cls.uniform_dim_for(config) if hasattr(cls, "uniform_dim_for") else 0
+    noise = cls.noise_dim(config)
+    uniform = cls.uniform_dim(config)
     data = pipeline.make_dataset(str(data_dir), global_batch_size=batch, noise_dim=noise, uniform_dim=uniform,
                                  seed=seed, cache=True, distinct_other_artist=cls.DISTINCT_OTHER_ARTIST)
     return stage, iter(data)
@@ -115,7 +114,7 @@ def test_critic_augmentation_trains_the_critics_on_zoomed_views(tiny_dataset, na
     """--critic_augment: the stage asks the pipeline for uniforms, and one step still moves every critic (and G)."""
     config = TINY.replace(critic_augment=True)
     stage, data = make_stage(name, tiny_dataset, config)
-    assert stage_class(name).uniform_dim_for(config) > 0
+    assert stage_class(name).uniform_dim(config) > 0
     critics = [stage.classifier2] + ([stage.discriminator, stage.generator] if name == "gadn_stage2" else [])
     before = [weights(n) for n in critics]
     history = train(stage, data, 2)

@@ -28,10 +28,11 @@ from PIL import Image
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import get_model_status_pb2, predict_pb2, prediction_service_pb2_grpc
 
-from tf_gadn.serving import client, server as serve
 from tf_gadn.data.prepare import encode_png
-from tf_gadn.serving.image_headers import image_size
+from tf_gadn.serving import client
+from tf_gadn.serving import server as serve
 from tf_gadn.serving.batching import BatchingParameters
+from tf_gadn.serving.image_headers import image_size
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_IMAGE_PIXELS = 64 * 64

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from tf_gadn.style_space import pruning
 from tf_gadn.data import synthetic
+from tf_gadn.style_space import pruning
 
 
 def test_prefix_lengths_double_up_to_the_code_length():

@@ -16,11 +16,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
-from tf_gadn.serving import client, server as serve
 from tf_gadn.data.prepare import encode_png
+from tf_gadn.serving import client
+from tf_gadn.serving import server as serve
 from tf_gadn.serving.batching import BatchingParameters, read_batching_config
 from tf_gadn.serving.models import read_model_config
 

@@ -8,22 +8,18 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import tiny_config
 
 from tf_gadn import losses, train
-from tf_gadn.style_space import pruning
-from tf_gadn.training import checkpoints, loop
-from tf_gadn.training.config import Config
 from tf_gadn.data import records, synthetic
+from tf_gadn.style_space import pruning
 from tf_gadn.style_space.common import read_style_stats
+from tf_gadn.training import checkpoints, loop
 
 # 16 artists so that a few dimensions cannot separate them all; t = 1 - 2.56/16 keeps the paper's D(1 - t)
 # (512 x 0.005) at D = 16, and lr 2e-3 lets 400 steps get there (numbers in BUILD.md).
-TINY = dict(method="style_space", stage="style_encoder", image_size=32, ss_style_channels=(8, 16),
-            ss_style_blocks=(1, 1), ss_vae_channels=(8, 16), ss_vae_blocks=(1, 1), ss_vae_fc_width=32,
-            ss_gen_channels=(8, 16), ss_gen_blocks=(1, 1), ss_disc_channels=(8, 16), ss_disc_blocks=(1, 1),
-            ss_disc_size=8, style_code_dim=16, content_code_dim=16, d_style=4, d_content=8, gan_code_dim=16,
-            nested_dropout_t=0.84, style_encoder_steps=400, style_encoder_batch_size=32, style_encoder_lr=2e-3,
-            log_every=100, checkpoint_every=400, sample_every=0)
+TINY = dict(stage="style_encoder", nested_dropout_t=0.84, style_encoder_steps=400, style_encoder_batch_size=32,
+            style_encoder_lr=2e-3, log_every=100, checkpoint_every=400, sample_every=0)  # on style_space_tiny.flags
 NUM_ARTISTS = 16
 
 
@@ -33,7 +29,8 @@ def trained(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("style_data") / "data"
     synthetic.generate_dataset(str(data_dir), num_artists=NUM_ARTISTS, images_per_artist=40, image_size=32, seed=3,
                                progress=False)
-    config = Config(data_dir=str(data_dir), model_dir=str(tmp_path_factory.mktemp("style_runs") / "run"), **TINY)
+    config = tiny_config("style_space_tiny", data_dir=str(data_dir),
+                         model_dir=str(tmp_path_factory.mktemp("style_runs") / "run"), **TINY)
     train.run(config)
     return config
 

@@ -3,15 +3,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import tiny_config
 
-from tf_gadn.training.config import Config
-from tf_gadn.style_space import networks as style_space
 from tf_gadn.nn.blocks import WeightNorm
+from tf_gadn.style_space import networks as style_space
 
-TINY = Config(method="style_space", image_size=32, ss_style_channels=(8, 16), ss_style_blocks=(1, 1),
-              ss_vae_channels=(8, 16), ss_vae_blocks=(1, 1), ss_vae_fc_width=32, ss_gen_channels=(8, 16),
-              ss_gen_blocks=(2, 2), ss_disc_channels=(8, 16), ss_disc_blocks=(1, 1), ss_disc_size=8,
-              style_code_dim=16, content_code_dim=16, d_style=4, d_content=8, gan_code_dim=16)
+TINY = tiny_config("style_space_tiny", ss_gen_blocks=(2, 2))
 
 
 def test_shapes_of_every_network():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_gadn.evaluation import probes
 from tf_gadn.data import records, synthetic
+from tf_gadn.evaluation import probes
 
 
 def test_render_is_deterministic_and_sized():

@@ -9,18 +9,17 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import tiny_config as base_tiny_config
 
 from tf_gadn.training import checkpoints, distribute, loop
 from tf_gadn.training.config import Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = dict(image_size=32, gadn_channels=(8, 16), gadn_blocks=(1, 1), gadn_fc_width=32, content_dim=8, style_dim=8,
-            mlp_layers=2, mlp_width=32, stage1_batch_size=4, c2_batch_size=4, stage2_batch_size=4, log_every=2,
-            checkpoint_every=2, sample_every=0, method="gadn")
+TINY = dict(sample_every=0)  # on top of configs/test/gadn_tiny.flags
 
 
 def tiny_config(data_dir, model_dir, **changes) -> Config:
-    return Config(data_dir=str(data_dir), model_dir=str(model_dir), **{**TINY, **changes})
+    return base_tiny_config("gadn_tiny", data_dir=str(data_dir), model_dir=str(model_dir), **{**TINY, **changes})
 
 
 def network_weights(config: Config, stage: str) -> dict[str, np.ndarray]:

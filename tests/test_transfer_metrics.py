@@ -64,13 +64,12 @@ def test_collapse_monitor_names_the_symptom_once():
 
 
 def _stage1(tiny_dataset, tmp_path, name, **changes):
-    from tf_gadn.training import loop
-    from tf_gadn.training.config import Config
+    from conftest import tiny_config
+
     from tf_gadn.data import records
-    from tests.conftest import TINY_GADN
-    settings = {**TINY_GADN, "stage1_steps": 60, "log_every": 10, "checkpoint_every": 60, "sample_every": 0,
-                **changes}
-    config = Config(data_dir=str(tiny_dataset), model_dir=str(tmp_path / name), **settings)
+    from tf_gadn.training import loop
+    settings = {"stage1_steps": 60, "log_every": 10, "checkpoint_every": 60, "sample_every": 0, **changes}
+    config = tiny_config("gadn_tiny", data_dir=str(tiny_dataset), model_dir=str(tmp_path / name), **settings)
     return loop.train_stage(config, "gadn_stage1", tf.distribute.get_strategy(),
                             records.read_artists(str(tiny_dataset)))
 
@@ -104,6 +103,7 @@ def test_eval_every_writes_a_metrics_curve(tiny_dataset, tmp_path, monkeypatch):
 def test_feature_network_measures_in_float32_under_a_bfloat16_training_policy():
     """--eval_every inside a --mixed_precision run: the measuring network must not inherit the bfloat16 policy."""
     import keras
+
     from tf_gadn.evaluation import feature_net
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:

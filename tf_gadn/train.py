@@ -1,7 +1,7 @@
 """`python -m tf_gadn.train --flagfile=configs/gadn/demo.flags`: trains one stage or a method's whole chain.
 
 Thin CLI: parses flags into the frozen Config once, builds the data set on demand (synthetic), picks the
-tf.distribute strategy, and hands each stage to `tf_gadn.loop.train_stage`. A later stage inherits the networks of the
+tf.distribute strategy, and hands each stage to `tf_gadn.training.loop.train_stage`. A later stage inherits the networks of the
 earlier ones from their checkpoints; a finished stage is skipped on rerun, an interrupted one resumes. A rerun with a
 different config or data set into the same model_dir is refused unless --overwrite_config (checkpoints.check_run_dir).
 """
@@ -37,8 +37,8 @@ def ensure_data(config: Config) -> None:
 
 def run(config: Config) -> dict[str, dict[str, float]]:
     """Library entry point (tests call this): trains the configured stages in order, returns their last metrics."""
-    from tf_gadn.training import checkpoints, distribute, loop
     from tf_gadn.data import records
+    from tf_gadn.training import checkpoints, distribute, loop
     from tf_gadn.training.registry import stages_to_run
 
     names = stages_to_run(config.method, config.stage)

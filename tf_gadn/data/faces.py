@@ -16,7 +16,7 @@ import ctypes
 import functools
 import importlib.metadata
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -111,7 +111,7 @@ class _LegacyImaging(ctypes.Structure):
                 ("pixelsize", ctypes.c_int), ("linesize", ctypes.c_int), ("destroy", ctypes.c_void_p)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _needs_legacy_header() -> bool:
     version = importlib.metadata.version("animeface")
     parts = tuple(int(p) for p in version.split(".")[:3] if p.isdigit())

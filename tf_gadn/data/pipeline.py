@@ -1,4 +1,4 @@
-"""TFRecords -> tf.data batches in the contract every stage's train_step reads (see tf_gadn/stages/base.py).
+"""TFRecords -> tf.data batches in the contract every stage's train_step reads (see tf_gadn/training/stage.py).
 
 Every random value of a batch (shuffle order, the other artist a' ~ p(a), reparameterisation noise, uniforms for
 patches and nested-dropout prefixes) is a pure function of (seed, position of the example in the stream), computed
@@ -12,7 +12,7 @@ replicas changes nothing about the examples or their noise.
 How a global batch is formed: the stream is the shuffled split, epoch after epoch; position p of the stream is
 example p. Worker w of W (num_workers / worker_index) takes the positions p with p % W == w, in order, and cuts them
 into batches of `global_batch_size`; so for W = 1 batch t holds positions [t*B, (t+1)*B), and the W workers' t-th
-batches together hold positions [t*W*B, (t+1)*W*B). The training loop (tf_gadn/loop.py) builds one pipeline per
+batches together hold positions [t*W*B, (t+1)*W*B). The training loop (tf_gadn/training/loop.py) builds one pipeline per
 input worker with B = the per-replica batch and start_step scaled by the replicas it feeds, and
 distribute_datasets_from_function hands consecutive batches to consecutive replicas, so the replicas of step t hold
 exactly the global batch t a single device would see. Auto-sharding by tf.distribute is switched off (we shard).
@@ -118,6 +118,25 @@ def make_dataset(data_dir: str, split: str = "train", *, global_batch_size: int,
     model-space images in memory (float32, S*S*12 bytes each, twice that while the cache is first built; every worker
     caches the whole split) and shuffles the whole split as one chunk. shuffle=False, repeat=False,
     drop_remainder=False visits the split once, in file order (evaluation).
+
+    Args:
+        data_dir: a data set written by tf_gadn.data.prepare or tf_gadn.data.synthetic.
+        split: "train" or "test".
+        global_batch_size: examples per batch (per input pipeline under tf.distribute: the loop passes its share).
+        image_size: side S the images are resized to (None: as stored).
+        color: "rgb" or "lab" (normalised Lab), the stage's colour space; images are in [-1, 1].
+        seed: with `start_step`, fixes the order, a', noise and uniforms of every batch (exact resume).
+        start_step: index of the first batch (a resumed run starts where it stopped).
+        noise_dim: width of "noise" (standard normals; 0: no such key); a stage's `noise_dim(config)`.
+        uniform_dim: width of "uniform" (U[0, 1); 0: no such key); a stage's `uniform_dim(config)`.
+        distinct_other_artist: draw a' != a (GADN stage 1).
+        with_factors: add the synthetic data set's "content_factors" and "style_factors".
+        shuffle, repeat, cache, drop_remainder: as above.
+        num_workers, worker_index: this input pipeline's shard of the examples (multi-worker training).
+
+    Returns:
+        A tf.data.Dataset of dicts: "image" float32 [B, S, S, 3], "artist" and "other_artist" int32 [B], and the
+        optional keys above.
     """
     if global_batch_size < 1:
         raise ValueError(f"global_batch_size must be >= 1, got {global_batch_size}")

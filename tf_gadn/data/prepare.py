@@ -29,7 +29,7 @@ import stat
 import sys
 import time
 import warnings
-from typing import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
 from PIL import ExifTags, Image

@@ -11,7 +11,7 @@ import glob
 import json
 import os
 import shutil
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -94,7 +94,7 @@ class ShardedWriter:
         for writer in self._writers:
             writer.close()
 
-    def __enter__(self) -> "ShardedWriter":
+    def __enter__(self) -> ShardedWriter:
         return self
 
     def __exit__(self, *exc) -> None:

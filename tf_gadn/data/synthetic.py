@@ -350,7 +350,7 @@ def test_count(images_per_artist: int) -> int:
 
 def preview_grid(num_artists: int, num_contents: int, size: int, seed: int, family: str = "portraits") -> np.ndarray:
     """Rows = artists, columns = the same contents: what a person looks at to judge the data set."""
-    from tf_gadn.evaluation.visualize import tile
+    from tf_gadn.data.images import tile
     rng = np.random.default_rng([seed, 99])
     contents = [sample_content(rng) for _ in range(num_contents)]
     grid = np.stack([np.stack([render(content, artist_style(seed, a), size, family) for content in contents])

@@ -114,7 +114,7 @@ def targets_for(heads: list[Head], info: dict, artists, content, style) -> dict[
 
 
 def trained(cache_dir: str, data_key: dict, train: dict, info: dict, num_artists: int) -> FeatureNetwork:
-    """The feature network of one data set (`train`: a split as tf_gadn.transfer_eval.load_split gives it), loaded
+    """The feature network of one data set (`train`: a split as tf_gadn.evaluation.transfer_eval.load_split gives it), loaded
     from `cache_dir` when a network with the same data key, heads and schedule was trained before."""
     content, style = train.get("content_factors"), train.get("style_factors")
     heads = heads_for(info, num_artists, content, style)

@@ -4,18 +4,18 @@ Fréchet distances, on the held-out split (issue 11's "metrics that tell blur fr
 A method is measured through a `TransferModel` (RGB in [-1, 1] in and out), so GADN, the style space and any later
 method are scored by the same code on the same pairs x -> a' (a' != a, drawn with a fixed seed). Ground-truth numbers
 (pixel error, attribution, factor errors) need a synthetic data set, where `render(content, style)` is known; the
-Fréchet distance and the artist probe work on any collection. The feature network (tf_gadn.feature_net) is trained on
+Fréchet distance and the artist probe work on any collection. The feature network (tf_gadn.evaluation.feature_net) is trained on
 the data set's real training images and cached under `cache_dir`.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from tf_gadn.evaluation import feature_net, transfer_metrics
 from tf_gadn.data import pipeline, records
+from tf_gadn.evaluation import feature_net, transfer_metrics
 
 MAX_TEST_IMAGES = 512       # transfers scored against ground truth
 FD_ARTISTS = 16             # target artists of the per-artist Fréchet distance

@@ -14,22 +14,13 @@ import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from tf_gadn.data import color as colorspace
+from tf_gadn.data.images import tile  # noqa: F401  (part of this module's API: grids are tiled here)
 
 
 def to_uint8_rgb(images, color: str = "rgb") -> np.ndarray:
     """Model-space images in [-1, 1] (RGB or normalised Lab) -> uint8 RGB."""
     rgb = colorspace.to_rgb_m11(tf.convert_to_tensor(images, tf.float32), color)
     return np.asarray(tf.clip_by_value((rgb + 1.0) * 127.5 + 0.5, 0, 255)).astype(np.uint8)
-
-
-def tile(grid: np.ndarray, gap: int = 2, background: int = 255) -> np.ndarray:
-    """[rows, cols, H, W, 3] uint8 -> one (rows*H) x (cols*W) picture with `gap` pixels between cells."""
-    rows, cols, h, w, c = grid.shape
-    out = np.full((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, c), background, np.uint8)
-    for r in range(rows):
-        for k in range(cols):
-            out[r * (h + gap):r * (h + gap) + h, k * (w + gap):k * (w + gap) + w] = grid[r, k]
-    return out
 
 
 def save_png(path: str, image: np.ndarray) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_gadn import losses
-from tf_gadn.training.collapse import Watch
 from tf_gadn.gadn import networks as gadn
 from tf_gadn.nn import augment
+from tf_gadn.training.collapse import Watch
 from tf_gadn.training.stage import Stage
 
 
@@ -17,7 +17,7 @@ class C2Pretrain(Stage):
     WATCH = Watch(learning_classifiers=("classifier_accuracy",))
 
     @classmethod
-    def uniform_dim_for(cls, config) -> int:
+    def uniform_dim(cls, config) -> int:
         return augment.UNIFORMS if config.critic_augment else 0
 
     def __init__(self, config, artist_counts, global_batch_size):
@@ -30,9 +30,6 @@ class C2Pretrain(Stage):
 
     def make_optimizers(self):
         return {"classifier2": self.new_optimizer("adam", self.config.c2_lr)}
-
-    def trained_variables(self):
-        return {"classifier2": self.classifier2.trainable_variables}
 
     def train_step(self, batch):
         x, a = batch["image"], batch["artist"]

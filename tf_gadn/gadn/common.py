@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tf_gadn.gadn.networks import reparameterize
 from tf_gadn.evaluation.transfer_eval import TransferModel
+from tf_gadn.nn.networks import reparameterize
 
 GRID_COLUMNS = 8
 

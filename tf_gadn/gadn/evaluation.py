@@ -1,11 +1,11 @@
-"""`python -m tf_gadn.evaluate --model_dir runs/demo [--compare_model_dir runs/demo_nonadv_c2]`: numbers, not just
-pictures, for a trained GADN.
+"""Numbers, not just pictures, for a trained GADN (`python -m tf_gadn.evaluate --model_dir runs/demo
+[--compare_model_dir runs/demo_nonadv_c2]` prints them).
 
 - Table 3 (GADN Appendix B.2): top-1 accuracy of C2 on samples G(c, S(a)) whose content codes c are drawn from the
   full-covariance normal fitted to E(x) over the training set, each artist exactly as often as in training. With a
   second run trained with a non-adversarial C2 (`--adversarial_c2=false`) the full 2 x 2 table is produced.
 - Figure 5 (Appendix B.1): reconstruction with the correct style G(E(x), S(a)) next to the zero style G(E(x), 0).
-- Transfers x -> a' on the held-out split (tf_gadn.transfer_eval, shared with every method): pixel error against the
+- Transfers x -> a' on the held-out split (tf_gadn.evaluation.transfer_eval, shared with every method): pixel error against the
   true rendering and its baselines, style attribution, per-factor errors, Fréchet distances (transfers and samples).
 - Artist accuracy of a linear probe on E(x): how much style the content code still carries.
 """
@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
 
-from tf_gadn.evaluation import probes, transfer_eval, visualize
-from tf_gadn.training import checkpoints
 from tf_gadn.data import pipeline, records
+from tf_gadn.evaluation import probes, transfer_eval, visualize
 from tf_gadn.gadn import common as gadn_common
 from tf_gadn.gadn.stage1 import load_content_stats
+from tf_gadn.training import checkpoints
 
 BATCH = 64
 
@@ -122,35 +120,8 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model_dir", None, "Trained GADN run to evaluate.")
-flags.DEFINE_string("compare_model_dir", "", "Run trained with --adversarial_c2=false, for the full Table 3.")
-flags.DEFINE_string("eval_data_dir", "", "Data set (default: the run's data_dir).")
-flags.DEFINE_string("out_dir", "", "Where report.json and figures go (default: MODEL_DIR/eval).")
-flags.DEFINE_string("through_stage", "", "Measure the networks as they were after this stage (e.g. gadn_stage1).")
-
-
-def main(argv):
-    del argv
-    try:
-        return _main()
-    except (checkpoints.CheckpointError, FileNotFoundError) as err:  # no usable checkpoint: say so, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-
-
-def _main():
-    if checkpoints.load_run_info(FLAGS.model_dir)[0].method == "style_space":  # its own numbers: probes on codes
-        from tf_gadn.style_space import evaluation as evaluate_style_space
-        print(evaluate_style_space.format_report(evaluate_style_space.evaluate(FLAGS.model_dir, FLAGS.out_dir)))
-        return 0
-    report = evaluate(FLAGS.model_dir, FLAGS.compare_model_dir, FLAGS.eval_data_dir, FLAGS.out_dir,
-                      FLAGS.through_stage)
-    print(format_report(report))
-    print(json.dumps(report["transfer"], indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    flags.mark_flag_as_required("model_dir")
-    app.run(main)
+def cli_report(model_dir: str, compare_model_dir: str = "", data_dir: str = "", out_dir: str = "",
+               through_stage: str = "") -> str:
+    """What `python -m tf_gadn.evaluate` prints for a GADN run (this method's `Method.evaluator`)."""
+    report = evaluate(model_dir, compare_model_dir, data_dir, out_dir, through_stage)
+    return format_report(report) + "\n" + json.dumps(report["transfer"], indent=1)

@@ -9,59 +9,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tf_gadn.nn.networks import ContentEncoder, Generator, ImageHead, float32, positive
 from tf_gadn.training.config import Config
-from tf_gadn.nn.blocks import TrunkSpec, down_trunk, up_trunk
-
-STD_FLOOR = 1e-4
-
-
-def positive(x):
-    """softplus + a small floor: std stays positive and its gradient never vanishes (the paper does not say how)."""
-    return tf.nn.softplus(x) + STD_FLOOR
-
-
-def float32(x):
-    """Network outputs leave in float32 whatever the compute policy (losses stay in full precision)."""
-    return tf.cast(x, tf.float32)
-
-
-def blank_images(spec: TrunkSpec):
-    """One all-zero image: calling a network on it once creates its variables (Keras 3 builds lazily)."""
-    return tf.zeros([1, spec.image_size, spec.image_size, 3])
-
-
-def reparameterize(mean, std, eps):
-    """z = mean + std * eps with eps ~ N(0, I) from the input pipeline (Kingma & Welling)."""
-    return mean + std * eps
-
-
-class ContentEncoder(keras.Model):
-    """E(x) -> (mean, std) of the content code."""
-
-    def __init__(self, spec: TrunkSpec, content_dim: int, **kwargs):
-        super().__init__(**kwargs)
-        self.trunk = down_trunk(spec, "trunk")
-        self.mean_head = keras.layers.Dense(content_dim, name="mean")
-        self.std_head = keras.layers.Dense(content_dim, name="std")
-        self(blank_images(spec))
-
-    def call(self, x):
-        h = self.trunk(x)
-        return float32(self.mean_head(h)), positive(float32(self.std_head(h)))
-
-
-class Generator(keras.Model):
-    """G([code parts]) -> image in [-1, 1]: Table 1 run right to left on the concatenated code.
-
-    GADN feeds [content, style]; the style-space decoder [style, content] and its GAN [style, content, noise]."""
-
-    def __init__(self, spec: TrunkSpec, code_dim: int, output: str = "tanh", **kwargs):
-        super().__init__(**kwargs)
-        self.trunk = up_trunk(spec, 3, "trunk", output)
-        self([tf.zeros([1, code_dim])])
-
-    def call(self, parts):
-        return float32(self.trunk(tf.concat(list(parts), axis=-1)))
 
 
 class StyleTable(keras.layers.Layer):
@@ -77,21 +26,6 @@ class StyleTable(keras.layers.Layer):
 
     def call(self, artist):
         return float32(tf.gather(self.mean, artist)), positive(float32(tf.gather(self.raw_std, artist)))
-
-
-class ImageHead(keras.Model):
-    """Trunk + one dense output layer: C1/C2 (one logit per artist) and D (one score)."""
-
-    def __init__(self, spec: TrunkSpec, outputs: int, **kwargs):
-        super().__init__(**kwargs)
-        self.trunk = down_trunk(spec, "trunk")
-        self.out = keras.layers.Dense(outputs, name="out")
-        self.outputs_count = outputs
-        self(blank_images(spec))
-
-    def call(self, x):
-        y = float32(self.out(self.trunk(x)))
-        return y[:, 0] if self.outputs_count == 1 else y
 
 
 class CodeClassifier(keras.Model):

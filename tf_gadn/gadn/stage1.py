@@ -14,10 +14,10 @@ import numpy as np
 import tensorflow as tf
 
 from tf_gadn import losses
-from tf_gadn.training.collapse import Watch
 from tf_gadn.gadn import networks as gadn
-from tf_gadn.training.stage import Stage, output_spread
 from tf_gadn.gadn.common import sample_code, style_by_content_grid, transfer_model
+from tf_gadn.training.collapse import Watch
+from tf_gadn.training.stage import Stage, output_spread
 
 CONTENT_STATS = "content_stats.npz"
 
@@ -29,7 +29,7 @@ class GadnStage1(Stage):
     WATCH = Watch(kl=("content_kl", "style_kl"), output_spread="output_spread", reconstruction="reconstruction")
 
     @classmethod
-    def noise_dim_for(cls, config) -> int:
+    def noise_dim(cls, config) -> int:
         return config.content_dim + 2 * config.style_dim  # eps for E(x), S(a), S(a')
 
     def __init__(self, config, artist_counts, global_batch_size):
@@ -54,10 +54,8 @@ class GadnStage1(Stage):
         return {"encoder": self.new_optimizer("adam", lr), "generator": self.new_optimizer("adam", lr),
                 "style_table": self.new_optimizer("adam", style_lr), "classifier": self.new_optimizer("adam", lr)}
 
-    def trained_variables(self):
-        return {"encoder": self.encoder.trainable_variables, "generator": self.generator.trainable_variables,
-                "style_table": self.style_table.trainable_variables,
-                "classifier": self.classifier.trainable_variables}
+    def optimized_networks(self):
+        return {**super().optimized_networks(), "classifier": (self.classifier_name,)}
 
     def classifier_input(self, content, style_other):
         """What C1 sees: G(E(x), S(a')), or E(x) for the MLP of the Appendix B.1 ablation."""

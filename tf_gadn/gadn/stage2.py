@@ -12,9 +12,9 @@ import tensorflow as tf
 
 from tf_gadn import losses
 from tf_gadn.gadn import networks as gadn
+from tf_gadn.gadn.common import sample_code, style_by_content_grid, transfer_model
 from tf_gadn.nn import augment
 from tf_gadn.training.stage import Stage
-from tf_gadn.gadn.common import sample_code, style_by_content_grid, transfer_model
 
 
 class GadnStage2(Stage):
@@ -24,11 +24,11 @@ class GadnStage2(Stage):
     FROZEN = ("encoder",)
 
     @classmethod
-    def noise_dim_for(cls, config) -> int:
+    def noise_dim(cls, config) -> int:
         return config.content_dim + config.style_dim  # eps for E(x) and S(a')
 
     @classmethod
-    def uniform_dim_for(cls, config) -> int:
+    def uniform_dim(cls, config) -> int:
         return 2 * augment.UNIFORMS if config.critic_augment else 0  # zoom/shift of real and of generated images
 
     def critic_views(self, real, fake, uniform):
@@ -59,10 +59,6 @@ class GadnStage2(Stage):
         return {"generator": self.new_optimizer("rmsprop", lr),
                 "style_table": self.new_optimizer("rmsprop", self.config.stage2_style_lr),
                 "discriminator": self.new_optimizer("rmsprop", lr), "classifier2": self.new_optimizer("rmsprop", lr)}
-
-    def trained_variables(self):
-        return {name: self.networks()[name].trainable_variables
-                for name in ("generator", "style_table", "discriminator", "classifier2")}
 
     def train_step(self, batch):
         x, a, a_other = batch["image"], batch["artist"], batch["other_artist"]

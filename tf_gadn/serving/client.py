@@ -1,5 +1,5 @@
 """`python -m tf_gadn.client --server localhost:8500 --model gadn --image in.png --artist NAME --out out.png [--rest]`:
-draws the content of in.png in an artist's style through a model server (DESIGN.md "Export and serving").
+draws the content of in.png in an artist's style through a model server (BUILD.md, "Serving").
 
 gRPC goes through tensorflow_serving.apis' PredictionService stubs and REST through TF Serving's documented JSON API,
 so the same client works against the real tensorflow_model_server and against tf_gadn.serve. The image file's bytes
@@ -18,9 +18,9 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
-from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-MAX_MESSAGE_BYTES = 64 << 20
+from tf_gadn.serving.protocol import MAX_MESSAGE_BYTES, model_spec
 
 
 class ServerError(Exception):
@@ -29,15 +29,6 @@ class ServerError(Exception):
     def __init__(self, status, message: str):
         super().__init__(f"{status}: {message}")
         self.status, self.message = status, message
-
-
-def model_spec(model: str, signature: str = "", version: int = 0, label: str = "") -> model_pb2.ModelSpec:
-    spec = model_pb2.ModelSpec(name=model, signature_name=signature)
-    if version:
-        spec.version.value = version
-    elif label:
-        spec.version_label = label
-    return spec
 
 
 class GrpcClient:

@@ -1,5 +1,5 @@
 """`python -m tf_gadn.export --model_dir M --export_dir E --name gadn [--version N] [--tflite float16]`: ship a trained
-run as a TF Serving SavedModel at `E/<name>/<version>/` (DESIGN.md "Export and serving").
+run as a TF Serving SavedModel at `E/<name>/<version>/` (BUILD.md, "Serving").
 
 A method contributes only its *core* functions on model-space float images (GADN Section 3: transfer(x, a') =
 G(E(x).mean, S(a').mean); style space: G(u(a'), v(x), 0), plus encode_style and transfer_by_reference);
@@ -13,7 +13,7 @@ G(E(x).mean, S(a').mean); style space: G(u(a'), v(x), 0), plus encode_style and 
 
 `serving_default` is `transfer`. Bad input fails inside the graph with InvalidArgumentError (artist id out of range,
 unknown name, undecodable or oversized image), which TF Serving and tf_gadn.serve report as INVALID_ARGUMENT.
-`artists.json` travels as an asset. A method is one ServingModule subclass plus one line in `signatures_for`.
+`artists.json` travels as an asset. A method is one ServingModule subclass named by its `Method` record (tf_gadn.training.registry).
 """
 from __future__ import annotations
 
@@ -24,14 +24,15 @@ import secrets
 import shutil
 import sys
 
-import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from tf_gadn.training import checkpoints
 from tf_gadn.data import color as colors
 from tf_gadn.data import records
-from tf_gadn.serving.image_headers import MAX_IMAGE_PIXELS   # tf_gadn.serve refuses larger headers before decoding
+from tf_gadn.serving.image_headers import (
+    MAX_IMAGE_PIXELS,  # tf_gadn.serve refuses larger headers before decoding
+)
+from tf_gadn.training import checkpoints, registry
 
 TEMP_PREFIX = ".tmp-"   # hidden, not all-digit: TF Serving and tf_gadn.serve never load it as a version
 IMAGE, IMAGES, ARTIST = "image", "images", "artist"   # input kinds that have wire variants
@@ -176,136 +177,9 @@ class ServingModule(tf.Module):
         return self.wire_function(core, kinds, checked=False, batch=1).get_concrete_function()
 
 
-class GadnServing(ServingModule):
-    """GADN (Sections 3-4): content E(x), per-artist style table S(a), generator G, adversarial classifier C2."""
-
-    def __init__(self, config, artists, networks, model_dir):
-        from tf_gadn.gadn.stage1 import load_content_stats
-        super().__init__(config, artists, model_dir)
-        self.encoder, self.generator = networks["encoder"], networks["generator"]
-        self.style_table = networks["style_table"]
-        self.classifier = networks.get("classifier2", networks.get("classifier1"))
-        stats = load_content_stats(model_dir)
-        cov = stats["cov"] + 1e-6 * np.eye(len(stats["mean"]))
-        # content codes are drawn from the full-covariance normal fitted to E(x) (Appendix B.2, Table 3)
-        self.content_mean = tf.constant(stats["mean"], tf.float32)
-        self.content_chol = tf.constant(np.linalg.cholesky(cov), tf.float32)
-        self.content_dim, self.style_dim = config.content_dim, config.style_dim
-
-    def functions(self):
-        table = {
-            "transfer": (self.transfer, {"image": IMAGE, "artist_id": ARTIST}),
-            "generate": (self.generate, {"content": tf.TensorSpec([None, self.content_dim], tf.float32, "content"),
-                                         "style": tf.TensorSpec([None, self.style_dim], tf.float32, "style")}),
-            "encode_content": (self.encode_content, {"image": IMAGE}),
-            "sample": (self.sample, {"artist_id": ARTIST, "seed": tf.TensorSpec([None], tf.int64, "seed")}),
-        }
-        if self.classifier is not None:
-            table["classify"] = (self.classify, {"image": IMAGE})
-        return table
-
-    def transfer(self, image, artist_id):
-        """x's content drawn by artist a': G(E(x).mean, S(a').mean)."""
-        return self.generate(self.encoder(image)[0], self.style_table(artist_id)[0])
-
-    def generate(self, content, style):
-        return {"image": self.generator([content, style])}
-
-    def encode_content(self, image):
-        mean, std = self.encoder(image)
-        return {"content_mean": mean, "content_std": std}
-
-    def classify(self, image):
-        return self.artist_prediction(self.classifier(image))
-
-    def sample(self, artist_id, seed):
-        """A new portrait by a: content ~ N(mean, cov) of E(x) drawn from `seed` (same seed, same content)."""
-        z = self.seeded_normal(seed, self.content_dim)
-        content = self.content_mean + tf.matmul(z, self.content_chol, transpose_b=True)
-        return {**self.generate(content, self.style_table(artist_id)[0]), "content": content}
-
-
-class StyleSpaceServing(ServingModule):
-    """Style space (that paper's Sections 4-5.2), in Lab: G([u, v, w]) with u a normalised style (an image's
-    S(x)[:d_style], or an artist's representative style s_a), v = Enc(x).mean[:d_content], w the noise (0 unless
-    sampling). Adds encode_style and transfer_by_reference: styles from reference images, so artists never seen in
-    training work too."""
-    color = "lab"
-
-    def __init__(self, config, artists, networks, model_dir):
-        from tf_gadn.style_space.common import load_style_stats
-        super().__init__(config, artists, model_dir)
-        missing = [n for n in ("style_encoder", "content_encoder", "generator", "representative_styles")
-                   if n not in networks]
-        if missing:
-            raise FileNotFoundError(f"{model_dir!r} has no trained {', '.join(missing)}: train the whole chain first")
-        self.style_encoder, self.content_encoder = networks["style_encoder"], networks["content_encoder"]
-        self.generator, self.representative_styles = networks["generator"], networks["representative_styles"]
-        mean, std = load_style_stats(model_dir, config.d_style)
-        self.style_mean, self.style_std = tf.constant(mean), tf.constant(std)
-        self.d_style, self.d_content = config.d_style, config.d_content
-        self.noise_dim = config.gan_code_dim - config.d_style - config.d_content
-
-    def functions(self):
-        return {
-            "transfer": (self.transfer, {"image": IMAGE, "artist_id": ARTIST}),
-            "generate": (self.generate, {"content": tf.TensorSpec([None, self.d_content], tf.float32, "content"),
-                                         "style": tf.TensorSpec([None, self.d_style], tf.float32, "style")}),
-            "encode_content": (self.encode_content, {"image": IMAGE}),
-            "classify": (self.classify, {"image": IMAGE}),
-            "sample": (self.sample, {"artist_id": ARTIST, "seed": tf.TensorSpec([None], tf.int64, "seed")}),
-            "encode_style": (self.encode_style, {"image": IMAGE}),
-            "transfer_by_reference": (self.transfer_by_reference, {"image": IMAGE, "reference_images": IMAGES}),
-        }
-
-    def normalised(self, style_code):
-        from tf_gadn.style_space.common import normalise_style
-        return normalise_style(style_code[:, :self.d_style], self.style_mean, self.style_std)
-
-    def artist_style(self, artist_id):
-        return self.normalised(self.representative_styles(artist_id))
-
-    def generate(self, content, style, noise=None):
-        """G(u, v, w); w = 0, the mode of the noise prior, unless given."""
-        noise = tf.zeros([tf.shape(content)[0], self.noise_dim]) if noise is None else noise
-        return {"image": self.generator([style, content, noise])}
-
-    def encode_content(self, image):
-        mean, std = self.content_encoder(image)
-        return {"content_mean": mean[:, :self.d_content], "content_std": std[:, :self.d_content]}
-
-    def transfer(self, image, artist_id):
-        return self.generate(self.encode_content(image)["content_mean"], self.artist_style(artist_id))
-
-    def classify(self, image):
-        """Section 6.1's rule: the artist whose representative style is nearest to S(x)."""
-        code = self.style_encoder(image)
-        styles = self.representative_styles.styles
-        return self.artist_prediction(-tf.reduce_sum(tf.square(code[:, None, :] - styles[None, :, :]), axis=-1))
-
-    def sample(self, artist_id, seed):
-        """A new portrait by a: v and w from the GAN's N(0, I) prior drawn from `seed`, u = a's style."""
-        z = self.seeded_normal(seed, self.d_content + self.noise_dim)
-        content, noise = z[:, :self.d_content], z[:, self.d_content:]
-        return {**self.generate(content, self.artist_style(artist_id), noise), "content": content}
-
-    def encode_style(self, image):
-        return {"style": self.normalised(self.style_encoder(image))}
-
-    def transfer_by_reference(self, image, reference_images):
-        """x's content in the mean style of its R reference images ([B, R, S, S, 3])."""
-        flat = tf.reshape(reference_images, tf.concat([[-1], tf.shape(reference_images)[2:]], 0))
-        styles = tf.reshape(self.encode_style(flat)["style"], [tf.shape(reference_images)[0], -1, self.d_style])
-        return self.generate(self.encode_content(image)["content_mean"], tf.reduce_mean(styles, axis=1))
-
-
 def signatures_for(config, artists, networks, model_dir) -> ServingModule:
-    """The serving module of a trained run, by config.method."""
-    if config.method == "gadn":
-        return GadnServing(config, artists, networks, model_dir)
-    if config.method == "style_space":
-        return StyleSpaceServing(config, artists, networks, model_dir)
-    raise ValueError(f"unknown method {config.method!r}")
+    """The serving module of a trained run: its method's (tf_gadn.training.registry)."""
+    return registry.method(config.method).serving_module(config, artists, networks, model_dir)
 
 
 def next_version(base_path: str) -> int:

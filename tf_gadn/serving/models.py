@@ -2,7 +2,7 @@
 policies and labels, polling base paths for new versions, and request checks that answer with TF Serving's own
 status codes and messages (tensorflow_serving/servables/tensorflow/predict_util.cc, core/server_core.cc).
 
-DESIGN.md "Export and serving": the tensorflow_model_server binary cannot be installed here, so this module serves the
+Why (BUILD.md, "Serving"): the tensorflow_model_server binary cannot be installed here, so this module serves the
 same `<base_path>/<version>/` SavedModel directories the real server would, and fails the same way on bad requests.
 """
 from __future__ import annotations
@@ -291,7 +291,7 @@ class ModelRegistry:
         for model in self.models.values():
             model.poll()
 
-    def start(self) -> "ModelRegistry":
+    def start(self) -> ModelRegistry:
         self.poll()
         if self.poll_seconds > 0:
             self._thread = threading.Thread(target=self._loop, name="version-poller", daemon=True)

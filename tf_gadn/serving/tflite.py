@@ -1,4 +1,4 @@
-"""TFLite previews for phones (DESIGN.md "Export and serving"): `transfer` and `generate` converted from the same
+"""TFLite previews for phones (BUILD.md, "Serving"): `transfer` and `generate` converted from the same
 functions the SavedModel serves, in three modes, plus a metadata JSON a mobile app reads (input/output specs, artists).
 
 Modes: `float32` (no optimisation), `float16` (weights stored as float16, dequantised at load), `dynamic_int8`

@@ -18,12 +18,17 @@ import tensorflow as tf
 
 from tf_gadn import losses
 from tf_gadn.data import color as colorspace
+from tf_gadn.evaluation.transfer_eval import TransferModel
 from tf_gadn.nn import augment
 from tf_gadn.style_space import networks as style_space
+from tf_gadn.style_space.common import (
+    content_prefix,
+    load_style_stats,
+    normalise_style,
+    split_gan_code,
+    style_prefix,
+)
 from tf_gadn.training.stage import Stage
-from tf_gadn.evaluation.transfer_eval import TransferModel
-from tf_gadn.style_space.common import (content_prefix, load_style_stats, normalise_style, split_gan_code,
-                                              style_prefix)
 
 GRID_COLUMNS = 8
 LAB_WHITE = (1.0, 0.0, 0.0)  # L = 100, a = b = 0 in model space: the blank corner of the sample grid
@@ -83,11 +88,11 @@ class CondGanStage(Stage):
     FROZEN = ("style_encoder", "content_encoder")
 
     @classmethod
-    def noise_dim_for(cls, config) -> int:
+    def noise_dim(cls, config) -> int:
         return config.gan_code_dim  # u, v, w ~ N(0, I), eq. 6
 
     @classmethod
-    def uniform_dim_for(cls, config) -> int:
+    def uniform_dim(cls, config) -> int:
         augmenting = 2 * augment.UNIFORMS if config.critic_augment else 0  # zoom/shift of real and generated images
         return 2 * patch_uniform_dim(config.image_size, config.ss_disc_size) + augmenting  # + their patches
 
@@ -117,9 +122,9 @@ class CondGanStage(Stage):
         lr = self.config.cond_gan_lr
         return {"generator": self.new_optimizer("rmsprop", lr), "discriminators": self.new_optimizer("rmsprop", lr)}
 
-    def trained_variables(self):
-        return {"generator": self.generator.trainable_variables,
-                "discriminators": [v for d in self.discriminators for v in d.trainable_variables]}
+    def optimized_networks(self):
+        return {"generator": ("generator",),
+                "discriminators": tuple(f"discriminator{s}" for s in range(len(self.discriminators)))}
 
     def after_inheriting(self, inherit_dir):
         """--cond_gan_init=decoder: G starts as the content VAE's decoder (style_space.generator_from_decoder)."""

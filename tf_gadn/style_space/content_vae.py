@@ -16,14 +16,14 @@ import numpy as np
 import tensorflow as tf
 
 from tf_gadn import losses
-from tf_gadn.evaluation import visualize
 from tf_gadn.data import records
+from tf_gadn.evaluation import visualize
+from tf_gadn.nn.networks import reparameterize
 from tf_gadn.style_space import networks as style_space
-from tf_gadn.gadn.networks import reparameterize
-from tf_gadn.training.collapse import Watch
-from tf_gadn.style_space.pruning import has_images, prefix_lengths, split_batches
-from tf_gadn.training.stage import Stage
 from tf_gadn.style_space.common import style_prefix
+from tf_gadn.style_space.pruning import has_images, prefix_lengths, split_batches
+from tf_gadn.training.collapse import Watch
+from tf_gadn.training.stage import Stage
 
 PRUNING_JSON = "content_pruning.json"
 PRUNING_PNG = "content_pruning.png"
@@ -68,11 +68,11 @@ class ContentVaeStage(Stage):
     WATCH = Watch(kl=("content_kl",), reconstruction="reconstruction")
 
     @classmethod
-    def noise_dim_for(cls, config) -> int:
+    def noise_dim(cls, config) -> int:
         return config.content_code_dim  # eps of the reparameterisation
 
     @classmethod
-    def uniform_dim_for(cls, config) -> int:
+    def uniform_dim(cls, config) -> int:
         return 1  # the nested-dropout prefix length, by inverse CDF
 
     def __init__(self, config, artist_counts, global_batch_size):
@@ -80,7 +80,6 @@ class ContentVaeStage(Stage):
         nets = style_space.build_networks(config, self.num_artists, ("style_encoder", "content_encoder", "decoder"))
         self.style_encoder, self.content_encoder, self.decoder = (
             nets["style_encoder"], nets["content_encoder"], nets["decoder"])
-        self.style_encoder.trainable = False
         check_dropout_t(config.nested_dropout_t)  # before any step, not in the middle of the first one
         self.add_trackers("objective", "reconstruction", "content_kl", "mean_prefix_length")
 
@@ -90,10 +89,6 @@ class ContentVaeStage(Stage):
     def make_optimizers(self):
         lr = self.config.content_vae_lr
         return {"content_encoder": self.new_optimizer("rmsprop", lr), "decoder": self.new_optimizer("rmsprop", lr)}
-
-    def trained_variables(self):
-        return {"content_encoder": self.content_encoder.trainable_variables,
-                "decoder": self.decoder.trainable_variables}
 
     def style(self, x):
         """S(x)^[d_style]: the decoder's style input comes from the frozen S, never from the content code."""

@@ -1,7 +1,7 @@
 """`python -m tf_gadn.evaluate_style_space --model_dir M`: does the style code hold style and the content code content?
 
 On synthetic data the true factors of every image are known (tf_gadn.data.synthetic): per-artist style factors and
-per-image content factors. Linear probes (tf_gadn.probes) are fitted on the train split from each code to each
+per-image content factors. Linear probes (tf_gadn.evaluation.probes) are fitted on the train split from each code to each
 factor and scored on the test split (or a held-out 30% of train). Four numbers, the issue's check of Section 6.2's
 claim: style code -> style factors and content code -> content factors should be high, the two crossings low.
 Each number is the mean over factors of a chance-corrected score: R^2 for a continuous factor, and
@@ -19,10 +19,10 @@ import tensorflow as tf
 from absl import app, flags
 
 from tf_gadn import losses
-from tf_gadn.evaluation import probes, transfer_eval
-from tf_gadn.style_space import explore
 from tf_gadn.data import color as colorspace
 from tf_gadn.data import records, synthetic
+from tf_gadn.evaluation import probes, transfer_eval
+from tf_gadn.style_space import explore
 from tf_gadn.style_space.common import StyleSpace, load_style_space
 
 MAX_IMAGES = 4096
@@ -160,6 +160,14 @@ def format_report(report: dict) -> str:
     lines += ["Transfers x -> a' (held-out split, style from a' 's training drawings):",
               transfer_eval.format_summary(report["transfer"])]
     return "\n".join(lines)
+
+
+def cli_report(model_dir: str, compare_model_dir: str = "", data_dir: str = "", out_dir: str = "",
+               through_stage: str = "") -> str:
+    """What `python -m tf_gadn.evaluate` prints for a style-space run (this method's `Method.evaluator`): probes on
+    the codes and transfers; the comparison run, data set and stage options are GADN's and ignored here."""
+    del compare_model_dir, data_dir, through_stage
+    return format_report(evaluate(model_dir, out_dir))
 
 
 FLAGS = flags.FLAGS

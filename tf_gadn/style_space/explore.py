@@ -18,9 +18,9 @@ import tensorflow as tf
 from absl import app, flags
 from PIL import Image, UnidentifiedImageError
 
-from tf_gadn.evaluation import visualize
 from tf_gadn.data import color as colorspace
 from tf_gadn.data import faces, pipeline, records, synthetic
+from tf_gadn.evaluation import visualize
 from tf_gadn.style_space.common import StyleSpace, load_style_space
 
 SHOWN = 8            # images in reconstruction / transfer figures

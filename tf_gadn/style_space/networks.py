@@ -12,9 +12,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_gadn.training.config import Config
 from tf_gadn.nn.blocks import TrunkSpec, dense, down_trunk
-from tf_gadn.gadn.networks import ContentEncoder, Generator, ImageHead, blank_images, float32
+from tf_gadn.nn.networks import ContentEncoder, Generator, ImageHead, blank_images, float32
+from tf_gadn.training.config import Config
 
 DISCRIMINATOR_SCALES = 3
 

@@ -20,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from tf_gadn import losses
+from tf_gadn.data import pipeline, records
 from tf_gadn.evaluation import visualize
 from tf_gadn.training.config import Config
-from tf_gadn.data import pipeline, records
 
 DEFAULT_TOLERANCE = 0.02
 PRUNING_JSON = "pruning.json"
@@ -47,7 +47,7 @@ class ArtistSums:
     sums_of_squares: np.ndarray  # [A, D]
 
     @classmethod
-    def empty(cls, num_artists: int, dim: int) -> "ArtistSums":
+    def empty(cls, num_artists: int, dim: int) -> ArtistSums:
         return cls(np.zeros(num_artists), np.zeros((num_artists, dim)), np.zeros((num_artists, dim)))
 
     def add(self, codes: np.ndarray, artists: np.ndarray) -> None:

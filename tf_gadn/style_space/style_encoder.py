@@ -14,11 +14,12 @@ import os
 import tensorflow as tf
 
 from tf_gadn import losses
-from tf_gadn.style_space import pruning
-from tf_gadn.training.collapse import Watch
 from tf_gadn.style_space import networks as style_space
-from tf_gadn.training.stage import Stage
+from tf_gadn.style_space import pruning
 from tf_gadn.style_space.common import save_style_stats
+from tf_gadn.training.collapse import Watch
+from tf_gadn.training.stage import Stage
+
 
 class StyleEncoderStage(Stage):
     NAME = "style_encoder"
@@ -45,9 +46,6 @@ class StyleEncoderStage(Stage):
     def make_optimizers(self):
         lr = self.config.style_encoder_lr
         return {name: self.new_optimizer("adam", lr) for name in self.networks()}
-
-    def trained_variables(self):
-        return {name: net.trainable_variables for name, net in self.networks().items()}
 
     def train_step(self, batch):
         x, a = batch["image"], batch["artist"]

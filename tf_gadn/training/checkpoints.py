@@ -26,8 +26,9 @@ import sys
 
 import tensorflow as tf
 
-from tf_gadn.training.config import Config, RUN_SETTINGS
 from tf_gadn.data import records
+from tf_gadn.training import registry
+from tf_gadn.training.config import RUN_SETTINGS, Config
 
 CORRUPT_DIR = "corrupt"
 _CHECKPOINT_NAME = re.compile(r"^ckpt-(\d+)$")  # tf.train.CheckpointManager's default prefix + number
@@ -284,9 +285,6 @@ def load_run_info(model_dir: str) -> tuple[Config, list[dict]]:
     return Config(**values), records.read_artists(model_dir)
 
 
-_NETWORK_BUILDERS = {"gadn": "tf_gadn.gadn.networks", "style_space": "tf_gadn.style_space.networks"}
-
-
 def networks_in_stage(model_dir: str, stage: str) -> set[str]:
     """Names of the networks a stage's checkpoints hold (read from the newest one whose index reads; empty when the
     stage has no checkpoint)."""
@@ -306,12 +304,10 @@ def load_trained(model_dir: str, through_stage: str = "") -> tuple[Config, list[
     """Rebuilds a run's networks from its config and restores each from the LAST stage of the chain that trained it
     (e.g. GADN's generator from stage 2 when it exists, else from stage 1), or from the last stage up to and including
     `through_stage` (to measure an earlier stage of a finished run). Used by export and evaluation."""
-    import importlib
-
-    from tf_gadn.training.registry import CHAINS
     config, artists = load_run_info(model_dir)
-    networks = importlib.import_module(_NETWORK_BUILDERS[config.method]).build_networks(config, len(artists))
-    chain = list(CHAINS[config.method])
+    method = registry.method(config.method)
+    networks = method.build_networks(config, len(artists))
+    chain = list(method.chain)
     if through_stage:
         if through_stage not in chain:
             raise ValueError(f"{through_stage!r} is not a stage of {config.method!r}: {chain}")

@@ -126,11 +126,11 @@ class Config:
     def gadn_trunk(self) -> TrunkSpec:
         return TrunkSpec(self.image_size, tuple(self.gadn_channels), tuple(self.gadn_blocks), self.gadn_fc_width)
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_flags(cls, flag_values) -> "Config":
+    def from_flags(cls, flag_values) -> Config:
         values = {}
         for f in dataclasses.fields(cls):
             value = getattr(flag_values, f.name)

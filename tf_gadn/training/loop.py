@@ -1,7 +1,7 @@
 """The one training loop every stage of both papers runs in: tf.distribute, tf.data, checkpoints, exact resume,
 a guard against non-finite losses, TensorBoard scalars and image grids, PNG sample grids and a progress bar.
 
-Stages differ only in their `train_step` (see tf_gadn/stages/base.py); this module never branches on a stage name.
+Stages differ only in their `train_step` (see tf_gadn/training/stage.py); this module never branches on a stage name.
 Exact resume: the input stream is a pure function of (seed, step) (tf_gadn/data/pipeline.py), and weights, optimizer
 slots and the step are checkpointed, so a run killed after step k and resumed computes the same steps k+1... it would
 have computed. A non-finite loss stops the run before anything is saved, and so do non-finite weights (checked before
@@ -22,10 +22,10 @@ import time
 import keras
 import tensorflow as tf
 
+from tf_gadn.data import pipeline
 from tf_gadn.evaluation import transfer_eval, visualize
 from tf_gadn.training import checkpoints, collapse, distribute
 from tf_gadn.training.config import Config
-from tf_gadn.data import pipeline
 from tf_gadn.training.registry import stage_class
 
 SAMPLE_BATCH = 8
@@ -61,14 +61,6 @@ def _stop_requests():
             signal.signal(sig, handler)
 
 
-def noise_dim(cls, config: Config) -> int:
-    return cls.noise_dim_for(config) if hasattr(cls, "noise_dim_for") else cls.NOISE_DIM
-
-
-def uniform_dim(cls, config: Config) -> int:
-    return cls.uniform_dim_for(config) if hasattr(cls, "uniform_dim_for") else cls.UNIFORM_DIM
-
-
 def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
     """Per-input-pipeline dataset: consecutive per-replica batches, so the replicas of step t together hold exactly
     the examples a single device would see as its global batch t (same per-example noise, same a')."""
@@ -78,8 +70,8 @@ def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
         replicas_here = input_context.num_replicas_in_sync // input_context.num_input_pipelines
         return pipeline.make_dataset(
             config.data_dir, "train", global_batch_size=per_replica, image_size=config.image_size, color=cls.COLOR,
-            seed=config.seed, start_step=start_step * replicas_here, noise_dim=noise_dim(cls, config),
-            uniform_dim=uniform_dim(cls, config), distinct_other_artist=cls.DISTINCT_OTHER_ARTIST, cache=config.cache,
+            seed=config.seed, start_step=start_step * replicas_here, noise_dim=cls.noise_dim(config),
+            uniform_dim=cls.uniform_dim(config), distinct_other_artist=cls.DISTINCT_OTHER_ARTIST, cache=config.cache,
             num_workers=input_context.num_input_pipelines, worker_index=input_context.input_pipeline_id)
 
     return make
@@ -88,8 +80,8 @@ def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
 def eval_dataset(config: Config, cls, batch_size: int = 32) -> tf.data.Dataset:
     """The train split once, in file order, in the stage's colour space (statistics, sample grids, evaluation)."""
     return pipeline.make_dataset(config.data_dir, "train", global_batch_size=batch_size, image_size=config.image_size,
-                                 color=cls.COLOR, seed=config.seed, noise_dim=noise_dim(cls, config),
-                                 uniform_dim=uniform_dim(cls, config), shuffle=False, repeat=False,
+                                 color=cls.COLOR, seed=config.seed, noise_dim=cls.noise_dim(config),
+                                 uniform_dim=cls.uniform_dim(config), shuffle=False, repeat=False,
                                  drop_remainder=False, distinct_other_artist=cls.DISTINCT_OTHER_ARTIST)
 
 
@@ -146,6 +138,142 @@ def _save(manager, step: int, check, last_good: str | None) -> str:
     return manager.save(checkpoint_number=step)
 
 
+def due(current: int, every: int, total_steps: int) -> bool:
+    """Whether a periodic action runs after step `current` (every `every` steps, and after the last step)."""
+    return current % every == 0 or current == total_steps
+
+
+class Clock:
+    """Steps per second since the first step of this process (a resumed run counts from where it resumed)."""
+
+    def __init__(self, start: int):
+        self.start, self.started = start, time.time()
+
+    def restart(self) -> None:
+        self.started = time.time()
+
+    def rate(self, current: int) -> float:
+        return (current - self.start) / (time.time() - self.started)
+
+
+class Checkpointing(keras.callbacks.Callback):
+    """Saves a checkpoint every `every` steps and after the last one, each only if every weight is finite; remembers
+    the last good one (what every error message names)."""
+
+    def __init__(self, manager, check, last_good: str | None, every: int, total_steps: int):
+        super().__init__()
+        self.manager, self.check, self.last_good = manager, check, last_good
+        self.every, self.total_steps = every, total_steps
+
+    def save(self, current: int) -> str:
+        self.last_good = _save(self.manager, current, self.check, self.last_good)
+        return self.last_good
+
+    def on_train_batch_end(self, batch, logs=None):
+        if due(batch, self.every, self.total_steps):
+            self.save(batch)
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops the run (NonFiniteLossError) at a non-finite training value, before that step is saved."""
+
+    def __init__(self, saver: Checkpointing):
+        super().__init__()
+        self.saver = saver
+
+    def on_train_batch_end(self, batch, logs=None):
+        _check_finite(logs, batch, self.saver.last_good)
+
+
+class Logging(keras.callbacks.Callback):
+    """Every `every` steps: TensorBoard scalars, the trackers reset, collapse warnings (stderr) and, in a log file, a
+    progress line."""
+
+    def __init__(self, stage, stage_name: str, writer, clock: Clock, every: int, total_steps: int, monitor,
+                 print_lines: bool):
+        super().__init__()
+        self.stage, self.stage_name, self.writer, self.clock = stage, stage_name, writer, clock
+        self.every, self.total_steps, self.monitor, self.print_lines = every, total_steps, monitor, print_lines
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not due(batch, self.every, self.total_steps):
+            return
+        with self.writer.as_default(step=batch):
+            for name, value in logs.items():
+                tf.summary.scalar(f"{self.stage_name}/{name}", value)
+            tf.summary.scalar(f"{self.stage_name}/steps_per_second", self.clock.rate(batch))
+        for metric in self.stage.tracker.values():
+            metric.reset_state()
+        for warning in self.monitor.observe(batch, logs) if self.monitor is not None else ():
+            print(warning, file=sys.stderr, flush=True)
+        if self.print_lines:
+            print(f"[{self.stage_name}] step {batch}/{self.total_steps} ({self.clock.rate(batch):.1f} steps/s) "
+                  f"{summarize(logs)}", flush=True)
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """A live keras progress bar (on a terminal)."""
+
+    def __init__(self, bar: keras.utils.Progbar):
+        super().__init__()
+        self.bar = bar
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(batch, list(logs.items()))
+
+
+class TransferEval(keras.callbacks.Callback):
+    """--eval_every: the transfer metrics of the networks being trained (TensorBoard and `<stage>/metrics.csv`)."""
+
+    def __init__(self, probe, stage, stage_dir: str, stage_name: str, writer, every: int, total_steps: int):
+        super().__init__()
+        self.probe, self.stage, self.stage_dir, self.stage_name, self.writer = probe, stage, stage_dir, stage_name, writer
+        self.every, self.total_steps = every, total_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if due(batch, self.every, self.total_steps):
+            write_eval(self.probe(self.stage.transfer_model()), self.stage_dir, self.stage_name, batch, self.writer)
+
+
+class SampleGrids(keras.callbacks.Callback):
+    """--sample_every: the stage's sample grid as a PNG and a TensorBoard image."""
+
+    def __init__(self, stage, sample_batch: dict, stage_dir: str, writer, every: int, total_steps: int):
+        super().__init__()
+        self.stage, self.sample_batch, self.stage_dir, self.writer = stage, sample_batch, stage_dir, writer
+        self.every, self.total_steps = every, total_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if due(batch, self.every, self.total_steps):
+            write_samples(self.stage, self.sample_batch, self.stage_dir, batch, self.writer)
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """SIGINT/SIGTERM become a request checked after each step: the step in flight finishes, a checkpoint is saved,
+    and the run stops with TrainingInterrupted (so a kill never lands halfway through an update)."""
+
+    def __init__(self, saver: Checkpointing):
+        super().__init__()
+        self.saver = saver
+        self._requests = None
+        self.requested = threading.Event()
+
+    def on_train_begin(self, logs=None):
+        self._requests = _stop_requests()
+        self.requested = self._requests.__enter__()
+
+    def on_train_end(self, logs=None):
+        if self._requests is not None:
+            self._requests.__exit__(None, None, None)
+            self._requests = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.requested.is_set():
+            last_good = self.saver.save(batch)
+            raise TrainingInterrupted(f"stopped at step {batch}; checkpoint saved: {last_good}. "
+                                      "Rerun the same command to continue.")
+
+
 def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strategy, artists: list[dict],
                 progress: bool = True) -> dict[str, float]:
     """Trains one stage to its configured number of steps (or what is left of them); returns the last metrics."""
@@ -180,47 +308,41 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
 
     writer = tf.summary.create_file_writer(os.path.join(stage_dir, "logs")) if chief else tf.summary.create_noop_writer()
     sample_batch = next(iter(make_eval().take(1))) if chief and config.sample_every else None
-    # A live bar on a terminal; plain lines every log_every steps in a log file (no escape codes).
-    bar = keras.utils.Progbar(total_steps, stateful_metrics=list(stage.tracker)) \
-        if (progress and chief and sys.stdout.isatty()) else None
-    values: dict[str, float] = {}
-    monitor = collapse.CollapseMonitor(cls.WATCH, stage_name, total_steps, len(artists))
     probe = transfer_eval.TrainingProbe(config.data_dir, config.image_size, os.path.join(config.model_dir, "eval"),
                                         config.seed) if chief and config.eval_every and stage.transfer_model() else None
     if probe is not None:
         trim_metrics(stage_dir, start)
-    started = time.time()
-    with _stop_requests() as stop:
+    clock = Clock(start)
+    saver = Checkpointing(manager, check, last_good, config.checkpoint_every, total_steps)
+    # In this order after every step: the guard before anything is written, the log (which resets the trackers) before
+    # the periodic outputs, the stop request last so the step's checkpoint and pictures are written first.
+    callbacks = [NonFiniteGuard(saver),
+                 Logging(stage, stage_name, writer, clock, config.log_every, total_steps,
+                         collapse.CollapseMonitor(cls.WATCH, stage_name, total_steps, len(artists)) if chief else None,
+                         print_lines=progress and chief and not sys.stdout.isatty())]
+    if progress and chief and sys.stdout.isatty():  # a live bar on a terminal; plain lines in a log file
+        callbacks.append(ProgressBar(keras.utils.Progbar(total_steps, stateful_metrics=list(stage.tracker))))
+    callbacks.append(saver)
+    if probe is not None:
+        callbacks.append(TransferEval(probe, stage, stage_dir, stage_name, writer, config.eval_every, total_steps))
+    if sample_batch is not None:
+        callbacks.append(SampleGrids(stage, sample_batch, stage_dir, writer, config.sample_every, total_steps))
+    callbacks.append(StopOnSignal(saver))
+    values: dict[str, float] = {}
+    clock.restart()
+    for callback in callbacks:
+        callback.on_train_begin()
+    try:
         for current in range(start + 1, total_steps + 1):
             train_one_step(iterator)
             values = {k: float(v) for k, v in stage.results().items()}
-            _check_finite(values, current, last_good)
+            callbacks[0].on_train_batch_end(current, values)  # the guard: nothing of a non-finite step is kept
             step.assign(current)
-            if current % config.log_every == 0 or current == total_steps:
-                with writer.as_default(step=current):
-                    for name, value in values.items():
-                        tf.summary.scalar(f"{stage_name}/{name}", value)
-                    tf.summary.scalar(f"{stage_name}/steps_per_second", (current - start) / (time.time() - started))
-                for metric in stage.tracker.values():
-                    metric.reset_state()
-                for warning in monitor.observe(current, values) if chief else ():
-                    print(warning, file=sys.stderr, flush=True)
-                if progress and chief and bar is None:
-                    rate = (current - start) / (time.time() - started)
-                    print(f"[{stage_name}] step {current}/{total_steps} ({rate:.1f} steps/s) {summarize(values)}",
-                          flush=True)
-            if bar is not None:
-                bar.update(current, list(values.items()))
-            if current % config.checkpoint_every == 0 or current == total_steps:
-                last_good = _save(manager, current, check, last_good)
-            if probe is not None and (current % config.eval_every == 0 or current == total_steps):
-                write_eval(probe(stage.transfer_model()), stage_dir, stage_name, current, writer)
-            if sample_batch is not None and (current % config.sample_every == 0 or current == total_steps):
-                write_samples(stage, sample_batch, stage_dir, current, writer)
-            if stop.is_set():
-                last_good = _save(manager, current, check, last_good)
-                raise TrainingInterrupted(f"stopped at step {current}; checkpoint saved: {last_good}. "
-                                          "Rerun the same command to continue.")
+            for callback in callbacks[1:]:
+                callback.on_train_batch_end(current, values)
+    finally:
+        for callback in callbacks:
+            callback.on_train_end()
     _finish(stage, make_eval, config.model_dir, stage_dir, chief, ckpt_dir)
     return values
 

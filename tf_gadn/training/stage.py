@@ -1,19 +1,21 @@
 """What every training stage shares: sub-networks as attributes, one optimizer per trained part, loss trackers,
 reduction by the global batch size, and the contract with the input pipeline and the training loop.
 
-Contract (the loop in `tf_gadn.loop` relies on it, the pipeline in `tf_gadn.data.pipeline` serves it):
+Contract (the loop in `tf_gadn.training.loop` relies on it, the pipeline in `tf_gadn.data.pipeline` serves it):
 - `train_step(batch)` gets a dict: "image" float32 [B, S, S, 3] in [-1, 1] (RGB, or normalised Lab when COLOR="lab"),
   "artist" int32 [B], "other_artist" int32 [B] (a' ~ p(a), and != artist when DISTINCT_OTHER_ARTIST),
-  "noise" float32 [B, NOISE_DIM] standard normals, "uniform" float32 [B, UNIFORM_DIM] in [0, 1).
+  "noise" float32 [B, noise_dim(config)] standard normals, "uniform" float32 [B, uniform_dim(config)] in [0, 1).
   All randomness of a step comes from the batch (seeded and indexed by step in the pipeline): runs resume exactly
   and N replicas compute what one device computes on the same global batch. No stateful RNG ops in train_step.
-- `networks()` names what is checkpointed; `INHERITS` says which networks come from which earlier stage.
+- `networks()` names what is checkpointed; `INHERITS` says which networks come from which earlier stage; `FROZEN`
+  names inherited networks the stage must not change (the base class makes them non-trainable and refuses an optimizer
+  for them); `make_optimizers()` names what is trained, and `trained_variables()` follows from it.
 - Per-example losses are summed and divided by the *global* batch size (`self.batch_mean`), so gradients summed over
   replicas equal the single-device mean.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import keras
 import numpy as np
@@ -43,13 +45,21 @@ def output_spread(generated: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
 
 
 class Stage(keras.Model):
+    """Base class of every training stage (the contract in the module docstring).
+
+    Class attributes a subclass sets: NAME (its model_dir folder and registry name), CONFIG_PREFIX (Config fields
+    `<prefix>_steps` / `<prefix>_batch_size`), COLOR ("rgb" or "lab"), DISTINCT_OTHER_ARTIST, INHERITS, FROZEN, WATCH.
+
+    Args:
+        config: the run's frozen Config.
+        artist_counts: training images per artist, in artist-id order (p(a), and the number of artists).
+        global_batch_size: examples per step over all replicas (every loss is divided by it).
+    """
     NAME = "stage"
     COLOR = "rgb"
-    NOISE_DIM = 0
-    UNIFORM_DIM = 0
     DISTINCT_OTHER_ARTIST = False
     INHERITS: dict[str, tuple[str, ...]] = {}   # earlier stage name -> network names restored from its checkpoint
-    WATCH = Watch()                              # tracked values the collapse monitor checks (tf_gadn.collapse)
+    WATCH = Watch()                              # tracked values the collapse monitor checks (training.collapse)
     FROZEN: tuple[str, ...] = ()                # inherited networks this stage must not change
     CONFIG_PREFIX = "stage"                      # Config fields <prefix>_batch_size / <prefix>_steps
 
@@ -70,6 +80,16 @@ class Stage(keras.Model):
     def num_steps(cls, config: Config) -> int:
         return getattr(config, f"{cls.CONFIG_PREFIX}_steps")
 
+    @classmethod
+    def noise_dim(cls, config: Config) -> int:
+        """Width of the batch's "noise" (standard normals: the eps of every reparameterisation in a step)."""
+        return 0
+
+    @classmethod
+    def uniform_dim(cls, config: Config) -> int:
+        """Width of the batch's "uniform" (U[0, 1): augmentation draws, nested-dropout lengths, patch positions)."""
+        return 0
+
     # ---- what subclasses provide -------------------------------------------------------------------------------
     def networks(self) -> dict[str, keras.layers.Layer]:
         """Name -> sub-network (or variable holder such as the style table); checkpointed and inheritable."""
@@ -79,12 +99,24 @@ class Stage(keras.Model):
         """Name -> optimizer, the paper's algorithm and learning rate for each trained part."""
         raise NotImplementedError
 
+    def optimized_networks(self) -> dict[str, tuple[str, ...]]:
+        """Optimizer name -> the networks it updates; by default each optimizer is named after its network."""
+        return {name: (name,) for name in self.optimizers}
+
     def trained_variables(self) -> dict[str, list]:
-        """Optimizer name -> the variables it updates (used to build optimizer slots before a checkpoint restore)."""
-        raise NotImplementedError
+        """Optimizer name -> the variables it updates (used to build optimizer slots before a checkpoint restore):
+        the trainable variables of `optimized_networks()`, never those of a FROZEN network."""
+        networks = self.networks()
+        trained = {}
+        for optimizer, names in self.optimized_networks().items():
+            frozen = sorted(set(names) & set(self.FROZEN))
+            if frozen:
+                raise ValueError(f"stage {self.NAME!r} has an optimizer for its frozen network(s) {frozen}")
+            trained[optimizer] = [v for name in names for v in networks[name].trainable_variables]
+        return trained
 
     def transfer_model(self):
-        """A tf_gadn.transfer_eval.TransferModel of the networks being trained (for --eval_every); None if the stage
+        """A tf_gadn.evaluation.transfer_eval.TransferModel of the networks being trained (for --eval_every); None if the stage
         cannot transfer yet."""
         return None
 
@@ -106,6 +138,9 @@ class Stage(keras.Model):
     # ---- shared plumbing ---------------------------------------------------------------------------------------
     def compile(self, optimizers: dict[str, keras.optimizers.Optimizer] | None = None, **kwargs):
         super().compile(**kwargs)
+        networks = self.networks()
+        for name in self.FROZEN:
+            networks[name].trainable = False
         self.optimizers = optimizers if optimizers is not None else self.make_optimizers()
         self._trained = self.trained_variables()
         for name, variables in self._trained.items():

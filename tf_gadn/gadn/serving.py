@@ -1,0 +1,57 @@
+"""GADN's serving module (BUILD.md, "Serving"): its core functions on model-space images, which
+`tf_gadn.serving.export.ServingModule` wraps into every wire signature."""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tf_gadn.gadn.stage1 import load_content_stats
+from tf_gadn.serving.export import ARTIST, IMAGE, ServingModule
+
+
+class GadnServing(ServingModule):
+    """GADN (Sections 3-4): content E(x), per-artist style table S(a), generator G, adversarial classifier C2."""
+
+    def __init__(self, config, artists, networks, model_dir):
+        super().__init__(config, artists, model_dir)
+        self.encoder, self.generator = networks["encoder"], networks["generator"]
+        self.style_table = networks["style_table"]
+        self.classifier = networks.get("classifier2", networks.get("classifier1"))
+        stats = load_content_stats(model_dir)
+        cov = stats["cov"] + 1e-6 * np.eye(len(stats["mean"]))
+        # content codes are drawn from the full-covariance normal fitted to E(x) (Appendix B.2, Table 3)
+        self.content_mean = tf.constant(stats["mean"], tf.float32)
+        self.content_chol = tf.constant(np.linalg.cholesky(cov), tf.float32)
+        self.content_dim, self.style_dim = config.content_dim, config.style_dim
+
+    def functions(self):
+        table = {
+            "transfer": (self.transfer, {"image": IMAGE, "artist_id": ARTIST}),
+            "generate": (self.generate, {"content": tf.TensorSpec([None, self.content_dim], tf.float32, "content"),
+                                         "style": tf.TensorSpec([None, self.style_dim], tf.float32, "style")}),
+            "encode_content": (self.encode_content, {"image": IMAGE}),
+            "sample": (self.sample, {"artist_id": ARTIST, "seed": tf.TensorSpec([None], tf.int64, "seed")}),
+        }
+        if self.classifier is not None:
+            table["classify"] = (self.classify, {"image": IMAGE})
+        return table
+
+    def transfer(self, image, artist_id):
+        """x's content drawn by artist a': G(E(x).mean, S(a').mean)."""
+        return self.generate(self.encoder(image)[0], self.style_table(artist_id)[0])
+
+    def generate(self, content, style):
+        return {"image": self.generator([content, style])}
+
+    def encode_content(self, image):
+        mean, std = self.encoder(image)
+        return {"content_mean": mean, "content_std": std}
+
+    def classify(self, image):
+        return self.artist_prediction(self.classifier(image))
+
+    def sample(self, artist_id, seed):
+        """A new portrait by a: content ~ N(mean, cov) of E(x) drawn from `seed` (same seed, same content)."""
+        z = self.seeded_normal(seed, self.content_dim)
+        content = self.content_mean + tf.matmul(z, self.content_chol, transpose_b=True)
+        return {**self.generate(content, self.style_table(artist_id)[0]), "content": content}
