@@ -7,7 +7,7 @@ Why: tensorflow_model_server cannot be installed on these machines, yet the clie
 unchanged against the real server, so the API, the status codes and their messages are TF Serving's. Binds 127.0.0.1
 unless told otherwise; caps message size, and the rows, bytes and image pixels a request *declares* before anything is
 materialised (tf_gadn.serving_models.RequestLimits, image sizes read from raw headers by tf_gadn.image_headers);
-optionally batches concurrent requests (tf_gadn.serving_batching); picks up new versions while running, loading each
+optionally batches concurrent requests as TF Serving does (tf_gadn.serving.batching, strict by default); picks up new versions while running, loading each
 in full before the old one goes (tf_gadn.serving_models). REST runs on waitress, a production WSGI server (listen
 backlog, read timeouts, Content-Length and chunked bodies), around a small WSGI application.
 """
@@ -108,7 +108,8 @@ class LocalServer:
                      for (m, s), n in sorted(self.counts.items())]
         if self.batcher is not None:
             lines += [f":tensorflow:serving:batching_session:processed_batch_size_count {self.batcher.batches}",
-                      f":tensorflow:serving:batching_session:processed_batch_size_sum {self.batcher.rows}"]
+                      f":tensorflow:serving:batching_session:processed_batch_size_sum {self.batcher.rows}",
+                      f":tensorflow:serving:batching_session:padding_size_sum {self.batcher.padding}"]
         return "\n".join(lines) + "\n"
 
     # ---- lifecycle --------------------------------------------------------------------------------------------------
@@ -420,6 +421,9 @@ def define_flags():
     flags.DEFINE_integer("rest_port", 8501, "REST port (0: no REST API), as TF Serving's --rest_api_port.")
     flags.DEFINE_bool("enable_batching", False, "Batch concurrent requests (TF Serving's --enable_batching).")
     flags.DEFINE_string("batching_parameters_file", "", "TF Serving batching.config (default: BatchingParameters()).")
+    flags.DEFINE_enum("batching_mode", "strict", ["strict", "lenient"],
+                      "strict: TF Serving's batching session (mixed shapes or one bad request fail the whole batch); "
+                      "lenient (a local extension): group by shape, re-run a failed batch request by request.")
     flags.DEFINE_float("file_system_poll_wait_seconds", 1.0, "Seconds between scans for new versions (0: never).")
     flags.DEFINE_integer("max_message_bytes", MAX_MESSAGE_BYTES, "Largest request or response, gRPC and REST.")
     flags.DEFINE_integer("max_image_pixels", MAX_IMAGE_PIXELS, "Largest image (H x W) a request may carry or encode.")
@@ -434,8 +438,8 @@ def main(argv):
     del argv
     batching = None
     if FLAGS.enable_batching:
-        batching = (read_batching_config(FLAGS.batching_parameters_file) if FLAGS.batching_parameters_file
-                    else BatchingParameters())
+        batching = (read_batching_config(FLAGS.batching_parameters_file, FLAGS.batching_mode)
+                    if FLAGS.batching_parameters_file else BatchingParameters(mode=FLAGS.batching_mode))
     metrics = read_metrics_path(FLAGS.monitoring_config_file) if FLAGS.monitoring_config_file else ""
     server = LocalServer(FLAGS.model_config, FLAGS.host, FLAGS.port, FLAGS.rest_port or None, batching,
                          FLAGS.file_system_poll_wait_seconds, FLAGS.max_message_bytes, FLAGS.max_image_pixels,
