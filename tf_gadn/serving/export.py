@@ -31,7 +31,8 @@ from absl import app, flags
 from tf_gadn.training import checkpoints
 from tf_gadn.data import color as colors
 from tf_gadn.data import records
-from tf_gadn.serving.image_headers import MAX_IMAGE_PIXELS   # tf_gadn.serve refuses larger headers before decoding
+from tf_gadn.serving import image_headers
+from tf_gadn.serving.image_headers import MAX_IMAGE_PIXELS   # one limit: the graph's header check and tf_gadn.serve's
 
 TEMP_PREFIX = ".tmp-"   # hidden, not all-digit: TF Serving and tf_gadn.serve never load it as a version
 IMAGE, IMAGES, ARTIST = "image", "images", "artist"   # input kinds that have wire variants
@@ -71,14 +72,21 @@ class ServingModule(tf.Module):
         return colors.to_model_space(x / 127.5 - 1.0, self.color)
 
     def _decode(self, encoded):
-        """One PNG/JPEG/BMP/GIF string -> [S, S, 3] pixels; undecodable or oversized bytes raise InvalidArgument
-        (a backstop for servers that do not read headers first, as tf_gadn.serve does)."""
-        image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
-        pixels = tf.reduce_prod(tf.cast(tf.shape(image)[:2], tf.int64))
-        small = tf.debugging.assert_less_equal(pixels, tf.constant(MAX_IMAGE_PIXELS, tf.int64),
-                                               message=f"decoded image larger than {MAX_IMAGE_PIXELS} pixels")
+        """One PNG/JPEG/BMP/GIF string -> [S, S, 3] pixels. The size its header claims is checked against the pixel
+        limit *before* decoding (image_headers.graph_image_size): behind the real TF Serving nothing else stands
+        between a decompression bomb and tf.io.decode_image. Unreadable headers, oversized or undecodable images
+        raise InvalidArgument."""
+        width, height = image_headers.graph_image_size(encoded)
+        readable = tf.debugging.Assert(width >= 0, ["image_bytes: not a PNG, JPEG, GIF or BMP image (or its header "
+                                                    "is cut short)"])
+        with tf.control_dependencies([readable]):
+            small = tf.debugging.Assert(
+                (width * height <= MAX_IMAGE_PIXELS),
+                ["image_bytes: the image header claims", tf.cast(width, tf.int64), "x", tf.cast(height, tf.int64),
+                 f"pixels, over the limit of {MAX_IMAGE_PIXELS} pixels"])
         with tf.control_dependencies([small]):
-            image = tf.cast(image, tf.float32)[None]
+            image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
+        image = tf.cast(image, tf.float32)[None]
         return tf.image.resize(image, [self.image_size, self.image_size], antialias=True)[0]
 
     def _images(self, wire, encoded: bool, sets: bool):
