@@ -320,16 +320,17 @@ class ModelRegistry:
         return self.model(spec.name).resolve(spec)
 
     def status(self, spec) -> get_model_status_pb2.GetModelStatusResponse:
-        """ModelService.GetModelStatus: every version's load state, or the asked version's (by number or label)."""
+        """ModelService.GetModelStatus as model_servers/get_model_status_impl.cc: the asked version's load state
+        when the spec names a version number, else every version, newest first (a label is not a version there:
+        it is ignored, not resolved)."""
         model = self.model(spec.name)
         states = dict(model.states)
         if not states:
             raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}")
-        choice = spec.WhichOneof("version_choice")
-        if choice == "version_label":
-            wanted = [model.labelled(spec.version_label)]
+        if spec.WhichOneof("version_choice") == "version":
+            wanted = [spec.version.value]
         else:
-            wanted = [spec.version.value] if choice == "version" else sorted(states)
+            wanted = sorted(states, reverse=True)
         response = get_model_status_pb2.GetModelStatusResponse()
         for number in wanted:
             if number not in states:
