@@ -61,6 +61,11 @@ class ServingModule(tf.Module):
     def functions(self) -> dict:
         raise NotImplementedError
 
+    def phone_tables(self) -> dict:
+        """What a phone needs besides generate.tflite to draw any artist: {artists, style_table [A, style_dim],
+        content_mean [C], content_cholesky [C, C]} (content ~ mean + L z, z ~ N(0, I)); JSON-ready lists."""
+        raise NotImplementedError
+
     # ---- wire -> model space ----------------------------------------------------------------------------------------
     def _float_images(self, uint8_or_float):
         """[N, H, W, 3] pixels in [0, 255] -> [N, S, S, C] model space (resized only when H, W differ from S)."""
@@ -212,6 +217,12 @@ class GadnServing(ServingModule):
             table["classify"] = (self.classify, {"image": IMAGE})
         return table
 
+    def phone_tables(self):
+        styles = self.style_table(tf.range(self.num_artists))[0]
+        return {"artists": [n.decode() for n in self.artist_names.numpy()], "style_table": styles.numpy().tolist(),
+                "content_mean": self.content_mean.numpy().tolist(),
+                "content_cholesky": self.content_chol.numpy().tolist()}
+
     def transfer(self, image, artist_id):
         """x's content drawn by artist a': G(E(x).mean, S(a').mean)."""
         return self.generate(self.encoder(image)[0], self.style_table(artist_id)[0])
@@ -265,6 +276,12 @@ class StyleSpaceServing(ServingModule):
             "encode_style": (self.encode_style, {"image": IMAGE}),
             "transfer_by_reference": (self.transfer_by_reference, {"image": IMAGE, "reference_images": IMAGES}),
         }
+
+    def phone_tables(self):
+        """Styles u(a) of every artist; content v ~ N(0, I), the GAN's prior (the noise w stays 0 on the phone)."""
+        styles = self.artist_style(tf.range(self.num_artists))
+        return {"artists": [n.decode() for n in self.artist_names.numpy()], "style_table": styles.numpy().tolist(),
+                "content_mean": [0.0] * self.d_content, "content_cholesky": np.eye(self.d_content).tolist()}
 
     def normalised(self, style_code):
         from tf_gadn.style_space.common import normalise_style
