@@ -60,6 +60,12 @@ class BatchingParameters:
         return next((size for size in self.allowed_batch_sizes if size >= rows), rows)
 
 
+# what serving/batching.config ships and each export writes as its batching_params.pbtxt
+SHIPPED = BatchingParameters(max_batch_size=8, batch_timeout_micros=2000, max_enqueued_batches=100,
+                             allowed_batch_sizes=(1, 2, 4, 8))
+PER_MODEL_FILE = "batching_params.pbtxt"   # in a version directory (--enable_per_model_batching_parameters)
+
+
 def parse_batching_config(text: str, mode: str = "strict") -> BatchingParameters:
     text = re.sub(r"#.*", "", text)
     values: dict = {name: int(value) for name, value in
@@ -127,15 +133,17 @@ class Batcher:
         self.batches = self.rows = 0   # executed batches and their rows (monitoring endpoint, tests, benchmarks)
         self.padding = 0               # rows added to reach an allowed batch size
 
-    def run(self, key, function, inputs: dict) -> dict:
+    def run(self, key, function, inputs: dict, params: BatchingParameters | None = None) -> dict:
+        """Queues one request; `params` are a model's own (per-model batching parameters), else the server's."""
+        params = params or self.params
         task = _Task(inputs, rows(inputs), Future())
-        if task.rows > self.params.max_batch_size:   # the shared batch scheduler's check (no large-batch splitting)
-            raise invalid(f"Task size {task.rows} is larger than maximum input batch size "
-                          f"{self.params.max_batch_size}")
+        if task.rows > params.max_batch_size:   # the shared batch scheduler's check (no large-batch splitting)
+            raise invalid(f"Task size {task.rows} is larger than maximum input batch size {params.max_batch_size}")
         with self.lock:
             if key not in self.queues:
-                self.queues[key] = queue.Queue(self.params.max_enqueued_batches * self.params.max_batch_size)
-                threading.Thread(target=self._work, args=(key, function), daemon=True, name=f"batch-{key}").start()
+                self.queues[key] = queue.Queue(params.max_enqueued_batches * params.max_batch_size)
+                threading.Thread(target=self._work, args=(key, function, params), daemon=True,
+                                 name=f"batch-{key}").start()
             try:
                 self.queues[key].put_nowait(task)
             except queue.Full:
@@ -143,7 +151,7 @@ class Batcher:
                                                                 "submitted is full") from None
         return task.future.result()
 
-    def _work(self, key, function) -> None:
+    def _work(self, key, function, params: BatchingParameters) -> None:
         tasks = self.queues[key]
         held = None
         while True:
@@ -159,19 +167,19 @@ class Batcher:
                             return
                     continue
             batch, total = [first], first.rows
-            deadline = time.monotonic() + self.params.batch_timeout_micros / 1e6
-            while total < self.params.max_batch_size:
+            deadline = time.monotonic() + params.batch_timeout_micros / 1e6
+            while total < params.max_batch_size:
                 try:
                     task = tasks.get(timeout=max(deadline - time.monotonic(), 0))
                 except queue.Empty:
                     break
-                if total + task.rows > self.params.max_batch_size:
+                if total + task.rows > params.max_batch_size:
                     held = task   # opens the next batch
                     break
                 batch.append(task)
                 total += task.rows
-            if self.params.mode == "strict":
-                self._execute_strict(function, batch)
+            if params.mode == "strict":
+                self._execute_strict(function, batch, params)
             else:
                 groups: dict = {}
                 for task in batch:
@@ -179,7 +187,7 @@ class Batcher:
                 for group in groups.values():
                     self._execute_lenient(function, group)
 
-    def _execute_strict(self, function, batch: list) -> None:
+    def _execute_strict(self, function, batch: list, params: BatchingParameters) -> None:
         """One run for the whole batch; its status, good or bad, is every request's (BatchingSession::ProcessBatch)."""
         try:
             reference = batch[0].inputs
@@ -188,7 +196,7 @@ class Batcher:
                     if value.shape[1:] != reference[name].shape[1:]:
                         raise shape_mismatch(name)
             total = sum(t.rows for t in batch)
-            padding = self.params.padded_size(total) - total
+            padding = params.padded_size(total) - total
             inputs = {}
             for name in reference:
                 parts = [t.inputs[name] for t in batch]

@@ -370,7 +370,7 @@ def export(model_dir: str, export_dir: str, name: str = "", version: int = 0, tf
     loads all-digit names) and renamed into place once complete, so a polling server never sees half a model.
     Folders are created under the process umask (0755 with the usual 022, not tempfile's 0700), so a server running
     as another user can read them; temp folders of killed exports are removed first."""
-    from tf_gadn.serving import tflite
+    from tf_gadn.serving import batching, tflite, warmup
     unknown = set(tflite_modes) - set(tflite.MODES)
     if unknown:
         raise ValueError(f"unknown --tflite mode(s) {sorted(unknown)}; known: {', '.join(tflite.MODES)}")
@@ -387,6 +387,12 @@ def export(model_dir: str, export_dir: str, name: str = "", version: int = 0, tf
     os.mkdir(tmp)
     try:
         tf.saved_model.save(module, tmp, signatures=module.signatures())
+        # per-model batching parameters (tensorflow_model_server --enable_per_model_batching_parameters) and the
+        # warm-up requests it replays at load, one per main signature and transfer at every allowed batch size
+        with open(os.path.join(tmp, batching.PER_MODEL_FILE), "w", encoding="utf-8") as f:
+            f.write(batching.batching_params_text(batching.SHIPPED))
+        warmup.write(tmp, warmup.example_requests(module, os.path.basename(base),
+                                                  batching.SHIPPED.allowed_batch_sizes))
         if tflite_modes:
             tflite.convert(module, os.path.join(tmp, "tflite"), tflite_modes, artists)
         os.rename(tmp, final)
