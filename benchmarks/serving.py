@@ -12,7 +12,8 @@ latency and file size per quantisation mode.
 Without --model_dir the networks keep their random initial weights (speed does not depend on training). Every
 latency is one `transfer` of one uint8 image at the model size (the same tensor for the direct call and for gRPC,
 timed alternately so that the machine's speed drift does not masquerade as gRPC overhead);
-batching uses serving/batching.config, strict (TF Serving's batching session) and lenient. The load average is printed because other processes share the cores.
+batching uses serving/batching.config, strict (TF Serving's batching session) and lenient. The load average is
+printed because other processes share the cores.
 """
 from __future__ import annotations
 

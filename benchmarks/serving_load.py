@@ -1,7 +1,7 @@
 """Serving under hostile load (issue 10): 32 concurrent clients against `python -m tf_gadn.serve` (a subprocess, so
-its memory is measured alone), 30% of requests hostile, without batching and with strict (TF Serving's) and lenient batching. Prints p50/p99 latency of the good
-requests, errors on good requests, how the bad ones were answered, the kernel's listen-queue overflows during the run
-and the server's RSS before/after (and its peak).
+its memory is measured alone), 30% of requests hostile, without batching and with strict (TF Serving's) and lenient
+batching. Prints p50/p99 latency of the good requests, errors on good requests, how the bad ones were answered, the
+kernel's listen-queue overflows during the run and the server's RSS before/after (and its peak).
 
     /work/venv/bin/python benchmarks/serving_load.py                  # 20 s per mode, tiny random-weight GADN
     /work/venv/bin/python benchmarks/serving_load.py --seconds 60 --clients 32 --bad_fraction 0.3

@@ -109,7 +109,7 @@ def test_shipped_batching_config_is_strict_with_allowed_sizes_and_round_trips():
     assert parse_batching_config(batching_params_text(params)) == params
 
 
-# ---- through the server, as a TF Serving client sees it ---------------------------------------------------------------
+# ---- through the server, as a TF Serving client sees it --------------------------------------------------------
 CONFIG = """model_config_list {
   config { name: "gadn" base_path: "exports/gadn" model_platform: "tensorflow" }
 }

@@ -67,8 +67,8 @@ def test_model_status_ignores_the_label_and_lists_every_version_newest_first(ser
     _, one = http(server, "GET", "/v1/models/gadn/versions/1")
     assert [v["version"] for v in one["model_version_status"]] == ["1"]
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        status = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(
-            get_model_status_pb2.GetModelStatusRequest(model_spec=client.model_spec("gadn", label="stable")), timeout=30)
+        request = get_model_status_pb2.GetModelStatusRequest(model_spec=client.model_spec("gadn", label="stable"))
+        status = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, timeout=30)
     assert [v.version for v in status.model_version_status] == [2, 1]
 
 

@@ -42,7 +42,8 @@ def test_parity_with_saved_model(exported, mode):
     meta = json.load(open(f"{path}/tflite/{mode}.json"))
     assert meta["artists"] == ["artist_00", "artist_01", "artist_02", "artist_03"]
     assert meta["signatures"]["transfer"]["inputs"] == [
-        {"name": "artist_id", "dtype": "int32", "shape": [1]}, {"name": "image", "dtype": "uint8", "shape": [1, 32, 32, 3]}]
+        {"name": "artist_id", "dtype": "int32", "shape": [1]},
+        {"name": "image", "dtype": "uint8", "shape": [1, 32, 32, 3]}]
 
 
 @pytest.mark.parametrize("mode", tflite.MODES)

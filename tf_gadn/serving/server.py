@@ -6,9 +6,10 @@ the same `<base_path>/<version>/` directories (DESIGN.md "Export and serving").
 Why: tensorflow_model_server cannot be installed on these machines, yet the client (tf_gadn.client) must work
 unchanged against the real server, so the API, the status codes and their messages are TF Serving's. Binds 127.0.0.1
 unless told otherwise; caps message size, and the rows, bytes and image pixels a request *declares* before anything is
-materialised (tf_gadn.serving_models.RequestLimits, image sizes read from raw headers by tf_gadn.image_headers);
-optionally batches concurrent requests as TF Serving does (tf_gadn.serving.batching, strict by default); picks up new versions while running, loading each
-in full before the old one goes (tf_gadn.serving_models). REST runs on waitress, a production WSGI server (listen
+materialised (tf_gadn.serving.models.RequestLimits, image sizes read from raw headers by
+tf_gadn.serving.image_headers); optionally batches concurrent requests as TF Serving does (tf_gadn.serving.batching,
+strict by default); picks up new versions and config edits while running, loading each version in full (and
+replaying its warm-up records) before the old one goes (tf_gadn.serving.models). REST runs on waitress, a production WSGI server (listen
 backlog, read timeouts, Content-Length and chunked bodies), around a small WSGI application.
 """
 from __future__ import annotations
