@@ -12,12 +12,14 @@ latency and file size per quantisation mode.
 Without --model_dir the networks keep their random initial weights (speed does not depend on training). Every
 latency is one `transfer` of one uint8 image at the model size (the same tensor for the direct call and for gRPC,
 timed alternately so that the machine's speed drift does not masquerade as gRPC overhead);
-batching uses serving/batching.config. The load average is printed because other processes share the cores.
+batching uses serving/batching.config, strict (TF Serving's batching session) and lenient. The load average is
+printed because other processes share the cores.
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import json
 import os
 import tempfile
@@ -72,14 +74,20 @@ def timed_pairs(first, second, repeats: int) -> tuple[np.ndarray, np.ndarray]:
     return times[:, 0] * 1000.0, times[:, 1] * 1000.0
 
 
-def throughput(port: int, feed: dict, concurrency: int, requests: int) -> float:
+def throughput(port: int, feed: dict, concurrency: int, requests: int) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) of `requests` transfers sent by `concurrency` clients at once."""
     client = GrpcClient(f"127.0.0.1:{port}")
-    one = lambda _: client.predict("gadn", "transfer", feed)  # noqa: E731
+
+    def one(_):
+        start = time.perf_counter()
+        client.predict("gadn", "transfer", feed)
+        return (time.perf_counter() - start) * 1000
+
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(concurrency)))   # warm-up
         start = time.perf_counter()
-        list(pool.map(one, range(requests)))
-    return requests / (time.perf_counter() - start)
+        latencies = list(pool.map(one, range(requests)))
+    return requests / (time.perf_counter() - start), np.percentile(latencies, 50), np.percentile(latencies, 99)
 
 
 def main():
@@ -119,8 +127,10 @@ def main():
         return {k: v.numpy() for k, v in outputs.items()}   # a caller wants numpy, as the server returns
     batching = read_batching_config(os.path.join(REPO, "serving", "batching.config"))
     rates = {}
-    for label, params in (("no batching", None), (f"batching (max {batching.max_batch_size}, "
-                                                  f"{batching.batch_timeout_micros} us)", batching)):
+    modes = [("no batching", None)] + [
+        (f"batching {mode} (max {batching.max_batch_size}, {batching.batch_timeout_micros} us)",
+         dataclasses.replace(batching, mode=mode)) for mode in ("strict", "lenient")]
+    for label, params in modes:
         with serve.LocalServer(os.path.join(work, "models.config"), port=0, rest_port=None, batching=params,
                                poll_seconds=0) as server:
             if params is None:
@@ -135,9 +145,12 @@ def main():
                              f"(p50 overhead {overhead:+.0%})"))
             rates[label] = [throughput(server.port, feed, c, args.requests) for c in (1, 8, 32)]
     for label, values in rates.items():
-        rows.append((f"throughput req/s at concurrency 1 / 8 / 32, {label}", " / ".join(f"{v:.1f}" for v in values)))
-    speedup = rates[list(rates)[1]][1] / rates["no batching"][1]
-    rows.append(("batching speed-up at concurrency 8", f"{speedup:.2f}x"))
+        rows.append((f"throughput req/s at concurrency 1 / 8 / 32, {label}",
+                     " / ".join(f"{rate:.1f}" for rate, _, _ in values)))
+        rows.append((f"p50 / p99 ms at concurrency 1 / 8 / 32, {label}",
+                     ", ".join(f"{p50:.1f} / {p99:.1f}" for _, p50, p99 in values)))
+    speedup = rates[list(rates)[1]][1][0] / rates["no batching"][1][0]
+    rows.append(("strict batching speed-up at concurrency 8", f"{speedup:.2f}x"))
     for mode in tflite.MODES:
         meta = json.load(open(os.path.join(path, "tflite", f"{mode}.json")))
         runner = tflite.Runner(os.path.join(path, "tflite", tflite.file_name("transfer", mode)))

@@ -1,7 +1,7 @@
 """Serving under hostile load (issue 10): 32 concurrent clients against `python -m tf_gadn.serve` (a subprocess, so
-its memory is measured alone), 30% of requests hostile, with and without batching. Prints p50/p99 latency of the good
-requests, errors on good requests, how the bad ones were answered, the kernel's listen-queue overflows during the run
-and the server's RSS before/after (and its peak).
+its memory is measured alone), 30% of requests hostile, without batching and with strict (TF Serving's) and lenient
+batching. Prints p50/p99 latency of the good requests, errors on good requests, how the bad ones were answered, the
+kernel's listen-queue overflows during the run and the server's RSS before/after (and its peak).
 
     /work/venv/bin/python benchmarks/serving_load.py                  # 20 s per mode, tiny random-weight GADN
     /work/venv/bin/python benchmarks/serving_load.py --seconds 60 --clients 32 --bad_fraction 0.3
@@ -182,13 +182,13 @@ class Load:
             thread.join()
 
 
-def serve(config: str, batching: bool):
+def serve(config: str, batching: str):
     grpc_port, rest_port = free_port(), free_port()
     command = [sys.executable, "-m", "tf_gadn.serve", f"--model_config={config}", f"--port={grpc_port}",
                f"--rest_port={rest_port}", "--rest_read_timeout=2", "--file_system_poll_wait_seconds=0.5"]
     if batching:
         batching_config = os.path.join(REPO, "serving", "batching.config")
-        command += ["--enable_batching", f"--batching_parameters_file={batching_config}"]
+        command += ["--enable_batching", f"--batching_parameters_file={batching_config}", f"--batching_mode={batching}"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while True:
@@ -219,7 +219,7 @@ def main():
         f.write('model_config_list { config { name: "gadn" base_path: "exports/gadn" model_platform: "tensorflow" } }')
 
     rows = []
-    for batching in (False, True):
+    for batching in ("", "strict", "lenient"):
         process, grpc_port, rest_port = serve(models_config, batching)
         try:
             load = Load(grpc_port, rest_port, args.bad_fraction)
@@ -240,7 +240,7 @@ def main():
             status = json.load(urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/gadn", timeout=30))
             states = {v["version"]: (v["state"], bool(v["status"]["error_message"]))
                       for v in status["model_version_status"]}
-            print(f"{'batching' if batching else 'no batching'}: versions after the run (state, load error): {states}")
+            print(f"{batching or 'no'} batching: versions after the run (state, load error): {states}")
             shutil.rmtree(os.path.join(base, "2"))
             overflows = listen_overflows() - overflows
             after, peak = rss_mb(process.pid), rss_mb(process.pid, "VmHWM:")
@@ -249,7 +249,7 @@ def main():
             process.wait(30)
         ms = np.array(load.latencies) * 1000
         bad_total = load.bad["answered"] + len(load.bad["wrong"])
-        rows.append((("batching (serving/batching.config)" if batching else "no batching"), len(ms),
+        rows.append(((f"batching {batching} (serving/batching.config)" if batching else "no batching"), len(ms),
                      f"{np.percentile(ms, 50):.1f} / {np.percentile(ms, 99):.1f}", len(load.good_errors),
                      f"{load.bad['answered']}/{bad_total}", overflows,
                      f"{before:.0f} / {after:.0f} (peak {peak:.0f})"))

@@ -1,8 +1,11 @@
 """Export: the SavedModel's signatures, their wire formats, versioning, and parity with the Keras networks."""
 import json
 import os
+import struct
 import subprocess
 import sys
+import time
+import zlib
 
 import numpy as np
 import pytest
@@ -100,11 +103,59 @@ def test_wire_variants_agree(served):
     ("transfer", dict(image=images(1), artist_id=np.array([-1], np.int32)), "artist_id out of range"),
     ("transfer_by_name", dict(image=images(1), artist=np.array([b"nobody"])), "unknown artist name"),
     ("transfer_encoded", dict(image_bytes=np.array([b"not an image"]), artist_id=np.array([0], np.int32)),
-     "Unknown image file format"),
+     "not a PNG, JPEG, GIF or BMP image"),
 ])
 def test_bad_input_fails_inside_the_graph(served, signature, inputs, message):
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         served.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+
+
+def png_header_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose IHDR claims width x height RGB pixels, with one short IDAT (a decompression bomb's header)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + chunk(b"IEND", b""))
+
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
+def test_saved_model_refuses_a_30000_square_png_header_before_decoding(served):
+    """Behind the real TF Serving no header check runs before the graph: the SavedModel itself must refuse a 4 KB
+    file that claims 30000 x 30000 pixels (2.7 GB decoded), fast and without allocating the image."""
+    bomb = png_header_claiming(30000, 30000)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")   # resets the peak RSS
+    before, start = peak_rss_mb(), time.perf_counter()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image header claims.*30000.*30000.*over the limit"):
+        served.signatures["transfer_encoded"](image_bytes=tf.constant([png(images(1)[0]), bomb]),
+                                               artist_id=tf.constant([0, 1], tf.int32))
+    assert time.perf_counter() - start < 5.0
+    assert peak_rss_mb() - before < 200
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "GIF", "BMP", "PNG"])
+def test_saved_model_reads_the_size_of_every_format_from_its_header(served, image_format, tmp_path):
+    """Small images of every format still decode through the header check, and the header check reads their size
+    exactly as the local server's (image_headers.image_size): a 5000 x 4000 image (20 MP) is refused by both."""
+    from PIL import Image
+
+    from tf_gadn.serving.image_headers import MAX_IMAGE_PIXELS, graph_image_size, image_size
+    for size in ((40, 24), (5000, 4000)):
+        path = tmp_path / f"x.{image_format.lower()}"
+        Image.new("RGB", size, (200, 10, 10)).save(path, image_format)
+        data = path.read_bytes()
+        assert [float(v) for v in graph_image_size(tf.constant(data))] == list(image_size(data)) == list(size)
+        call = lambda data=data: served.signatures["transfer_encoded"](  # noqa: E731
+            image_bytes=tf.constant([data]), artist_id=tf.constant([0], tf.int32))
+        if size[0] * size[1] <= MAX_IMAGE_PIXELS:
+            assert call()["image"].shape == (1, 32, 32, 3)
+        else:
+            with pytest.raises(tf.errors.InvalidArgumentError, match="over the limit"):
+                call()
 
 
 def test_versions_are_all_digit_folders_and_never_overwritten(tiny_gadn_run, tmp_path):

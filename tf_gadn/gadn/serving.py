@@ -36,6 +36,12 @@ class GadnServing(ServingModule):
             table["classify"] = (self.classify, {"image": IMAGE})
         return table
 
+    def phone_tables(self):
+        styles = self.style_table(tf.range(self.num_artists))[0]
+        return {"artists": [n.decode() for n in self.artist_names.numpy()], "style_table": styles.numpy().tolist(),
+                "content_mean": self.content_mean.numpy().tolist(),
+                "content_cholesky": self.content_chol.numpy().tolist()}
+
     def transfer(self, image, artist_id):
         """x's content drawn by artist a': G(E(x).mean, S(a').mean)."""
         return self.generate(self.encoder(image)[0], self.style_table(artist_id)[0])

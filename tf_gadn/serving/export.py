@@ -29,8 +29,9 @@ from absl import app, flags
 
 from tf_gadn.data import color as colors
 from tf_gadn.data import records
+from tf_gadn.serving import image_headers
 from tf_gadn.serving.image_headers import (
-    MAX_IMAGE_PIXELS,  # tf_gadn.serve refuses larger headers before decoding
+    MAX_IMAGE_PIXELS,  # one limit: the graph's header check and tf_gadn.serve's
 )
 from tf_gadn.training import checkpoints, registry
 
@@ -61,6 +62,11 @@ class ServingModule(tf.Module):
     def functions(self) -> dict:
         raise NotImplementedError
 
+    def phone_tables(self) -> dict:
+        """What a phone needs besides generate.tflite to draw any artist: {artists, style_table [A, style_dim],
+        content_mean [C], content_cholesky [C, C]} (content ~ mean + L z, z ~ N(0, I)); JSON-ready lists."""
+        raise NotImplementedError
+
     # ---- wire -> model space ----------------------------------------------------------------------------------------
     def _float_images(self, uint8_or_float):
         """[N, H, W, 3] pixels in [0, 255] -> [N, S, S, C] model space (resized only when H, W differ from S)."""
@@ -72,14 +78,21 @@ class ServingModule(tf.Module):
         return colors.to_model_space(x / 127.5 - 1.0, self.color)
 
     def _decode(self, encoded):
-        """One PNG/JPEG/BMP/GIF string -> [S, S, 3] pixels; undecodable or oversized bytes raise InvalidArgument
-        (a backstop for servers that do not read headers first, as tf_gadn.serve does)."""
-        image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
-        pixels = tf.reduce_prod(tf.cast(tf.shape(image)[:2], tf.int64))
-        small = tf.debugging.assert_less_equal(pixels, tf.constant(MAX_IMAGE_PIXELS, tf.int64),
-                                               message=f"decoded image larger than {MAX_IMAGE_PIXELS} pixels")
+        """One PNG/JPEG/BMP/GIF string -> [S, S, 3] pixels. The size its header claims is checked against the pixel
+        limit *before* decoding (image_headers.graph_image_size): behind the real TF Serving nothing else stands
+        between a decompression bomb and tf.io.decode_image. Unreadable headers, oversized or undecodable images
+        raise InvalidArgument."""
+        width, height = image_headers.graph_image_size(encoded)
+        readable = tf.debugging.Assert(width >= 0, ["image_bytes: not a PNG, JPEG, GIF or BMP image (or its header "
+                                                    "is cut short)"])
+        with tf.control_dependencies([readable]):
+            small = tf.debugging.Assert(
+                (width * height <= MAX_IMAGE_PIXELS),
+                ["image_bytes: the image header claims", tf.cast(width, tf.int64), "x", tf.cast(height, tf.int64),
+                 f"pixels, over the limit of {MAX_IMAGE_PIXELS} pixels"])
         with tf.control_dependencies([small]):
-            image = tf.cast(image, tf.float32)[None]
+            image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
+        image = tf.cast(image, tf.float32)[None]
         return tf.image.resize(image, [self.image_size, self.image_size], antialias=True)[0]
 
     def _images(self, wire, encoded: bool, sets: bool):
@@ -219,7 +232,7 @@ def export(model_dir: str, export_dir: str, name: str = "", version: int = 0, tf
     loads all-digit names) and renamed into place once complete, so a polling server never sees half a model.
     Folders are created under the process umask (0755 with the usual 022, not tempfile's 0700), so a server running
     as another user can read them; temp folders of killed exports are removed first."""
-    from tf_gadn.serving import tflite
+    from tf_gadn.serving import batching, tflite, warmup
     unknown = set(tflite_modes) - set(tflite.MODES)
     if unknown:
         raise ValueError(f"unknown --tflite mode(s) {sorted(unknown)}; known: {', '.join(tflite.MODES)}")
@@ -236,6 +249,12 @@ def export(model_dir: str, export_dir: str, name: str = "", version: int = 0, tf
     os.mkdir(tmp)
     try:
         tf.saved_model.save(module, tmp, signatures=module.signatures())
+        # per-model batching parameters (tensorflow_model_server --enable_per_model_batching_parameters) and the
+        # warm-up requests it replays at load, one per main signature and transfer at every allowed batch size
+        with open(os.path.join(tmp, batching.PER_MODEL_FILE), "w", encoding="utf-8") as f:
+            f.write(batching.batching_params_text(batching.SHIPPED))
+        warmup.write(tmp, warmup.example_requests(module, os.path.basename(base),
+                                                  batching.SHIPPED.allowed_batch_sizes))
         if tflite_modes:
             tflite.convert(module, os.path.join(tmp, "tflite"), tflite_modes, artists)
         os.rename(tmp, final)

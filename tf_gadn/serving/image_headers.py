@@ -76,3 +76,51 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     if data.startswith(b"BM"):
         return _bmp(data)
     return None
+
+
+def graph_image_size(encoded):
+    """The same header reading inside a TensorFlow graph, for the SavedModel itself: (width, height) as float64
+    scalars of one encoded image, (-1, -1) when its size cannot be read from its header (not PNG/JPEG/GIF/BMP, or cut
+    short). JPEG goes through tf.io.extract_jpeg_shape, which reads the frame header and decodes nothing. Behind the
+    real tensorflow_model_server no Python runs before the graph, so this check is what keeps a small file that
+    claims 30000 x 30000 pixels away from tf.io.decode_image."""
+    import tensorflow as tf
+
+    head = tf.strings.substr(encoded, 0, 26)
+    length = tf.strings.length(head)
+    # a fixed 26 bytes to read from: bytes past the end of the file read as zero, and `length` says which are real
+    raw = tf.io.decode_raw(tf.strings.substr(tf.strings.join([head, "\0" * 26]), 0, 26), tf.uint8)
+    byte = tf.cast(raw, tf.float64)
+    unknown = (tf.constant(-1.0, tf.float64), tf.constant(-1.0, tf.float64))
+
+    def big_endian(start, count):
+        return sum(byte[start + i] * 256.0 ** (count - 1 - i) for i in range(count))
+
+    def little_endian(start, count):
+        return sum(byte[start + i] * 256.0 ** i for i in range(count))
+
+    def png():
+        ok = (length >= 24) & tf.equal(tf.strings.substr(head, 12, 4), "IHDR")
+        return tf.cond(ok, lambda: (big_endian(16, 4), big_endian(20, 4)), lambda: unknown)
+
+    def gif():
+        return tf.cond(length >= 10, lambda: (little_endian(6, 2), little_endian(8, 2)), lambda: unknown)
+
+    def bmp():
+        def signed(start):
+            value = little_endian(start, 4)
+            return tf.abs(tf.where(value >= 2.0 ** 31, value - 2.0 ** 32, value))
+
+        core = tf.equal(little_endian(14, 4), 12.0)   # OS/2 core header: uint16 sizes
+        return tf.cond(length < 26, lambda: unknown,
+                       lambda: tf.cond(core, lambda: (little_endian(18, 2), little_endian(20, 2)),
+                                       lambda: (signed(18), signed(22))))
+
+    def jpeg():
+        shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.float64)   # [height, width, channels]
+        return shape[1], shape[0]
+
+    starts = lambda prefix: tf.equal(tf.strings.substr(head, 0, len(prefix)), prefix)   # noqa: E731
+    return tf.case([(starts(_PNG), png), (starts(b"\xff\xd8"), jpeg),
+                    (starts(b"GIF87a") | starts(b"GIF89a"), gif), (starts(b"BM"), bmp)],
+                   default=lambda: unknown, exclusive=False)

@@ -161,6 +161,7 @@ class Version:
     """A loaded SavedModel version with its signatures and the SignatureDefs GetModelMetadata returns."""
 
     def __init__(self, number: int, path: str):
+        from tf_gadn.serving import batching, warmup
         self.number, self.path = number, path
         self.loaded = tf.saved_model.load(path)
         self.signatures = {
@@ -168,6 +169,13 @@ class Version:
             for name, fn in self.loaded.signatures.items()}
         with open(os.path.join(path, "saved_model.pb"), "rb") as f:
             self.signature_defs = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0].signature_def
+        params_file = os.path.join(path, batching.PER_MODEL_FILE)
+        self.batching = batching.read_batching_config(params_file) if os.path.exists(params_file) else None
+        # TF Serving replays assets.extra/tf_serving_warmup_requests before a version becomes AVAILABLE
+        requests = warmup.read(path)
+        self.warmup_requests, self.warmup_seconds = len(requests), warmup.replay(self, requests)
+        if requests:
+            logging.info("warmed up %s with %d requests in %.3f s", path, len(requests), self.warmup_seconds)
 
     def signature(self, name: str) -> Signature:
         if (name or DEFAULT_SIGNATURE) not in self.signatures:
@@ -279,36 +287,74 @@ class Model:
 
 
 class ModelRegistry:
-    """Every configured model, polled for new versions every `poll_seconds` by a daemon thread."""
+    """Every configured model, polled for new versions every `poll_seconds` by a daemon thread; with
+    `config_poll_seconds` the config file is re-read that often and changes applied while serving, as
+    tensorflow_model_server's --model_config_file_poll_wait_seconds (new models load, removed ones unload, labels
+    and version policies change in place)."""
 
-    def __init__(self, model_config_path: str, poll_seconds: float = 1.0):
+    def __init__(self, model_config_path: str, poll_seconds: float = 1.0, config_poll_seconds: float = 0.0):
+        self.config_path = model_config_path
         self.models = {c.name: Model(c, poll_seconds) for c in read_model_config(model_config_path)}
-        self.poll_seconds = poll_seconds
+        self.poll_seconds, self.config_poll_seconds = poll_seconds, config_poll_seconds
         self._stop = threading.Event()
-        self._thread = None
+        self._threads: list = []
+        self._poll_lock = threading.Lock()   # version polls and config reloads take turns
 
     def poll(self) -> None:
-        for model in self.models.values():
-            model.poll()
+        with self._poll_lock:
+            for model in list(self.models.values()):
+                model.poll()
+
+    def apply_config(self, configs: list) -> None:
+        """Makes `configs` (ModelConfig protos) the served set: a model whose name and base path stay keeps its
+        loaded versions and takes the new labels and version policy; others load from scratch or go."""
+        with self._poll_lock:
+            models = {}
+            for config in configs:
+                old = self.models.get(config.name)
+                if old is not None and old.base_path == config.base_path:
+                    with old.lock:
+                        old.config, old.labels = config, dict(config.version_labels)
+                    models[config.name] = old
+                else:
+                    models[config.name] = Model(config, self.poll_seconds)
+            removed = set(self.models) - set(models)
+            self.models = models
+            for model in models.values():
+                model.poll()
+        if removed:
+            logging.info("models no longer configured, unloaded: %s", sorted(removed))
+
+    def reload_config(self) -> None:
+        self.apply_config(read_model_config(self.config_path))
 
     def start(self) -> ModelRegistry:
         self.poll()
-        if self.poll_seconds > 0:
-            self._thread = threading.Thread(target=self._loop, name="version-poller", daemon=True)
-            self._thread.start()
+        for seconds, step, name in ((self.poll_seconds, self.poll, "version-poller"),
+                                    (self.config_poll_seconds, self.reload_config, "config-poller")):
+            if seconds > 0:
+                thread = threading.Thread(target=self._loop, args=(seconds, step), name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
         return self
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
+    def _loop(self, seconds: float, step) -> None:
+        while not self._stop.wait(seconds):
             try:
-                self.poll()
+                step()
             except OSError:   # e.g. a base path made unreadable: keep serving what is loaded, keep polling
                 logging.exception("scanning for model versions failed")
+            except Exception:  # noqa: BLE001 - a bad edit of the config file keeps the last good config serving
+                logging.exception("reloading %s failed; the previous config stays", self.config_path)
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in self._threads:
+            thread.join()
+
+    def available(self) -> dict:
+        """{model name: whether a version of it is loaded} (TF Serving waits for all at start; the health check)."""
+        return {name: bool(model.versions) for name, model in self.models.items()}
 
     def model(self, name: str, request: str = "") -> Model:
         if name not in self.models:
@@ -320,16 +366,17 @@ class ModelRegistry:
         return self.model(spec.name).resolve(spec)
 
     def status(self, spec) -> get_model_status_pb2.GetModelStatusResponse:
-        """ModelService.GetModelStatus: every version's load state, or the asked version's (by number or label)."""
+        """ModelService.GetModelStatus as model_servers/get_model_status_impl.cc: the asked version's load state
+        when the spec names a version number, else every version, newest first (a label is not a version there:
+        it is ignored, not resolved)."""
         model = self.model(spec.name)
         states = dict(model.states)
         if not states:
             raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}")
-        choice = spec.WhichOneof("version_choice")
-        if choice == "version_label":
-            wanted = [model.labelled(spec.version_label)]
+        if spec.WhichOneof("version_choice") == "version":
+            wanted = [spec.version.value]
         else:
-            wanted = [spec.version.value] if choice == "version" else sorted(states)
+            wanted = sorted(states, reverse=True)
         response = get_model_status_pb2.GetModelStatusResponse()
         for number in wanted:
             if number not in states:

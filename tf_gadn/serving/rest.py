@@ -1,5 +1,5 @@
 """TF Serving's REST API as a WSGI application (served by waitress in tf_gadn.serving.server): the routes
-`/v1/models/<name>[/versions/<v>|/labels/<l>][:predict|/metadata]` and the metrics path, and the JSON codec of
+`/v1/models/<name>[/versions/<v>|/labels/<l>][:predict|:classify|:regress|/metadata]` and the metrics path, and the JSON codec of
 predict requests and answers (row and columnar formats, {"b64": ...} for bytes), with TF Serving's HTTP status for
 every gRPC status code. The server object it is given does the rest (model lookup, limits, batching, prediction)."""
 from __future__ import annotations
@@ -14,6 +14,7 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import json_format
+from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tf_gadn.serving.models import INT64_MAX, invalid
 from tf_gadn.serving.protocol import model_spec
@@ -28,7 +29,11 @@ HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRE
                grpc.StatusCode.DEADLINE_EXCEEDED: 504, grpc.StatusCode.PERMISSION_DENIED: 403}
 
 
-_REST_PATH = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?(?::(predict)|/(metadata))?$")
+# TF Serving's routes (model_servers/http_rest_api_handler.cc): case-insensitive; every other path under /v1/ is
+# INVALID_ARGUMENT "Malformed request" (400), paths outside /v1/ have no handler (404)
+_REST_PATH = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?"
+                        r"(?::(predict|classify|regress)|/(metadata))?$", re.IGNORECASE)
+_REST_ROOT = re.compile(r"^/v1/", re.IGNORECASE)
 _JSON = "application/json"
 
 
@@ -66,48 +71,48 @@ def _json_shape(value) -> tuple:
     return tuple(shape)
 
 
-def _json_type(array: np.ndarray) -> str:
-    return {"b": "Boolean", "i": "Number", "u": "Number", "f": "Number", "U": "String"}.get(array.dtype.kind, "Object")
+# the JSON leaf types json_tensor.cc accepts per dtype (rapidjson IsInt/IsNumber/IsBool): a bool is never a number,
+# a fraction never an integer, a string never a number
+_JSON_LEAVES = {"i": (int,), "u": (int,), "f": (int, float), "b": (bool,)}
+
+
+def _json_text(value) -> tuple[str, str]:
+    """(value as JSON, rapidjson's type name) for TF Serving's "JSON Value: ... Type: ..." message."""
+    kind = {bool: "True" if value is True else "False", int: "Number", float: "Number", str: "String",
+            dict: "Object", list: "Array", type(None): "Null"}.get(type(value), "Object")
+    return json.dumps(value), kind
 
 
 def _array(alias: str, value, spec) -> np.ndarray:
-    """A JSON value as the signature input's dtype. JSON carries no dtypes, so numbers must fit the input's type:
-    a fraction for an integer input, or an integer out of its range, is refused (TF Serving's "JSON Value: ...
-    is not of expected type: ..."), never truncated or wrapped."""
+    """A JSON value as the signature input's dtype, typed as TF Serving's json_tensor.cc types it: every leaf must be
+    of the JSON type the dtype takes (an integer for int32, a number for float, true/false for bool); 1.9, "1" or
+    true for an int32 input is "JSON Value: ... Type: ... is not of expected type: int32", never converted.
+    Integers out of the dtype's range are refused too (TF Serving would wrap them: a local difference)."""
     try:
         if spec.dtype == tf.string:
             strings = _strings(value)
             array = np.empty(np.shape(strings), dtype=object)
             array[...] = strings
             return array
-        array = np.asarray(value)
+        leaves = np.array(value, dtype=object)
     except (ValueError, TypeError, RecursionError) as e:
         raise invalid(f"input {alias!r} cannot be read as a {spec.dtype.name} tensor: {e}") from None
     target = np.dtype(spec.dtype.as_numpy_dtype)
-    if array.size == 0:
-        return array.astype(target)
-    kind = array.dtype.kind
-    if spec.dtype.is_integer:
+    accepted = _JSON_LEAVES.get(target.kind, ())
+    for leaf_type in set(map(type, leaves.flat)):
+        if leaf_type not in accepted:
+            leaf = next(v for v in leaves.flat if type(v) is leaf_type)
+            text, kind = _json_text(leaf)
+            raise invalid(f"JSON Value: {text} Type: {kind} is not of expected type: {spec.dtype.name} "
+                          f"(input {alias!r})")
+    if leaves.size and spec.dtype.is_integer:
         info = np.iinfo(target)
-        fits = kind in "iu" and info.min <= array.min() and array.max() <= info.max
-    else:
-        fits = kind in ("iuf" if spec.dtype.is_floating else target.kind)
-    if not fits:
-        raise invalid(f"JSON Value: {_misfit(array.reshape(-1), target)} Type: {_json_type(array)} is not of expected "
-                      f"type: {spec.dtype.name} (input {alias!r})")
-    return array.astype(target)
-
-
-def _misfit(flat: np.ndarray, target: np.dtype):
-    """The first value that does not survive conversion to `target` unchanged (for the error message)."""
-    for value in flat:
-        try:
-            if target.type(value) == value:
-                continue
-        except (ValueError, TypeError, OverflowError):
-            pass
-        return value
-    return flat[0]
+        low, high = min(leaves.flat), max(leaves.flat)
+        if low < info.min or high > info.max:
+            text, _ = _json_text(low if low < info.min else high)
+            raise invalid(f"JSON Value: {text} Type: Number is not of expected type: {spec.dtype.name} "
+                          f"(input {alias!r}: out of range)")
+    return leaves.astype(target)
 
 
 def _json_columns(body: dict, signature) -> tuple[dict, bool]:
@@ -177,17 +182,23 @@ class RestApp:
             return 200, server.metrics_text(), "text/plain; version=0.0.4"
         match = _REST_PATH.match(path)
         if not match or method != ("POST" if match.group(4) else "GET"):
-            return 404, {"error": f"Malformed request: {method} {path}"}, _JSON
-        name, version, label, predict, metadata = match.groups()
-        if predict:
+            if not _REST_ROOT.match(path):
+                return 404, {"error": f"no handler for {path}"}, _JSON
+            return 400, {"error": f"Malformed request: {method} {path}"}, _JSON
+        name, version, label, verb, metadata = match.groups()
+        verb = verb and verb.lower()
+        if verb in ("classify", "regress"):
+            result, error = server.answer(name, lambda: server.refuse_by_method_name(
+                model_spec(name, _rest_signature(environ), _version(version), label or ""),
+                "classification" if verb == "classify" else "regression"))
+        elif verb:
             if not environ.get("CONTENT_LENGTH"):   # waitress sets it for chunked bodies once they are read
                 return 411, {"error": "a predict request needs a body with Content-Length or chunked encoding"}, _JSON
             body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
             result, error = server.answer(name, self._predict, name, version, label, body)
         elif metadata:
-            result, error = server.answer(name, lambda: json_format.MessageToDict(
-                server.registry.metadata(model_spec(name, "", _version(version), label or ""), ["signature_def"]),
-                preserving_proto_field_name=True))
+            result, error = server.answer(name, lambda: _metadata_json(
+                server.registry.metadata(model_spec(name, "", _version(version), label or ""), ["signature_def"])))
         else:
             result, error = server.answer(name, lambda: json_format.MessageToDict(
                 server.registry.status(model_spec(name, "", _version(version), label or "")),
@@ -213,3 +224,23 @@ class RestApp:
         outputs = self.server.predict(version_, signature, declared,
                                       lambda: {k: _array(k, v, specs[k]) for k, v in columns.items()})
         return _json_outputs(outputs, row_format)
+
+
+def _rest_signature(environ) -> str:
+    """The signature_name of a classify/regress body, '' when absent or unreadable (the method check comes first)."""
+    try:
+        body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) or b"{}")
+    except (ValueError, RecursionError):
+        return ""
+    name = body.get("signature_name", "") if isinstance(body, dict) else ""
+    return name if isinstance(name, str) else ""
+
+
+def _metadata_json(response) -> dict:
+    """GetModelMetadata as TF Serving's REST API prints it: model_spec with every field, then the SignatureDefMap
+    unpacked under metadata.signature_def, with no "@type" of the Any that carries it over gRPC."""
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signature_map)
+    return {"model_spec": json_format.MessageToDict(response.model_spec, preserving_proto_field_name=True,
+                                                    always_print_fields_with_no_presence=True),
+            "metadata": {"signature_def": json_format.MessageToDict(signature_map, preserving_proto_field_name=True)}}

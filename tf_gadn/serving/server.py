@@ -6,13 +6,16 @@ the same `<base_path>/<version>/` directories (BUILD.md, "Serving").
 Why: tensorflow_model_server cannot be installed on these machines, yet the client (tf_gadn.serving.client) must work
 unchanged against the real server, so the API, the status codes and their messages are TF Serving's. Binds 127.0.0.1
 unless told otherwise; caps message size, and the rows, bytes and image pixels a request *declares* before anything is
-materialised (tf_gadn.serving.models.RequestLimits, image sizes read from raw headers by tf_gadn.serving.image_headers);
-optionally batches concurrent requests (tf_gadn.serving.batching); picks up new versions while running, loading each
-in full before the old one goes (tf_gadn.serving.models). REST runs on waitress, a production WSGI server (listen
-backlog, read timeouts, Content-Length and chunked bodies), around a small WSGI application.
+materialised (tf_gadn.serving.models.RequestLimits, image sizes read from raw headers by
+tf_gadn.serving.image_headers); optionally batches concurrent requests as TF Serving does (tf_gadn.serving.batching,
+strict by default); picks up new versions and config edits while running, loading each version in full (and
+replaying its warm-up records) before the old one goes (tf_gadn.serving.models). REST runs on waitress, a production
+WSGI server (listen backlog, read timeouts, Content-Length and chunked bodies), around the WSGI application of
+tf_gadn.serving.rest.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -23,13 +26,19 @@ from concurrent import futures
 import grpc
 import tensorflow as tf
 from absl import app, flags
-from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 from waitress import wasyncore
 from waitress.server import create_server
 
 from tf_gadn.serving.batching import Batcher, BatchingParameters, read_batching_config
 from tf_gadn.serving.image_headers import MAX_IMAGE_PIXELS
 from tf_gadn.serving.models import (
+    DEFAULT_SIGNATURE,
     ModelRegistry,
     RequestLimits,
     ServingError,
@@ -44,6 +53,9 @@ REST_BACKLOG = 1024            # listen backlog of the REST socket (waitress's d
 REST_THREADS = 16              # REST requests run concurrently (gRPC: grpc_workers)
 REST_READ_TIMEOUT_SECONDS = 30   # a REST connection idle this long mid-request (or between requests) is closed
 UNKNOWN_MODEL_LABEL = "<unknown>"   # metrics label of every model name the config does not list (bounded labels)
+METHOD_NAMES = {"classification": "tensorflow/serving/classify", "regression": "tensorflow/serving/regress"}
+
+
 class LocalServer:
     """The servers (gRPC and REST) around one ModelRegistry; port 0 picks a free port (read .port / .rest_port)."""
 
@@ -51,11 +63,17 @@ class LocalServer:
                  batching: BatchingParameters | None = None, poll_seconds: float = 1.0,
                  max_message_bytes: int = MAX_MESSAGE_BYTES, max_image_pixels: int = MAX_IMAGE_PIXELS,
                  metrics_path: str = "", grpc_workers: int = 64, max_request_rows: int = MAX_REQUEST_ROWS,
-                 rest_threads: int = REST_THREADS, rest_read_timeout: int = REST_READ_TIMEOUT_SECONDS):
-        self.registry = ModelRegistry(model_config, poll_seconds)
+                 rest_threads: int = REST_THREADS, rest_read_timeout: int = REST_READ_TIMEOUT_SECONDS,
+                 per_model_batching: bool = False, config_poll_seconds: float = 0.0,
+                 wait_for_models_seconds: float = 0.0):
+        self.registry = ModelRegistry(model_config, poll_seconds, config_poll_seconds)
+        self.wait_for_models_seconds = wait_for_models_seconds
         self.host, self.port, self.rest_port = host, port, rest_port
         self.batcher = Batcher(batching) if batching else None
-        rows = min(max_request_rows, batching.max_batch_size) if batching else max_request_rows
+        # with per-model batching parameters each version's own max_batch_size caps its rows (in the batcher)
+        self.per_model_batching = per_model_batching
+        rows = min(max_request_rows, batching.max_batch_size) if batching and not per_model_batching \
+            else max_request_rows
         self.limits = RequestLimits(rows, max_message_bytes, max_image_pixels)
         self.max_message_bytes = max_message_bytes
         self.metrics_path, self.grpc_workers = metrics_path, grpc_workers
@@ -77,10 +95,23 @@ class LocalServer:
         signature.check_encoded(inputs, self.limits)
         if self.batcher is not None:
             key = (version.path, signature.name)
-            outputs = self.batcher.run(key, signature.run, inputs)
+            own = version.batching if self.per_model_batching else None
+            params = dataclasses.replace(own, mode=self.batcher.params.mode) if own else None
+            outputs = self.batcher.run(key, signature.run, inputs, params)
         else:
             outputs = signature.run(inputs)
         return {k: outputs[k] for k in (output_filter or outputs)}
+
+    def refuse_by_method_name(self, spec, kind: str) -> None:
+        """Classify and Regress (gRPC and REST) need a signature of that method; every exported signature is a
+        Predict one, so TF Serving answers INVALID_ARGUMENT with its message (servables/tensorflow/classifier.cc,
+        regressor.cc), after the model, version and signature were found."""
+        version = self.registry.resolve(spec)
+        name = spec.signature_name or DEFAULT_SIGNATURE
+        if name not in version.signature_defs:
+            raise invalid(f"No signature was found with the name: {name}")
+        raise invalid(f"Expected {kind} signature method_name to be {METHOD_NAMES[kind]}. Was: "
+                      f"{version.signature_defs[name].method_name}")
 
     def answer(self, model_name: str, handler, *args):
         """Runs a handler; returns (result, None) or (None, ServingError) and counts the outcome per model (names
@@ -102,18 +133,26 @@ class LocalServer:
         with self.count_lock:
             lines = [f':tensorflow:serving:request_count{{model_name={json.dumps(m)},status="{s}"}} {n}'
                      for (m, s), n in sorted(self.counts.items())]
+        for model in self.registry.models.values():
+            for version in list(model.versions.values()):
+                if version.warmup_requests:
+                    lines.append(f':tensorflow:serving:model_warmup_latency_sum{{model_path={json.dumps(version.path)}'
+                                 f',status="OK"}} {round(version.warmup_seconds * 1e6)}')
         if self.batcher is not None:
             lines += [f":tensorflow:serving:batching_session:processed_batch_size_count {self.batcher.batches}",
-                      f":tensorflow:serving:batching_session:processed_batch_size_sum {self.batcher.rows}"]
+                      f":tensorflow:serving:batching_session:processed_batch_size_sum {self.batcher.rows}",
+                      f":tensorflow:serving:batching_session:padding_size_sum {self.batcher.padding}"]
         return "\n".join(lines) + "\n"
 
     # ---- lifecycle --------------------------------------------------------------------------------------------------
     def start(self) -> LocalServer:
         self.registry.start()
+        self.wait_for_models()
         options = [("grpc.max_receive_message_length", self.max_message_bytes),
                    ("grpc.max_send_message_length", self.max_message_bytes)]
         self._grpc = grpc.server(futures.ThreadPoolExecutor(self.grpc_workers), options=options)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(self), self._grpc)
+        self._grpc.add_generic_rpc_handlers([health_handler(self)])
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self), self._grpc)
         bound = self._grpc.add_insecure_port(f"{self.host}:{self.port}")
         if not bound:
@@ -131,6 +170,20 @@ class LocalServer:
             self._http_thread = threading.Thread(target=self._http.run, name="rest", daemon=True)
             self._http_thread.start()
         return self
+
+    def wait_for_models(self) -> None:
+        """As tensorflow_model_server (ServerCore::WaitUntilModelsAvailable), opens no port until every configured
+        model has a version available; gives up after `wait_for_models_seconds` (0: do not wait)."""
+        deadline = time.monotonic() + self.wait_for_models_seconds
+        while self.wait_for_models_seconds > 0:
+            missing = sorted(name for name, ready in self.registry.available().items() if not ready)
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                self.registry.stop()
+                raise RuntimeError(f"{len(missing)} model(s) did not become available: {missing}")
+            logging.info("waiting for a version of %s", missing)
+            time.sleep(min(max(self.registry.poll_seconds, 0.05), 1.0))
 
     def stop(self) -> None:
         if self._http is not None:
@@ -158,10 +211,21 @@ def _abort_on(context, error: ServingError | None) -> None:
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict and GetModelMetadata; Classify, Regress and MultiInference stay UNIMPLEMENTED (no such signatures)."""
+    """Predict and GetModelMetadata; Classify and Regress fail as on TF Serving for Predict-only models
+    (INVALID_ARGUMENT); MultiInference stays UNIMPLEMENTED."""
 
     def __init__(self, server: LocalServer):
         self.server = server
+
+    def Classify(self, request, context):
+        _, error = self.server.answer(request.model_spec.name, self.server.refuse_by_method_name,
+                                      request.model_spec, "classification")
+        _abort_on(context, error)
+
+    def Regress(self, request, context):
+        _, error = self.server.answer(request.model_spec.name, self.server.refuse_by_method_name,
+                                      request.model_spec, "regression")
+        _abort_on(context, error)
 
     def _predict(self, request):
         version, signature = self.server.resolve(request.model_spec)
@@ -206,8 +270,61 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         _abort_on(context, error)
         return response
 
+    def HandleReloadConfigRequest(self, request, context):
+        """ModelService.HandleReloadConfigRequest: the request's ModelServerConfig replaces the served one."""
+        response = model_management_pb2.ReloadConfigResponse()
+        try:
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise ValueError("only model_config_list is supported")
+            self.server.registry.apply_config(list(request.config.model_config_list.config))
+        except (ValueError, OSError) as error:
+            response.status.error_code = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+            response.status.error_message = str(error)
+        return response
 
-# ---- REST ---------------------------------------------------------------------------------------------------------
+
+# ---- gRPC health (grpc.health.v1.Health/Check, a local extension: probes for orchestrators) -------------------------
+# The two messages are tiny, so they are read and written by hand rather than adding grpcio-health-checking:
+# HealthCheckRequest {string service = 1}, HealthCheckResponse {ServingStatus status = 1}.
+HEALTH_SERVING, HEALTH_NOT_SERVING = 1, 2
+
+
+def _health_service(data: bytes) -> str:
+    position = 0
+    while position < len(data):
+        key = data[position]
+        position += 1
+        if key & 7 != 2:   # the request has one length-delimited field; anything else is malformed
+            raise ValueError("malformed HealthCheckRequest")
+        length, shift = 0, 0
+        while True:
+            length |= (data[position] & 0x7F) << shift
+            shift += 7
+            position += 1
+            if not data[position - 1] & 0x80:
+                break
+        if key >> 3 == 1:
+            return data[position:position + length].decode("utf-8")
+        position += length
+    return ""
+
+
+def health_handler(server: LocalServer):
+    """"" is SERVING once every configured model has a version available (what TF Serving waits for before it opens
+    its ports); a model name is SERVING while it has one; unknown names are NOT_FOUND (the health protocol)."""
+    def check(service: str, context):
+        available = server.registry.available()
+        if service and service not in available:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {service}")
+        ready = available[service] if service else all(available.values())
+        return HEALTH_SERVING if ready else HEALTH_NOT_SERVING
+
+    return grpc.method_handlers_generic_handler("grpc.health.v1.Health", {
+        "Check": grpc.unary_unary_rpc_method_handler(check, request_deserializer=_health_service,
+                                                     response_serializer=lambda status: bytes([8, status]))})
+
+
+# ---- REST (the WSGI application and its JSON codec: tf_gadn.serving.rest) ---------------------------------------------
 def read_metrics_path(monitoring_config: str) -> str:
     """The Prometheus path of TF Serving's monitoring.config (text MonitoringConfig), '' when disabled."""
     with open(monitoring_config, encoding="utf-8") as f:
@@ -229,7 +346,19 @@ def define_flags():
     flags.DEFINE_integer("rest_port", 8501, "REST port (0: no REST API), as TF Serving's --rest_api_port.")
     flags.DEFINE_bool("enable_batching", False, "Batch concurrent requests (TF Serving's --enable_batching).")
     flags.DEFINE_string("batching_parameters_file", "", "TF Serving batching.config (default: BatchingParameters()).")
+    flags.DEFINE_bool("enable_per_model_batching_parameters", False,
+                      "Use the batching_params.pbtxt in each version directory (written by export) instead of "
+                      "--batching_parameters_file for that model, as tensorflow_model_server does.")
+    flags.DEFINE_enum("batching_mode", "strict", ["strict", "lenient"],
+                      "strict: TF Serving's batching session (mixed shapes or one bad request fail the whole batch); "
+                      "lenient (a local extension): group by shape, re-run a failed batch request by request.")
     flags.DEFINE_float("file_system_poll_wait_seconds", 1.0, "Seconds between scans for new versions (0: never).")
+    flags.DEFINE_float("model_config_file_poll_wait_seconds", 0.0,
+                       "Seconds between re-reads of --model_config (0: read once), as TF Serving's flag: label and "
+                       "version policy edits apply without a restart.")
+    flags.DEFINE_float("wait_for_models_seconds", 24 * 3600.0,
+                       "Open no port until every configured model has a version (TF Serving waits forever); fail "
+                       "after this long. 0: start at once.")
     flags.DEFINE_integer("max_message_bytes", MAX_MESSAGE_BYTES, "Largest request or response, gRPC and REST.")
     flags.DEFINE_integer("max_image_pixels", MAX_IMAGE_PIXELS, "Largest image (H x W) a request may carry or encode.")
     flags.DEFINE_string("monitoring_config_file", "", "TF Serving monitoring.config (Prometheus on the REST port).")
@@ -243,12 +372,15 @@ def main(argv):
     del argv
     batching = None
     if FLAGS.enable_batching:
-        batching = (read_batching_config(FLAGS.batching_parameters_file) if FLAGS.batching_parameters_file
-                    else BatchingParameters())
+        batching = (read_batching_config(FLAGS.batching_parameters_file, FLAGS.batching_mode)
+                    if FLAGS.batching_parameters_file else BatchingParameters(mode=FLAGS.batching_mode))
     metrics = read_metrics_path(FLAGS.monitoring_config_file) if FLAGS.monitoring_config_file else ""
     server = LocalServer(FLAGS.model_config, FLAGS.host, FLAGS.port, FLAGS.rest_port or None, batching,
                          FLAGS.file_system_poll_wait_seconds, FLAGS.max_message_bytes, FLAGS.max_image_pixels,
-                         metrics, max_request_rows=FLAGS.max_request_rows, rest_read_timeout=FLAGS.rest_read_timeout)
+                         metrics, max_request_rows=FLAGS.max_request_rows, rest_read_timeout=FLAGS.rest_read_timeout,
+                         per_model_batching=FLAGS.enable_per_model_batching_parameters,
+                         config_poll_seconds=FLAGS.model_config_file_poll_wait_seconds,
+                         wait_for_models_seconds=FLAGS.wait_for_models_seconds)
     server.start()
     print(f"serving {sorted(server.registry.models)} on {server.host}: gRPC {server.port}, REST {server.rest_port}",
           flush=True)

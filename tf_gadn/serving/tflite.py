@@ -1,5 +1,11 @@
 """TFLite previews for phones (BUILD.md, "Serving"): `transfer` and `generate` converted from the same
-functions the SavedModel serves, in three modes, plus a metadata JSON a mobile app reads (input/output specs, artists).
+functions the SavedModel serves, in three modes, plus a metadata JSON a mobile app reads (signature key, inputs and
+outputs in the interpreter's own order, artists) and `phone_tables.json`, the style table and content statistics that
+let an app drive `generate` (and so `sample`: content drawn from the statistics, style from the table) on the phone.
+
+Each file's one signature is keyed by its function's name (`transfer`, `generate`), so an app calls
+`interpreter.get_signature_runner("transfer")` and feeds inputs by name; the interpreter lists inputs sorted by name
+(`artist_id` before `image`), and the JSON records them in that order, as the interpreter reports them.
 
 Modes: `float32` (no optimisation), `float16` (weights stored as float16, dequantised at load), `dynamic_int8`
 (dynamic-range quantisation: int8 weights, activations quantised on the fly; no representative data set needed).
@@ -10,6 +16,7 @@ against the SavedModel, in uint8 levels of the output image; tests/test_tflite.p
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -27,12 +34,20 @@ TOLERANCE = {"float32": {"max": 1, "p99": 1, "mean": 0.01},
              "dynamic_int8": {"max": None, "p99": 32, "mean": 4.0}}
 
 
-def _converter(concrete, mode: str) -> tf.lite.TFLiteConverter:
+def _saved_function(concrete, key: str, directory: str) -> str:
+    """A SavedModel holding only `concrete` under signature `key` (its variables, no name table: that would need TF
+    Select ops), so the .tflite file's signature is named after the function, not "serving_default"."""
+    holder = tf.Module()
+    holder.variables_used = list(concrete.variables)
+    path = os.path.join(directory, key)
+    tf.saved_model.save(holder, path, signatures={key: concrete})
+    return path
+
+
+def _converter(saved_path: str, key: str, mode: str) -> tf.lite.TFLiteConverter:
     if mode not in MODES:
         raise ValueError(f"tflite mode must be one of {MODES}, got {mode!r}")
-    holder = tf.Module()  # only this function's variables: the module's name table would need TF Select ops
-    holder.variables_used = list(concrete.variables)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_path, signature_keys=[key])
     if mode != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "float16":
@@ -40,36 +55,62 @@ def _converter(concrete, mode: str) -> tf.lite.TFLiteConverter:
     return converter
 
 
-def _specs(named_specs) -> list[dict]:
-    return [{"name": name, "shape": [-1 if d is None else int(d) for d in spec.shape], "dtype": spec.dtype.name}
-            for name, spec in named_specs]
+def interpreter_signature(path: str) -> dict:
+    """{signature_key, inputs, outputs} of a .tflite file as the interpreter reports them: inputs and outputs in its
+    order, each with name, dtype and shape."""
+    runner_interpreter = interpreter(path)
+    (key, names), = runner_interpreter.get_signature_list().items()
+    runner = runner_interpreter.get_signature_runner(key)
+
+    def described(details, order):
+        return [{"name": name, "dtype": np.dtype(details[name]["dtype"]).name,
+                 "shape": [int(d) for d in details[name]["shape"]]} for name in order]
+
+    return {"signature_key": key, "inputs": described(runner.get_input_details(), names["inputs"]),
+            "outputs": described(runner.get_output_details(), names["outputs"])}
 
 
 def file_name(signature: str, mode: str) -> str:
     return f"{signature}.{mode}.tflite"
 
 
+TABLES_FILE = "phone_tables.json"
+
+
 def convert(module, out_dir: str, modes, artists: list[dict]) -> list[str]:
-    """Writes OUT_DIR/<signature>.<mode>.tflite for transfer and generate, and OUT_DIR/<mode>.json, for each mode;
-    returns the JSON paths. Each function is traced once for all modes."""
+    """Writes OUT_DIR/<signature>.<mode>.tflite for transfer and generate, OUT_DIR/<mode>.json for each mode, and
+    OUT_DIR/phone_tables.json; returns the JSON paths of the modes. Each function is traced once for all modes."""
     os.makedirs(out_dir, exist_ok=True)
-    concretes = {name: module.tflite_function(name) for name in SIGNATURES}
+    records.write_json(os.path.join(out_dir, TABLES_FILE), module.phone_tables())
     meta_paths = []
-    for mode in modes:
-        meta = {"mode": mode, "image_size": module.image_size, "color_in_model": module.color,
-                "image_format": "uint8 RGB [1, size, size, 3] in and out",
-                "artists": [a["name"] for a in artists], "tolerance_uint8_levels": TOLERANCE[mode], "signatures": {}}
-        for name, concrete in concretes.items():
-            path = os.path.join(out_dir, file_name(name, mode))
-            with open(path + ".tmp", "wb") as f:
-                f.write(_converter(concrete, mode).convert())
-            os.replace(path + ".tmp", path)
-            meta["signatures"][name] = {"file": os.path.basename(path), "bytes": os.path.getsize(path),
-                                        "inputs": _specs((s.name, s) for s in concrete.structured_input_signature[0]),
-                                        "outputs": _specs(sorted(concrete.structured_outputs.items()))}
-        meta_paths.append(os.path.join(out_dir, f"{mode}.json"))
-        records.write_json(meta_paths[-1], meta)
+    with tempfile.TemporaryDirectory() as work:
+        saved = {name: _saved_function(module.tflite_function(name), name, work) for name in SIGNATURES}
+        for mode in modes:
+            meta = {"mode": mode, "image_size": module.image_size, "color_in_model": module.color,
+                    "image_format": "uint8 RGB [1, size, size, 3] in and out", "tables": TABLES_FILE,
+                    "artists": [a["name"] for a in artists], "tolerance_uint8_levels": TOLERANCE[mode],
+                    "signatures": {}}
+            for name, saved_path in saved.items():
+                path = os.path.join(out_dir, file_name(name, mode))
+                with open(path + ".tmp", "wb") as f:
+                    f.write(_converter(saved_path, name, mode).convert())
+                os.replace(path + ".tmp", path)
+                meta["signatures"][name] = {"file": os.path.basename(path), "bytes": os.path.getsize(path),
+                                            **interpreter_signature(path)}
+            meta_paths.append(os.path.join(out_dir, f"{mode}.json"))
+            records.write_json(meta_paths[-1], meta)
     return meta_paths
+
+
+def sample_on_phone(generate_file: str, tables: dict, artist: str, seed: int) -> np.ndarray:
+    """What an app does for `sample` with only generate.tflite and phone_tables.json (written here in numpy, a
+    phone's few lines of Kotlin/Swift): content = mean + L z with z ~ N(0, I) from the seed (GADN's fitted normal;
+    the style space's N(0, I) prior has mean 0 and L = I), style = the artist's row of the style table."""
+    z = np.random.default_rng(seed).standard_normal(len(tables["content_mean"])).astype(np.float32)
+    content = np.asarray(tables["content_mean"], np.float32) + np.asarray(tables["content_cholesky"], np.float32) @ z
+    style = np.asarray(tables["style_table"][tables["artists"].index(artist)], np.float32)
+    runner = interpreter(generate_file).get_signature_runner("generate")
+    return runner(content=content[None], style=style[None])["image"][0]
 
 
 def interpreter(path: str):
@@ -86,7 +127,7 @@ class Runner:
 
     def __init__(self, path: str):
         self.interpreter = interpreter(path)
-        self.key = next(iter(self.interpreter.get_signature_list()))
+        (self.key, _), = self.interpreter.get_signature_list().items()
         self.runner = self.interpreter.get_signature_runner(self.key)
 
     def __call__(self, **inputs) -> dict:

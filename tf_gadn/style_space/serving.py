@@ -2,6 +2,7 @@
 which `tf_gadn.serving.export.ServingModule` wraps into every wire signature."""
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from tf_gadn.serving.export import ARTIST, IMAGE, IMAGES, ServingModule
@@ -39,6 +40,12 @@ class StyleSpaceServing(ServingModule):
             "encode_style": (self.encode_style, {"image": IMAGE}),
             "transfer_by_reference": (self.transfer_by_reference, {"image": IMAGE, "reference_images": IMAGES}),
         }
+
+    def phone_tables(self):
+        """Styles u(a) of every artist; content v ~ N(0, I), the GAN's prior (the noise w stays 0 on the phone)."""
+        styles = self.artist_style(tf.range(self.num_artists))
+        return {"artists": [n.decode() for n in self.artist_names.numpy()], "style_table": styles.numpy().tolist(),
+                "content_mean": [0.0] * self.d_content, "content_cholesky": np.eye(self.d_content).tolist()}
 
     def normalised(self, style_code):
         return normalise_style(style_code[:, :self.d_style], self.style_mean, self.style_std)
