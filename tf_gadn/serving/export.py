@@ -122,6 +122,37 @@ class ServingModule(tf.Module):
         return {"logits": logits, "probabilities": tf.nn.softmax(logits),
                 "artist_id": best, "artist": tf.gather(self.artist_names, best)}
 
+    # ---- the explorer's signatures (issue 16), shared by every method --------------------------------------------------
+    def explorer_functions(self, code_specs: dict) -> dict:
+        """`artists` (every artist name, so a page on the REST API alone can list them), `artist_style`, `render`
+        (generate from explicit codes, keeping the content image's colours by `keep_colors`) and
+        `transfer_with_strength`. `code_specs` are the method's generator inputs {arg: TensorSpec}."""
+        amount = {"keep_colors": tf.TensorSpec([None], tf.float32, "keep_colors")}
+        return {
+            "artists": (self.artists, {"row": tf.TensorSpec([None], tf.int32, "row")}),
+            "artist_style": (self.artist_style, {"artist_id": ARTIST}),
+            "render": (self.render, {**code_specs, "image": IMAGE, **amount}),
+            "transfer_with_strength": (self.transfer_with_strength, {
+                "image": IMAGE, "artist_id": ARTIST, "strength": tf.TensorSpec([None], tf.float32, "strength"),
+                **amount}),
+        }
+
+    def artists(self, row):
+        """Every artist name, once per input row (TF Serving's predict needs an input with a batch dimension)."""
+        return {"artist": tf.tile(self.artist_names[None], [tf.shape(row)[0], 1])}
+
+    def render(self, image, keep_colors, **codes):
+        return {"image": self.keep_colors(self.generate(**codes)["image"], image, keep_colors)}
+
+    def keep_colors(self, output, image, amount):
+        """Luminance-only transfer (Gatys et al., discussed in GADN's appendix): L from `output`, a and b from
+        `image`, both model space [B, S, S, C]; amount [B] blends 0 (output's colours) ... 1 (image's colours)."""
+        to_lab = (lambda x: x) if self.color == "lab" else (lambda x: colors.to_model_space(x, "lab"))
+        out, src = to_lab(output), to_lab(image)
+        amount = tf.reshape(amount, [-1, 1, 1, 1])
+        lab = tf.concat([out[..., :1], out[..., 1:] + amount * (src[..., 1:] - out[..., 1:])], axis=-1)
+        return lab if self.color == "lab" else colors.to_rgb_m11(lab, "lab")
+
     # ---- signatures -------------------------------------------------------------------------------------------------
     def wire_function(self, core, kinds: dict, encoded=False, by_name=False, checked=True, batch=None):
         """A tf.function with one named TensorSpec per wire input, wrapping `core`; `batch` fixes the batch size
@@ -202,6 +233,9 @@ class GadnServing(ServingModule):
         }
         if self.classifier is not None:
             table["classify"] = (self.classify, {"image": IMAGE})
+        table.update(self.explorer_functions({"content": table["generate"][1]["content"],
+                                              "style": table["generate"][1]["style"]}))
+        table["transfer_with_strength"][1]["source_artist_id"] = tf.TensorSpec([None], tf.int32, "source_artist_id")
         return table
 
     def transfer(self, image, artist_id):
@@ -217,6 +251,17 @@ class GadnServing(ServingModule):
 
     def classify(self, image):
         return self.artist_prediction(self.classifier(image))
+
+    def artist_style(self, artist_id):
+        return {"style": self.style_table(artist_id)[0]}
+
+    def transfer_with_strength(self, image, artist_id, strength, keep_colors, source_artist_id):
+        """G(E(x), S(a) + strength (S(a') - S(a))) with a the source's artist (GADN has no style encoder): 0 redraws
+        x in its own artist's style, 1 is transfer, > 1 exaggerates what sets a' apart from a."""
+        source = self._artist_ids(source_artist_id, by_name=False, checked=True)
+        own, target = self.style_table(source)[0], self.style_table(artist_id)[0]
+        style = own + strength[:, None] * (target - own)
+        return self.render(image, keep_colors, content=self.encoder(image)[0], style=style)
 
     def sample(self, artist_id, seed):
         """A new portrait by a: content ~ N(mean, cov) of E(x) drawn from `seed` (same seed, same content)."""
@@ -256,6 +301,10 @@ class StyleSpaceServing(ServingModule):
             "sample": (self.sample, {"artist_id": ARTIST, "seed": tf.TensorSpec([None], tf.int64, "seed")}),
             "encode_style": (self.encode_style, {"image": IMAGE}),
             "transfer_by_reference": (self.transfer_by_reference, {"image": IMAGE, "reference_images": IMAGES}),
+            **self.explorer_functions({
+                "content": tf.TensorSpec([None, self.d_content], tf.float32, "content"),
+                "style": tf.TensorSpec([None, self.d_style], tf.float32, "style"),
+                "noise": tf.TensorSpec([None, self.noise_dim], tf.float32, "noise")}),
         }
 
     def normalised(self, style_code):
@@ -263,7 +312,7 @@ class StyleSpaceServing(ServingModule):
         return normalise_style(style_code[:, :self.d_style], self.style_mean, self.style_std)
 
     def artist_style(self, artist_id):
-        return self.normalised(self.representative_styles(artist_id))
+        return {"style": self.normalised(self.representative_styles(artist_id))}
 
     def generate(self, content, style, noise=None):
         """G(u, v, w); w = 0, the mode of the noise prior, unless given."""
@@ -275,7 +324,7 @@ class StyleSpaceServing(ServingModule):
         return {"content_mean": mean[:, :self.d_content], "content_std": std[:, :self.d_content]}
 
     def transfer(self, image, artist_id):
-        return self.generate(self.encode_content(image)["content_mean"], self.artist_style(artist_id))
+        return self.generate(self.encode_content(image)["content_mean"], self.artist_style(artist_id)["style"])
 
     def classify(self, image):
         """Section 6.1's rule: the artist whose representative style is nearest to S(x)."""
@@ -287,10 +336,17 @@ class StyleSpaceServing(ServingModule):
         """A new portrait by a: v and w from the GAN's N(0, I) prior drawn from `seed`, u = a's style."""
         z = self.seeded_normal(seed, self.d_content + self.noise_dim)
         content, noise = z[:, :self.d_content], z[:, self.d_content:]
-        return {**self.generate(content, self.artist_style(artist_id), noise), "content": content}
+        return {**self.generate(content, self.artist_style(artist_id)["style"], noise), "content": content}
 
     def encode_style(self, image):
         return {"style": self.normalised(self.style_encoder(image))}
+
+    def transfer_with_strength(self, image, artist_id, strength, keep_colors):
+        """G(u, v(x), 0) with u = u(x) + strength (u(a') - u(x)): 0 redraws x in its own style, 1 is transfer, > 1
+        exaggerates what sets a' apart from x."""
+        own, target = self.encode_style(image)["style"], self.artist_style(artist_id)["style"]
+        style = own + strength[:, None] * (target - own)
+        return self.render(image, keep_colors, content=self.encode_content(image)["content_mean"], style=style)
 
     def transfer_by_reference(self, image, reference_images):
         """x's content in the mean style of its R reference images ([B, R, S, S, 3])."""
