@@ -3,6 +3,9 @@ real headless Chromium against the local server with a tiny exported style-space
 and mouse), a reference upload, shareable links, errors in words, and slider-to-picture latency."""
 import io
 import json
+import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -182,3 +185,37 @@ def test_explorer_serves_the_page_drawings_and_passes_the_api_through(served):
     with pytest.raises(urllib.error.HTTPError) as traversal:
         urllib.request.urlopen(base + "/static/..%2F..%2Fapp.py")
     assert traversal.value.code == 404
+
+
+def test_client_strength_and_keep_colors(served, tmp_path):
+    from tf_gadn.serving import client
+    local = served[1]
+    rest = client.RestClient(f"127.0.0.1:{local.rest_port}")
+    image = encode_png(images(1, seed=4)[0])
+    plain = client.transfer(rest, "style_space", image, artist="artist_01")
+    assert client.transfer(rest, "style_space", image, artist="artist_01", strength=1.0) == plain
+    assert client.transfer(rest, "style_space", image, artist="artist_01", strength=0.0) != plain
+    (tmp_path / "in.png").write_bytes(image)
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_gadn.client", "--rest", f"--server=127.0.0.1:{local.rest_port}",
+         "--model=style_space", f"--image={tmp_path / 'in.png'}", "--artist=artist_01", "--strength=0.5",
+         "--keep_colors", f"--out={tmp_path / 'out.png'}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    kept = np.asarray(Image.open(tmp_path / "out.png"))
+    assert kept.shape == (64, 64, 3)
+
+
+def test_explorer_cli_serves_the_page_for_a_running_server(served):
+    local = served[1]
+    process = subprocess.Popen([sys.executable, "-m", "tf_gadn.explorer", f"--server=127.0.0.1:{local.rest_port}",
+                                "--model=style_space", "--port=0"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        url = re.search(r"http://\S+/", line).group(0)
+        assert json.load(urllib.request.urlopen(url + "explorer/config.json"))["model"] == "style_space"
+        body = json.dumps({"signature_name": "artists", "inputs": {"row": [0]}}).encode()
+        answer = json.load(urllib.request.urlopen(urllib.request.Request(url + "v1/models/style_space:predict", body)))
+        assert answer["outputs"][0][0] == "artist_00"
+    finally:
+        process.terminate()
+        process.wait(30)
