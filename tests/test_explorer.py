@@ -21,6 +21,7 @@ from tf_gadn.data.prepare import encode_png
 from tf_gadn.explorer import browser
 from tf_gadn.explorer.app import ExplorerServer, export_and_serve
 from tf_gadn.explorer.random_run import write_random_style_space_run
+from tf_gadn.serving import server
 from tf_gadn.training.config import Config
 
 # 64 px as the issue's latency target; initial weights (the graph is what is timed, not what it learned)
@@ -69,7 +70,8 @@ def test_strength_one_is_transfer_and_keep_colors_takes_the_contents_colours(ser
     assert np.abs(strong.astype(int) - transfer).max() <= 1
     own = model.signatures["render"](content=model.signatures["encode_content"](image=x)["content_mean"],
                                      style=model.signatures["encode_style"](image=x)["style"],
-                                     noise=tf.zeros([2, 4]), image=x, keep_colors=tf.zeros([2]))["image"].numpy()
+                                     noise=tf.zeros([2, 4]), image=x, keep_colors=tf.zeros([2]))["png_bytes"]
+    own = np.stack([tf.io.decode_png(png).numpy() for png in own.numpy()])
     zero = model.signatures["transfer_with_strength"](image=x, artist_id=a, strength=tf.zeros([2]),
                                                       keep_colors=tf.zeros([2]))["image"].numpy()
     assert np.abs(zero.astype(int) - own).max() <= 1   # strength 0: the content's own style
@@ -122,6 +124,17 @@ def test_page_redraws_on_slider_moves_and_reference_uploads(served, driver, tmp_
     assert browser.picture(driver) not in (first, dragged)
     assert driver.find_element("id", "error").get_attribute("hidden") is not None   # no error shown
 
+    # a sampled content, and the 8-step strip between two styles, without an error
+    before = browser.renders(driver)
+    driver.find_element("id", "sample-content").click()
+    browser.wait_for_render(driver, before)
+    assert "content=sample" in driver.current_url and browser.picture(driver) != first
+    driver.find_element("id", "style-b-mode").send_keys("random")
+    browser.wait_for(driver, lambda: "b=random" in driver.current_url, what="style B")
+    driver.find_element("id", "strip").click()
+    browser.wait_for(driver, lambda: driver.execute_script("return window.explorer.strips") == 1, what="the strip")
+    assert driver.find_element("id", "error").get_attribute("hidden") is not None
+
     # keyboard, one step per picture: the slider-to-picture latency (input event -> new picture decoded)
     latencies = browser.slider_latencies(driver, "dim-1", moves=40)
     p50, p99 = np.percentile(latencies, 50), np.percentile(latencies, 99)
@@ -144,6 +157,25 @@ def test_page_redraws_on_slider_moves_and_reference_uploads(served, driver, tmp_
     browser.wait_for_render(driver, 0)
     assert browser.picture(driver) == shown
     assert browser.console_errors(driver) == []
+
+
+def test_page_works_for_gadn(tiny_gadn_export, tiny_dataset, tmp_path, driver):
+    """GADN has no style encoder and no noise: the page hides those and still redraws from its sliders."""
+    (tmp_path / "models.config").write_text(
+        f'model_config_list {{ config {{ name: "gadn" base_path: "{tiny_gadn_export / "gadn"}" '
+        'model_platform: "tensorflow" } }\n')
+    with server.LocalServer(str(tmp_path / "models.config"), port=0, rest_port=0, poll_seconds=0) as local, \
+            ExplorerServer(f"127.0.0.1:{local.rest_port}", "gadn", str(tiny_dataset), port=0) as explorer:
+        driver.get(f"http://127.0.0.1:{explorer.port}/")
+        browser.wait_for_render(driver, 0)
+        first = browser.picture(driver)
+        assert not driver.find_element("id", "noise").is_displayed()
+        assert driver.find_element("id", "reference-files").get_attribute("disabled") is not None
+        before = browser.renders(driver)
+        driver.find_element("id", "dim-0").send_keys(Keys.END)
+        browser.wait_for_render(driver, before)
+        assert browser.picture(driver) != first
+        assert browser.console_errors(driver) == []
 
 
 def test_page_says_what_went_wrong(served, driver, tmp_path):

@@ -21,7 +21,7 @@
   let uploadB64 = "";
   let references = [];          // base64 of the uploaded reference drawings
   const styleCache = new Map();
-  const stats = { latencies: [], renders: 0, errors: [] };
+  const stats = { latencies: [], renders: 0, strips: 0, errors: [] };
   window.explorer = stats;       // read by the browser test (latency) and handy in the console
 
   // ---- the REST API ---------------------------------------------------------------------------------------------
@@ -367,6 +367,7 @@
       const link = document.createElement("a");
       link.href = canvas.toDataURL("image/png"); link.download = "explorer_strip.png";
       link.click();
+      stats.strips += 1;
     } catch (e) { showError(e.message); }
   }
 
