@@ -4,10 +4,12 @@ and mouse), a reference upload, shareable links, errors in words, and slider-to-
 import io
 import json
 import re
+import struct
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+import zlib
 
 import numpy as np
 import pytest
@@ -192,6 +194,15 @@ def test_page_says_what_went_wrong(served, driver, tmp_path):
     driver.find_element("id", "content-file").send_keys(str(junk))
     message = browser.wait_for(driver, lambda: driver.find_element("id", "error").text, what="an error")
     assert "not a PNG, JPEG, GIF or BMP" in message or "Not an image" in message
+
+    # an image over the server's pixel limit, refused from its PNG header alone (nothing to decode behind it)
+    huge = tmp_path / "huge.png"
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + b"IHDR" + header
+                     + struct.pack(">I", zlib.crc32(b"IHDR" + header)))
+    driver.find_element("id", "content-file").send_keys(str(huge))
+    browser.wait_for(driver, lambda: driver.find_element("id", "error").text != message, what="another error")
+    assert driver.find_element("id", "error").text.startswith("Image too large")
 
     # the serving API gone: the page says the server is down
     with ExplorerServer("127.0.0.1:9", "style_space", port=0) as orphan:   # port 9 (discard): nothing listens
