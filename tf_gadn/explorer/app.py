@@ -11,7 +11,7 @@ import threading
 import urllib.error
 import urllib.request
 
-from waitress import create_server
+from waitress import create_server, wasyncore
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -126,10 +126,16 @@ class ExplorerServer:
         return self
 
     def stop(self) -> None:
+        """Closes the sockets inside waitress's event loop (as tf_gadn.serving.server does): closing them from this
+        thread could pull a socket from under a running select()."""
         if self._http is not None:
-            self._http.close()
-            self._thread.join(5)
-            self._http.task_dispatcher.shutdown()
+            http = self._http
+            try:
+                http.trigger.pull_trigger(lambda: wasyncore.close_all(http._map))
+            except OSError:   # the loop already ended and closed its trigger
+                wasyncore.close_all(http._map, ignore_all=True)
+            self._thread.join(10)
+            http.task_dispatcher.shutdown()
 
     def __enter__(self):
         return self.start()
