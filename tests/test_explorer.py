@@ -126,6 +126,12 @@ def test_page_redraws_on_slider_moves_and_reference_uploads(served, driver, tmp_
     assert browser.picture(driver) not in (first, dragged)
     assert driver.find_element("id", "error").get_attribute("hidden") is not None   # no error shown
 
+    # keep colours: the content's a and b replace the picture's
+    before, referenced = browser.renders(driver), browser.picture(driver)
+    driver.find_element("id", "keep-colors").click()
+    browser.wait_for_render(driver, before)
+    assert "keep=1" in driver.current_url and browser.picture(driver) != referenced
+
     # a sampled content, and the 8-step strip between two styles, without an error
     before = browser.renders(driver)
     driver.find_element("id", "sample-content").click()
@@ -185,6 +191,11 @@ def test_page_says_what_went_wrong(served, driver, tmp_path):
     driver.get(f"http://127.0.0.1:{explorer.port}/?a=artist:nobody_here")
     message = browser.wait_for(driver, lambda: driver.find_element("id", "error").text, what="an error")
     assert message.startswith("Unknown artist") and "nobody_here" in message
+
+    # a link that named an upload: the page draws a test drawing and says why
+    driver.get(f"http://127.0.0.1:{explorer.port}/?content=upload")
+    browser.wait_for_render(driver, 0)
+    assert driver.find_element("id", "error").text.startswith("Uploaded drawings are not part of a link")
 
     # a content the server refuses: not an image
     driver.get(f"http://127.0.0.1:{explorer.port}/")

@@ -21,6 +21,7 @@
   let uploadB64 = "";
   let references = [];          // base64 of the uploaded reference drawings
   const styleCache = new Map();
+  let notice = "";              // a message about the link itself, shown once the first picture is drawn
   const stats = { latencies: [], renders: 0, strips: 0, errors: [] };
   window.explorer = stats;       // read by the browser test (latency) and handy in the console
 
@@ -221,7 +222,7 @@
       $("download").href = picture.src;
       stats.renders += 1;
       stats.latencies.push(performance.now() - since);
-      clearError();
+      if (notice) { showError(notice); notice = ""; } else clearError();
     } catch (e) {
       showError(e.message);
     } finally {
@@ -299,7 +300,8 @@
     state.noise = Number(p.get("noise") || 0);
     state.noiseSeed = Number(p.get("noise_seed") || 1);
     state.dims = p.get("dims") ? p.get("dims").split(",").map(Number) : null;
-    if (kind === "upload") showError("Uploaded drawings are not part of a link: pick or upload the content again");
+    if (kind === "upload") notice = "Uploaded drawings are not part of a link: showing a test drawing instead";
+    if ([p.get("a"), p.get("b")].includes("references")) notice = "Reference drawings are not part of a link: upload them again";
   }
 
   function showControls() {
