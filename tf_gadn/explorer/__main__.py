@@ -2,6 +2,7 @@
 `python -m tf_gadn.explorer --model_dir runs/style_space_demo` (exports the run to a temp dir and serves it with the
 local server): the style explorer at http://localhost:8080/."""
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -24,6 +25,8 @@ def main(argv):
     if bool(FLAGS.server) == bool(FLAGS.model_dir):
         print("error: give exactly one of --server HOST:PORT and --model_dir RUN", file=sys.stderr)
         return 2
+    # SIGTERM (a service manager, `kill`) ends it as Ctrl-C does: servers stopped, the temp export removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with tempfile.TemporaryDirectory(prefix="explorer-") as tmp:
         local = None
         if FLAGS.model_dir:
