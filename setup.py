@@ -6,6 +6,7 @@ setup(
     version="0.1.0",
     description="Disentangling style and content in anime portraits: GADN and style-space GAN in TensorFlow/Keras 3.",
     packages=find_packages(include=["tf_gadn", "tf_gadn.*"]),
+    package_data={"tf_gadn.explorer": ["static/*.html", "static/*.js", "static/*.css"]},   # the explorer's page
     python_requires=">=3.11,<3.12",
     install_requires=[
         "tensorflow==2.21.*",
@@ -20,7 +21,8 @@ setup(
         "animeface>=2.0",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ai-edge-litert>=1.0", "ruff==0.17.*"],
+        # selenium: the explorer's browser test
+        "dev": ["pytest>=8", "ai-edge-litert>=1.0", "ruff==0.17.*", "selenium>=4.20"],
         "gpu": ["tensorflow[and-cuda]==2.21.*"],
     },
 )

@@ -1,4 +1,5 @@
-"""Imports point one way (issue 12): shared layers below, methods on top of them, CLIs on top of everything.
+"""Imports point one way (issue 12): shared layers below, methods on top of them, apps (the explorer) and CLIs on
+top of everything.
 
 Every module of the package is parsed (not imported), and each `import` / `from ... import` of a tf_gadn module,
 at module level or inside a function, is checked against the layer rules below."""
@@ -9,6 +10,7 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "tf_gadn"
 METHODS = ("gadn", "style_space")
+APPS = ("explorer",)   # packages on top of the library: they may import any layer but a CLI, and nothing imports them
 # Top-level modules that are `python -m tf_gadn.X` commands (everything at the top but losses).
 LIBRARY_TOP = ("losses",)
 
@@ -33,24 +35,25 @@ def imported_modules(path: pathlib.Path) -> set[str]:
 
 
 def layer(module: str) -> str:
-    """data, nn, losses | evaluation | training | serving | a method's name | cli | package."""
+    """data, nn, losses | evaluation | training | serving | a method's name | an app's name | cli | package."""
     parts = module.split(".")
     if len(parts) == 1:
         return "package"
-    if len(parts) == 2 and parts[1] not in ("data", "nn", "evaluation", "training", "serving", *METHODS):
+    if len(parts) == 2 and parts[1] not in ("data", "nn", "evaluation", "training", "serving", *METHODS, *APPS):
         return parts[1] if parts[1] in LIBRARY_TOP else "cli"
     return parts[1]
 
 
 # layer -> layers it must never import
 FORBIDDEN = {
-    "data": {"evaluation", "training", "serving", "cli", *METHODS},
-    "nn": {"data", "evaluation", "training", "serving", "cli", *METHODS},
-    "losses": {"data", "nn", "evaluation", "training", "serving", "cli", *METHODS},
-    "evaluation": {"training", "serving", "cli", *METHODS},
-    "training": {"serving", "cli", *METHODS},
-    "serving": {"cli", *METHODS},
-    **{m: {"cli", *(other for other in METHODS if other != m)} for m in METHODS},
+    "data": {"evaluation", "training", "serving", "cli", *METHODS, *APPS},
+    "nn": {"data", "evaluation", "training", "serving", "cli", *METHODS, *APPS},
+    "losses": {"data", "nn", "evaluation", "training", "serving", "cli", *METHODS, *APPS},
+    "evaluation": {"training", "serving", "cli", *METHODS, *APPS},
+    "training": {"serving", "cli", *METHODS, *APPS},
+    "serving": {"cli", *METHODS, *APPS},
+    **{m: {"cli", *APPS, *(other for other in METHODS if other != m)} for m in METHODS},
+    **{a: {"cli", *(other for other in APPS if other != a)} for a in APPS},
 }
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
@@ -58,7 +61,8 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 
 def test_every_module_is_checked():
     assert len(MODULES) > 40
-    assert {layer(module_name(p)) for p in MODULES} >= {"data", "nn", "losses", "training", "serving", "cli", *METHODS}
+    assert {layer(module_name(p)) for p in MODULES} >= {"data", "nn", "losses", "training", "serving", "cli", *METHODS,
+                                                    *APPS}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))

@@ -34,6 +34,9 @@ class GadnServing(ServingModule):
         }
         if self.classifier is not None:
             table["classify"] = (self.classify, {"image": IMAGE})
+        table.update(self.explorer_functions({"content": table["generate"][1]["content"],
+                                              "style": table["generate"][1]["style"]}))
+        table["transfer_with_strength"][1]["source_artist_id"] = tf.TensorSpec([None], tf.int32, "source_artist_id")
         return table
 
     def phone_tables(self):
@@ -55,6 +58,17 @@ class GadnServing(ServingModule):
 
     def classify(self, image):
         return self.artist_prediction(self.classifier(image))
+
+    def artist_style(self, artist_id):
+        return {"style": self.style_table(artist_id)[0]}
+
+    def transfer_with_strength(self, image, artist_id, strength, keep_colors, source_artist_id):
+        """G(E(x), S(a) + strength (S(a') - S(a))) with a the source's artist (GADN has no style encoder): 0 redraws
+        x in its own artist's style, 1 is transfer, > 1 exaggerates what sets a' apart from a."""
+        source = self._artist_ids(source_artist_id, by_name=False, checked=True)
+        own, target = self.style_table(source)[0], self.style_table(artist_id)[0]
+        style = own + strength[:, None] * (target - own)
+        return self.render_pixels(image, keep_colors, content=self.encoder(image)[0], style=style)
 
     def sample(self, artist_id, seed):
         """A new portrait by a: content ~ N(mean, cov) of E(x) drawn from `seed` (same seed, same content)."""

@@ -94,12 +94,21 @@ class RestClient:
 
 
 def transfer(client, model: str, image_bytes: bytes, artist: str = "", artist_id: int | None = None,
-             version: int = 0, label: str = "") -> bytes:
-    """PNG of `image_bytes` (PNG/JPEG) drawn by `artist` (a name) or `artist_id` (an id)."""
+             version: int = 0, label: str = "", strength: float | None = None, keep_colors: bool = False,
+             source_artist_id: int | None = None) -> bytes:
+    """PNG of `image_bytes` (PNG/JPEG) drawn by `artist` (a name) or `artist_id` (an id). With `strength` (0: the
+    image's own style, 1: the artist's, > 1 exaggerated) or `keep_colors` (L from the output, a and b from the
+    image) it calls transfer_with_strength; GADN also needs the image's own artist, `source_artist_id`."""
     if artist_id is None:
         signature, inputs = "transfer_encoded_by_name", {"artist": np.array([artist.encode()], dtype=object)}
     else:
         signature, inputs = "transfer_encoded", {"artist_id": np.array([artist_id], np.int32)}
+    if strength is not None or keep_colors:
+        signature = signature.replace("transfer", "transfer_with_strength")
+        inputs["strength"] = np.array([1.0 if strength is None else strength], np.float32)
+        inputs["keep_colors"] = np.array([float(keep_colors)], np.float32)
+        if source_artist_id is not None:
+            inputs["source_artist_id"] = np.array([source_artist_id], np.int32)
     inputs["image_bytes"] = np.array([image_bytes], dtype=object)
     outputs = client.predict(model, signature, inputs, version, label, output_filter=["png_bytes"])
     return outputs["png_bytes"][0]
@@ -120,6 +129,9 @@ def define_flags():
     flags.DEFINE_integer("artist_id", None, "Target artist's id, instead of --artist.")
     flags.DEFINE_string("out", "out.png", "Where the transferred image goes (PNG).")
     flags.DEFINE_float("timeout", 60.0, "Seconds to wait for the answer.")
+    flags.DEFINE_float("strength", None, "Style strength: 0 the image's own style, 1 the artist's, > 1 exaggerated.")
+    flags.DEFINE_bool("keep_colors", False, "Keep the image's colours (L from the output, a and b from the image).")
+    flags.DEFINE_integer("source_artist_id", None, "GADN with --strength/--keep_colors: the image's own artist.")
 
 
 def main(argv):
@@ -130,7 +142,8 @@ def main(argv):
     with open(FLAGS.image, "rb") as f:
         image = f.read()
     try:
-        png = transfer(client, FLAGS.model, image, FLAGS.artist, FLAGS.artist_id, FLAGS.version, FLAGS.label)
+        png = transfer(client, FLAGS.model, image, FLAGS.artist, FLAGS.artist_id, FLAGS.version, FLAGS.label,
+                       FLAGS.strength, FLAGS.keep_colors, FLAGS.source_artist_id)
     except ServerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

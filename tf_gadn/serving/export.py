@@ -136,6 +136,43 @@ class ServingModule(tf.Module):
         return {"logits": logits, "probabilities": tf.nn.softmax(logits),
                 "artist_id": best, "artist": tf.gather(self.artist_names, best)}
 
+    # ---- the explorer's signatures (issue 16), shared by every method --------------------------------------------------
+    def explorer_functions(self, code_specs: dict) -> dict:
+        """`artists` (every artist name, so a page on the REST API alone can list them), `artist_style`, `render`
+        (a PNG generated from explicit codes, keeping the content image's colours by `keep_colors`) and
+        `transfer_with_strength`. `code_specs` are the method's generator inputs {arg: TensorSpec}."""
+        amount = {"keep_colors": tf.TensorSpec([None], tf.float32, "keep_colors")}
+        return {
+            "artists": (self.artists, {"row": tf.TensorSpec([None], tf.int32, "row")}),
+            "artist_style": (self.artist_style, {"artist_id": ARTIST}),
+            "render": (self.render, {**code_specs, "image": IMAGE, **amount}),
+            "transfer_with_strength": (self.transfer_with_strength, {
+                "image": IMAGE, "artist_id": ARTIST, "strength": tf.TensorSpec([None], tf.float32, "strength"),
+                **amount}),
+        }
+
+    def artists(self, row):
+        """Every artist name, once per input row (TF Serving's predict needs an input with a batch dimension)."""
+        return {"artist": tf.tile(self.artist_names[None], [tf.shape(row)[0], 1])}
+
+    def render(self, image, keep_colors, **codes):
+        """PNG only: on TF Serving's REST API a uint8 image output travels as a JSON list of numbers (json.dumps of
+        one 256 px image took 0.6 s on this CPU), a PNG as one base64 string."""
+        pixels = self.to_uint8(self.keep_colors(self.generate(**codes)["image"], image, keep_colors))
+        return {"png_bytes": tf.map_fn(tf.io.encode_png, pixels, fn_output_signature=tf.TensorSpec([], tf.string))}
+
+    def render_pixels(self, image, keep_colors, **codes):
+        return {"image": self.keep_colors(self.generate(**codes)["image"], image, keep_colors)}
+
+    def keep_colors(self, output, image, amount):
+        """Luminance-only transfer (Gatys et al., discussed in GADN's appendix): L from `output`, a and b from
+        `image`, both model space [B, S, S, C]; amount [B] blends 0 (output's colours) ... 1 (image's colours)."""
+        to_lab = (lambda x: x) if self.color == "lab" else (lambda x: colors.to_model_space(x, "lab"))
+        out, src = to_lab(output), to_lab(image)
+        amount = tf.reshape(amount, [-1, 1, 1, 1])
+        lab = tf.concat([out[..., :1], out[..., 1:] + amount * (src[..., 1:] - out[..., 1:])], axis=-1)
+        return lab if self.color == "lab" else colors.to_rgb_m11(lab, "lab")
+
     # ---- signatures -------------------------------------------------------------------------------------------------
     def wire_function(self, core, kinds: dict, encoded=False, by_name=False, checked=True, batch=None):
         """A tf.function with one named TensorSpec per wire input, wrapping `core`; `batch` fixes the batch size

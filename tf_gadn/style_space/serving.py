@@ -39,11 +39,15 @@ class StyleSpaceServing(ServingModule):
             "sample": (self.sample, {"artist_id": ARTIST, "seed": tf.TensorSpec([None], tf.int64, "seed")}),
             "encode_style": (self.encode_style, {"image": IMAGE}),
             "transfer_by_reference": (self.transfer_by_reference, {"image": IMAGE, "reference_images": IMAGES}),
+            **self.explorer_functions({
+                "content": tf.TensorSpec([None, self.d_content], tf.float32, "content"),
+                "style": tf.TensorSpec([None, self.d_style], tf.float32, "style"),
+                "noise": tf.TensorSpec([None, self.noise_dim], tf.float32, "noise")}),
         }
 
     def phone_tables(self):
         """Styles u(a) of every artist; content v ~ N(0, I), the GAN's prior (the noise w stays 0 on the phone)."""
-        styles = self.artist_style(tf.range(self.num_artists))
+        styles = self.artist_style(tf.range(self.num_artists))["style"]
         return {"artists": [n.decode() for n in self.artist_names.numpy()], "style_table": styles.numpy().tolist(),
                 "content_mean": [0.0] * self.d_content, "content_cholesky": np.eye(self.d_content).tolist()}
 
@@ -51,7 +55,7 @@ class StyleSpaceServing(ServingModule):
         return normalise_style(style_code[:, :self.d_style], self.style_mean, self.style_std)
 
     def artist_style(self, artist_id):
-        return self.normalised(self.representative_styles(artist_id))
+        return {"style": self.normalised(self.representative_styles(artist_id))}
 
     def generate(self, content, style, noise=None):
         """G(u, v, w); w = 0, the mode of the noise prior, unless given."""
@@ -63,7 +67,7 @@ class StyleSpaceServing(ServingModule):
         return {"content_mean": mean[:, :self.d_content], "content_std": std[:, :self.d_content]}
 
     def transfer(self, image, artist_id):
-        return self.generate(self.encode_content(image)["content_mean"], self.artist_style(artist_id))
+        return self.generate(self.encode_content(image)["content_mean"], self.artist_style(artist_id)["style"])
 
     def classify(self, image):
         """Section 6.1's rule: the artist whose representative style is nearest to S(x)."""
@@ -75,10 +79,18 @@ class StyleSpaceServing(ServingModule):
         """A new portrait by a: v and w from the GAN's N(0, I) prior drawn from `seed`, u = a's style."""
         z = self.seeded_normal(seed, self.d_content + self.noise_dim)
         content, noise = z[:, :self.d_content], z[:, self.d_content:]
-        return {**self.generate(content, self.artist_style(artist_id), noise), "content": content}
+        return {**self.generate(content, self.artist_style(artist_id)["style"], noise), "content": content}
 
     def encode_style(self, image):
         return {"style": self.normalised(self.style_encoder(image))}
+
+    def transfer_with_strength(self, image, artist_id, strength, keep_colors):
+        """G(u, v(x), 0) with u = u(x) + strength (u(a') - u(x)): 0 redraws x in its own style, 1 is transfer, > 1
+        exaggerates what sets a' apart from x."""
+        own, target = self.encode_style(image)["style"], self.artist_style(artist_id)["style"]
+        style = own + strength[:, None] * (target - own)
+        return self.render_pixels(image, keep_colors, content=self.encode_content(image)["content_mean"],
+                                  style=style)
 
     def transfer_by_reference(self, image, reference_images):
         """x's content in the mean style of its R reference images ([B, R, S, S, 3])."""
