@@ -17,17 +17,15 @@ import json
 import logging
 import re
 import threading
-import time
 from concurrent import futures
 
 import grpc
 import tensorflow as tf
-from absl import app, flags
 from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
 from waitress import wasyncore
 from waitress.server import create_server
 
-from tf_gadn.serving.batching import Batcher, BatchingParameters, read_batching_config
+from tf_gadn.serving.batching import Batcher, BatchingParameters
 from tf_gadn.serving.image_headers import MAX_IMAGE_PIXELS
 from tf_gadn.serving.models import (
     ModelRegistry,
@@ -216,50 +214,3 @@ def read_metrics_path(monitoring_config: str) -> str:
         return ""
     path = re.search(r'path\s*:\s*"([^"]+)"', text)
     return path.group(1) if path else "/monitoring/prometheus/metrics"
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags():
-    """CLI flags, defined only when run as a program (the library modules import side by side)."""
-    flags.DEFINE_string("model_config", None, "TF Serving ModelServerConfig text file (serving/models.config).")
-    flags.DEFINE_string("host", "127.0.0.1", "Address to bind; 0.0.0.0 exposes the server to the network.")
-    flags.DEFINE_integer("port", 8500, "gRPC port.")
-    flags.DEFINE_integer("rest_port", 8501, "REST port (0: no REST API), as TF Serving's --rest_api_port.")
-    flags.DEFINE_bool("enable_batching", False, "Batch concurrent requests (TF Serving's --enable_batching).")
-    flags.DEFINE_string("batching_parameters_file", "", "TF Serving batching.config (default: BatchingParameters()).")
-    flags.DEFINE_float("file_system_poll_wait_seconds", 1.0, "Seconds between scans for new versions (0: never).")
-    flags.DEFINE_integer("max_message_bytes", MAX_MESSAGE_BYTES, "Largest request or response, gRPC and REST.")
-    flags.DEFINE_integer("max_image_pixels", MAX_IMAGE_PIXELS, "Largest image (H x W) a request may carry or encode.")
-    flags.DEFINE_string("monitoring_config_file", "", "TF Serving monitoring.config (Prometheus on the REST port).")
-    flags.DEFINE_integer("max_request_rows", MAX_REQUEST_ROWS,
-                         "Most rows (0th dimension) one request may declare; with batching also max_batch_size.")
-    flags.DEFINE_integer("rest_read_timeout", REST_READ_TIMEOUT_SECONDS,
-                         "Seconds a REST connection may stall mid-request or idle before it is closed.")
-
-
-def main(argv):
-    del argv
-    batching = None
-    if FLAGS.enable_batching:
-        batching = (read_batching_config(FLAGS.batching_parameters_file) if FLAGS.batching_parameters_file
-                    else BatchingParameters())
-    metrics = read_metrics_path(FLAGS.monitoring_config_file) if FLAGS.monitoring_config_file else ""
-    server = LocalServer(FLAGS.model_config, FLAGS.host, FLAGS.port, FLAGS.rest_port or None, batching,
-                         FLAGS.file_system_poll_wait_seconds, FLAGS.max_message_bytes, FLAGS.max_image_pixels,
-                         metrics, max_request_rows=FLAGS.max_request_rows, rest_read_timeout=FLAGS.rest_read_timeout)
-    server.start()
-    print(f"serving {sorted(server.registry.models)} on {server.host}: gRPC {server.port}, REST {server.rest_port}",
-          flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
-
-
-if __name__ == "__main__":
-    define_flags()
-    flags.mark_flag_as_required("model_config")
-    app.run(main)
