@@ -1,5 +1,37 @@
-"""`python -m tf_gadn.explore` keeps working as README documents it; the code lives in `tf_gadn.style_space.explore`."""
-import runpy
+"""`python -m tf_gadn.explore --model_dir M [--out_dir D] [--reference_images a.png,b.png] [--dims 0,1]`: the
+style-space exploration figures (Figures 3-7) of a trained run. Thin CLI over tf_gadn.style_space.explore.explore."""
+import sys
+
+from absl import app, flags
+
+from tf_gadn.style_space import explore
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_string("model_dir", None, "Trained style-space run.")
+    flags.DEFINE_string("out_dir", "", "Where the figures go (default: MODEL_DIR/explore).")
+    flags.DEFINE_list("reference_images", [], "Image files whose style and content are also explored (Figures 6-7).")
+    flags.DEFINE_list("dims", None, "Style dimensions to sweep, 0-based (default: the first four).")
+    flags.DEFINE_integer("seed", 0, "Seed of the random codes.")
+    flags.DEFINE_integer("max_images", 2048, "Training images ranked per dimension.")
+    flags.mark_flag_as_required("model_dir")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        written = explore.explore(FLAGS.model_dir, FLAGS.out_dir, FLAGS.reference_images, FLAGS.dims, FLAGS.seed,
+                                  FLAGS.max_images)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for name, file in written.items():
+        print(f"{name:28s} {file}")
+
 
 if __name__ == "__main__":
-    runpy.run_module("tf_gadn.style_space.explore", run_name="__main__", alter_sys=True)
+    define_flags()
+    app.run(main)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 import urllib.error
 import urllib.request
 
 import grpc
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tf_gadn.serving.protocol import MAX_MESSAGE_BYTES, model_spec
@@ -112,48 +110,3 @@ def transfer(client, model: str, image_bytes: bytes, artist: str = "", artist_id
     inputs["image_bytes"] = np.array([image_bytes], dtype=object)
     outputs = client.predict(model, signature, inputs, version, label, output_filter=["png_bytes"])
     return outputs["png_bytes"][0]
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags():
-    """CLI flags, defined only when run as a program (the library modules import side by side)."""
-    flags.DEFINE_string("server", "localhost:8500", "host:port of the gRPC API (with --rest: of the REST API).")
-    flags.DEFINE_bool("rest", False, "Use the REST API instead of gRPC.")
-    flags.DEFINE_string("model", "gadn", "Model name in the server's models.config.")
-    flags.DEFINE_integer("version", 0, "Model version (0: the newest, or --label).")
-    flags.DEFINE_string("label", "", "Version label (e.g. stable, canary).")
-    flags.DEFINE_string("image", None, "Input image (PNG or JPEG).")
-    flags.DEFINE_string("artist", "", "Target artist's name (see the model's artists.json).")
-    flags.DEFINE_integer("artist_id", None, "Target artist's id, instead of --artist.")
-    flags.DEFINE_string("out", "out.png", "Where the transferred image goes (PNG).")
-    flags.DEFINE_float("timeout", 60.0, "Seconds to wait for the answer.")
-    flags.DEFINE_float("strength", None, "Style strength: 0 the image's own style, 1 the artist's, > 1 exaggerated.")
-    flags.DEFINE_bool("keep_colors", False, "Keep the image's colours (L from the output, a and b from the image).")
-    flags.DEFINE_integer("source_artist_id", None, "GADN with --strength/--keep_colors: the image's own artist.")
-
-
-def main(argv):
-    del argv
-    if not FLAGS.artist and FLAGS.artist_id is None:
-        raise app.UsageError("give --artist NAME or --artist_id N")
-    client = RestClient(FLAGS.server, FLAGS.timeout) if FLAGS.rest else GrpcClient(FLAGS.server, FLAGS.timeout)
-    with open(FLAGS.image, "rb") as f:
-        image = f.read()
-    try:
-        png = transfer(client, FLAGS.model, image, FLAGS.artist, FLAGS.artist_id, FLAGS.version, FLAGS.label,
-                       FLAGS.strength, FLAGS.keep_colors, FLAGS.source_artist_id)
-    except ServerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    with open(FLAGS.out, "wb") as f:
-        f.write(png)
-    print(FLAGS.out)
-    return 0
-
-
-if __name__ == "__main__":
-    define_flags()
-    flags.mark_flag_as_required("image")
-    app.run(main)

@@ -22,10 +22,8 @@ import os
 import re
 import secrets
 import shutil
-import sys
 
 import tensorflow as tf
-from absl import app, flags
 
 from tf_gadn.data import color as colors
 from tf_gadn.data import records
@@ -299,32 +297,3 @@ def export(model_dir: str, export_dir: str, name: str = "", version: int = 0, tf
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags():
-    """CLI flags, defined only when run as a program (the library modules import side by side)."""
-    flags.DEFINE_string("model_dir", None, "Trained run (any method) to export.")
-    flags.DEFINE_string("export_dir", None, "Root of the model base paths: writes EXPORT_DIR/NAME/VERSION/.")
-    flags.DEFINE_string("name", "", "Model name (default: the run's method).")
-    flags.DEFINE_integer("version", 0, "Version number (0: one more than the largest present).")
-    flags.DEFINE_list("tflite", [], "Also convert transfer and generate to TFLite: float32, float16, dynamic_int8.")
-
-
-def main(argv):
-    del argv
-    from tf_gadn.training.checkpoints import CheckpointError
-    try:
-        print(export(FLAGS.model_dir, FLAGS.export_dir, FLAGS.name, FLAGS.version, FLAGS.tflite))
-    except (CheckpointError, FileNotFoundError) as err:  # a run with no usable checkpoint: say so, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    define_flags()
-    flags.mark_flags_as_required(["model_dir", "export_dir"])
-    app.run(main)

@@ -11,12 +11,10 @@ from images of an artist held out of training against its true rendering, next t
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
 
 from tf_gadn import losses
 from tf_gadn.data import color as colorspace
@@ -168,24 +166,3 @@ def cli_report(model_dir: str, compare_model_dir: str = "", data_dir: str = "", 
     the codes and transfers; the comparison run, data set and stage options are GADN's and ignored here."""
     del compare_model_dir, data_dir, through_stage
     return format_report(evaluate(model_dir, out_dir))
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-    flags.DEFINE_string("model_dir", None, "Trained style-space run (on a synthetic data set).")
-    flags.DEFINE_string("out_dir", "", "Where style_space_report.json goes (default: MODEL_DIR/eval).")
-    flags.mark_flag_as_required("model_dir")
-
-
-def main(argv):
-    del argv
-    report = evaluate(FLAGS.model_dir, FLAGS.out_dir)
-    print(format_report(report))
-    print(json.dumps(report["four_numbers"], indent=1))
-
-
-if __name__ == "__main__":
-    define_flags()
-    app.run(main)

@@ -11,11 +11,9 @@ of each content in that style next to the transfer. Dimensions are 0-based code 
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
 from PIL import Image, UnidentifiedImageError
 
 from tf_gadn.data import color as colorspace
@@ -160,34 +158,3 @@ def explore(model_dir: str, out_dir: str = "", reference_images=(), dims=None, s
                    "held_out_artist": "top row: drawings of an artist never seen in training; then groups (content "
                                       "source, transfer into that artist's style, true rendering)"}})
     return written
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-    flags.DEFINE_string("model_dir", None, "Trained style-space run.")
-    flags.DEFINE_string("out_dir", "", "Where the figures go (default: MODEL_DIR/explore).")
-    flags.DEFINE_list("reference_images", [], "Image files whose style and content are also explored (Figures 6-7).")
-    flags.DEFINE_list("dims", None, "Style dimensions to sweep, 0-based (default: the first four).")
-    flags.DEFINE_integer("seed", 0, "Seed of the random codes.")
-    flags.DEFINE_integer("max_images", 2048, "Training images ranked per dimension.")
-    flags.mark_flag_as_required("model_dir")
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        written = explore(FLAGS.model_dir, FLAGS.out_dir, FLAGS.reference_images, FLAGS.dims, FLAGS.seed,
-                          FLAGS.max_images)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    for name, file in written.items():
-        print(f"{name:28s} {file}")
-
-
-if __name__ == "__main__":
-    define_flags()
-    app.run(main)

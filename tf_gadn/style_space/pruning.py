@@ -207,22 +207,3 @@ def run(model_dir: str, split: str = "test", out_dir: str = "", tolerance: float
     report["files"] = write_report(report, out_dir or os.path.join(model_dir, "style_encoder"))
     print(markdown_table(report), flush=True)
     return report
-
-
-def main(argv):
-    from absl import app, flags
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    f = flags.FLAGS
-    run(f.model_dir, f.split, f.out_dir, f.tolerance, f.batch_size)
-
-
-if __name__ == "__main__":
-    from absl import app, flags
-    flags.DEFINE_string("model_dir", None, "Style-space run whose style_encoder stage is pruned.")
-    flags.DEFINE_string("split", "test", "Split the curves are measured on (test; train if the data set has none).")
-    flags.DEFINE_string("out_dir", "", "Where pruning.png / pruning.json go (default: MODEL_DIR/style_encoder).")
-    flags.DEFINE_float("tolerance", DEFAULT_TOLERANCE, "d_style rule: accuracy within this of all-D accuracy.")
-    flags.DEFINE_integer("batch_size", 64, "Images per encoder call.")
-    flags.mark_flag_as_required("model_dir")
-    app.run(main)
