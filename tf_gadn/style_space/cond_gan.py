@@ -199,16 +199,16 @@ class CondGanStage(Stage):
                                                      self.zoom_uniforms], axis=-1)
         patches_real, patches_fake = tf.split(patches, 2, axis=-1)
 
+        codes = [u, v, w]
         reconstruct = self.config.cond_gan_reconstruction > 0
-        if reconstruct:  # the codes of the batch's own drawings, redrawn in the same G call (w = 0, as in transfers)
-            real_u, real_v = self.style_code(x), self.content_code(x)
-            u, v, w = (tf.concat([u, real_u], 0), tf.concat([v, real_v], 0), tf.concat([w, tf.zeros_like(w)], 0))
+        if reconstruct:  # the batch's own drawings from their codes (w = 0, as in transfers), in the same G call
+            own = [self.style_code(x), self.content_code(x), tf.zeros_like(w)]
+            codes = [tf.concat(pair, 0) for pair in zip(codes, own)]
 
         # One G forward serves both updates: D's step does not change G, so G(z) is the same before and after it.
         with tf.GradientTape() as tape:
-            fake = self.generator([u, v, w])
-            if reconstruct:
-                (fake, redrawn), u, v = tf.split(fake, 2), tf.split(u, 2)[0], tf.split(v, 2)[0]
+            drawn = self.generator(codes)
+            fake, redrawn = tf.split(drawn, 2) if reconstruct else (drawn, None)
             seen_real, seen_fake = self.critic_views(x, fake, zooms)
             # D, eq. (5): real images are real, G(z) is not -- on every scale of the consortium.
             with tape.stop_recording(), tf.GradientTape() as d_tape:
