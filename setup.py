@@ -1,4 +1,5 @@
 """tf_gadn: style/content disentanglement for anime portraits (GADN and metric-learned style space)."""
+
 from setuptools import find_packages, setup
 
 setup(
@@ -6,7 +7,9 @@ setup(
     version="0.1.0",
     description="Disentangling style and content in anime portraits: GADN and style-space GAN in TensorFlow/Keras 3.",
     packages=find_packages(include=["tf_gadn", "tf_gadn.*"]),
-    package_data={"tf_gadn.explorer": ["static/*.html", "static/*.js", "static/*.css"]},   # the explorer's page
+    package_data={
+        "tf_gadn.explorer": ["static/*.html", "static/*.js", "static/*.css"]
+    },  # the explorer's page
     python_requires=">=3.11,<3.12",
     install_requires=[
         "tensorflow==2.21.*",
@@ -16,7 +19,7 @@ setup(
         "numpy>=1.26",
         "pillow>=10",
         "grpcio>=1.60",
-        "waitress>=3.0",   # REST transport of tf_gadn.serve
+        "waitress>=3.0",  # REST transport of tf_gadn.serve
         "tensorflow-serving-api==2.21.*",
         "animeface>=2.0",
     ],

@@ -5,6 +5,7 @@
 Stages follow each other on one step axis (stage 2's steps start where stage 1's end). Three charts: pixel error with
 its input-unchanged baseline, style attribution, and the pooled Fréchet distance.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,8 +15,11 @@ import sys
 from tf_gadn.evaluation import visualize
 
 STAGE_ORDER = ("gadn_stage1", "gadn_stage2", "style_encoder", "content_vae", "cond_gan")
-CHARTS = {"error": ("transfer_error", "baseline_input_unchanged"), "attribution": ("style_attribution",),
-          "fd": ("fd_pooled",)}
+CHARTS = {
+    "error": ("transfer_error", "baseline_input_unchanged"),
+    "attribution": ("style_attribution",),
+    "fd": ("fd_pooled",),
+}
 
 
 def read_curves(model_dir: str) -> dict[str, tuple[list, list]]:
@@ -38,7 +42,11 @@ def read_curves(model_dir: str) -> dict[str, tuple[list, list]]:
 
 
 def main(prefix: str, model_dirs: list[str]) -> None:
-    curves = {f"{os.path.basename(d.rstrip('/'))}:{name}": xy for d in model_dirs for name, xy in read_curves(d).items()}
+    curves = {
+        f"{os.path.basename(d.rstrip('/'))}:{name}": xy
+        for d in model_dirs
+        for name, xy in read_curves(d).items()
+    }
     for chart, keys in CHARTS.items():
         chosen = {name: xy for name, xy in curves.items() if name.rsplit("/", 1)[1] in keys}
         if chosen:

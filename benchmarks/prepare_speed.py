@@ -8,6 +8,7 @@ setting runs `prepare.prepare` end to end (listing, decoding, cropping, PNG enco
 processes their start-up too) `--repeats` times; the median is printed, with the load average, because other
 processes share the machine's cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,12 +28,24 @@ def write_collection(root: str, num_artists: int, images_per_artist: int, seed: 
         os.makedirs(os.path.join(root, f"artist_{artist:02d}"))
         for k in range(images_per_artist):
             style = synthetic.jitter_style(synthetic.artist_style(seed, artist), rng)
-            portrait = Image.fromarray(synthetic.render(synthetic.sample_content(rng), style, 256)).convert("RGBA")
-            turned = portrait.rotate(float(rng.uniform(-20, 20)), resample=Image.Resampling.BICUBIC, expand=True)
+            portrait = Image.fromarray(
+                synthetic.render(synthetic.sample_content(rng), style, 256)
+            ).convert("RGBA")
+            turned = portrait.rotate(
+                float(rng.uniform(-20, 20)), resample=Image.Resampling.BICUBIC, expand=True
+            )
             scene = Image.new("RGB", (416, 384), tuple(int(v) for v in rng.integers(60, 230, 3)))
-            scene.paste(turned, (int(rng.integers(0, 416 - turned.width)), int(rng.integers(0, 384 - turned.height))),
-                        turned)
-            scene.save(os.path.join(root, f"artist_{artist:02d}", f"{k:03d}.{'png' if k % 2 else 'jpg'}"))
+            scene.paste(
+                turned,
+                (
+                    int(rng.integers(0, 416 - turned.width)),
+                    int(rng.integers(0, 384 - turned.height)),
+                ),
+                turned,
+            )
+            scene.save(
+                os.path.join(root, f"artist_{artist:02d}", f"{k:03d}.{'png' if k % 2 else 'jpg'}")
+            )
 
 
 def main() -> None:
@@ -45,20 +58,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = os.path.join(tmp, "art")
         write_collection(source, args.num_artists, args.images_per_artist)
-        print(f"{total} files (416 x 384 scenes, half PNG / half JPEG), output 256 px, {os.cpu_count()} CPU cores, "
-              f"median of {args.repeats}; load average before " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+        print(
+            f"{total} files (416 x 384 scenes, half PNG / half JPEG), output 256 px, {os.cpu_count()} CPU cores, "
+            f"median of {args.repeats}; load average before "
+            + " ".join(f"{v:.2f}" for v in os.getloadavg())
+        )
         print("| --detect_faces | workers | files/s | faces found |\n|---|---|---|---|")
         for detect_faces in (False, True):
             for workers in (1, 2):
                 rates, report = [], {}
                 for repeat in range(args.repeats):
-                    report = prepare.prepare(os.path.join(tmp, f"out_{detect_faces}_{workers}_{repeat}"),
-                                             input_dir=source, image_size=256, min_images=1,
-                                             detect_faces=detect_faces, num_workers=workers)
+                    report = prepare.prepare(
+                        os.path.join(tmp, f"out_{detect_faces}_{workers}_{repeat}"),
+                        input_dir=source,
+                        image_size=256,
+                        min_images=1,
+                        detect_faces=detect_faces,
+                        num_workers=workers,
+                    )
                     rates.append(total / report["seconds"])
                 found = f"{report['faces_found']}/{total}" if detect_faces else "-"
-                print(f"| {'yes' if detect_faces else 'no'} | {workers} | {statistics.median(rates):.1f} | {found} |",
-                      flush=True)
+                print(
+                    f"| {'yes' if detect_faces else 'no'} | {workers} | {statistics.median(rates):.1f} | {found} |",
+                    flush=True,
+                )
         print("load average after " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 

@@ -6,6 +6,7 @@
 Rows are the numbers of tf_gadn.evaluation.transfer_eval (pixel error and its baselines, style attribution, factor errors,
 Fréchet distances); a run without a report is evaluated first.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,11 @@ def transfer_numbers(model_dir: str) -> dict:
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 return json.load(f).get("transfer", {})
-    subprocess.run([sys.executable, "-m", "tf_gadn.evaluate", "--model_dir", model_dir], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "tf_gadn.evaluate", "--model_dir", model_dir],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return transfer_numbers(model_dir)
 
 
@@ -36,7 +40,9 @@ def main(model_dirs: list[str]) -> None:
     for key in SUMMARY_KEYS:
         cells = [columns[d].get(key) for d in model_dirs]
         if any(c is not None for c in cells):
-            print(f"| {key} | " + " | ".join("-" if c is None else f"{c:.4g}" for c in cells) + " |")
+            print(
+                f"| {key} | " + " | ".join("-" if c is None else f"{c:.4g}" for c in cells) + " |"
+            )
 
 
 if __name__ == "__main__":

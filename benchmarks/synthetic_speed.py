@@ -9,6 +9,7 @@ exactly one face, at several sizes, and for portraits turned +-15 / +-30 degrees
 error of the eye angle it reports (what the upright crop relies on). The load average is printed next to each table:
 other processes share the machine's cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,13 +66,19 @@ def turned_detection(turn: float, count: int, size: int = 256) -> tuple[float, f
         portrait = Image.fromarray(synthetic.render(content, style, size)).convert("RGBA")
         turned = portrait.rotate(turn, resample=Image.Resampling.BICUBIC, expand=True)
         scene = Image.new("RGB", (int(size * 1.6), int(size * 1.6)), (120, 150, 120))
-        scene.paste(turned, ((scene.width - turned.width) // 2, (scene.height - turned.height) // 2), turned)
+        scene.paste(
+            turned, ((scene.width - turned.width) // 2, (scene.height - turned.height) // 2), turned
+        )
         detected = faces.detect(scene)
         if len(detected) == 1:
             found += 1
-            eyes = [faces.box_center((p.x, p.y, p.width, p.height))
-                    for p in (detected[0].left_eye.pos, detected[0].right_eye.pos)]
-            errors.append(abs(faces.eye_angle(*eyes) + turn))  # the expected eye angle is -turn (image y down)
+            eyes = [
+                faces.box_center((p.x, p.y, p.width, p.height))
+                for p in (detected[0].left_eye.pos, detected[0].right_eye.pos)
+            ]
+            errors.append(
+                abs(faces.eye_angle(*eyes) + turn)
+            )  # the expected eye angle is -turn (image y down)
     return found / count, statistics.median(errors) if errors else float("nan")
 
 

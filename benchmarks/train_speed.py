@@ -17,6 +17,7 @@ Conv2D/Dense kernel shapes (2 x multiply-adds) times the forward and backward pa
 Throughput reference: the median rate of a 2048 x 2048 float32 tf.matmul (2 n^3 FLOPs), timed again right before each
 stage. The load average is printed with every row: other processes share this machine's cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,12 @@ DEMO_FLAGS = os.path.join(os.path.dirname(__file__), "..", "configs", "gadn", "d
 PASSES = {
     "gadn_stage1": {"encoder": (1, 1, 0), "generator": (2, 2, 0), "classifier1": (2, 1, 1)},
     "c2_pretrain": {"classifier2": (1, 1, 0)},
-    "gadn_stage2": {"encoder": (2, 0, 1), "generator": (1, 1, 0), "discriminator": (3, 2, 1),
-                    "classifier2": (3, 2, 1)},
+    "gadn_stage2": {
+        "encoder": (2, 0, 1),
+        "generator": (1, 1, 0),
+        "discriminator": (3, 2, 1),
+        "classifier2": (3, 2, 1),
+    },
 }
 
 
@@ -80,7 +85,11 @@ def _layer_flops(layer, shape):
             flops, branch = _layer_flops(conv, branch)
             total += flops
         if layer.projection is not None:
-            shortcut = (branch[0], branch[1], shape[2])  # after the stride-2 average pool when going down
+            shortcut = (
+                branch[0],
+                branch[1],
+                shape[2],
+            )  # after the stride-2 average pool when going down
             total += _layer_flops(layer.projection, shortcut)[0]
         return total, branch
     if isinstance(layer, keras.layers.Conv2D):
@@ -103,7 +112,11 @@ def network_flops(network, config: Config) -> int:
     image = (config.image_size, config.image_size, 3)
     if hasattr(network, "mean_head"):  # E: trunk, then the mean and std heads
         flops, shape = _layer_flops(network.trunk, image)
-        return flops + _layer_flops(network.mean_head, shape)[0] + _layer_flops(network.std_head, shape)[0]
+        return (
+            flops
+            + _layer_flops(network.mean_head, shape)[0]
+            + _layer_flops(network.std_head, shape)[0]
+        )
     if hasattr(network, "out"):  # C1, C2, D
         flops, shape = _layer_flops(network.trunk, image)
         return flops + _layer_flops(network.out, shape)[0]
@@ -114,15 +127,20 @@ def analytic_step_flops(stage, config: Config, batch: int) -> int:
     networks = stage.networks()
     total = 0
     for name, (forward, backward_full, backward_input) in PASSES[stage.NAME].items():
-        total += network_flops(networks[name], config) * (forward + 2 * backward_full + backward_input)
+        total += network_flops(networks[name], config) * (
+            forward + 2 * backward_full + backward_input
+        )
     return total * batch
 
 
 # ---- measurement --------------------------------------------------------------------------------------------------
 def batch_signature(cls, config: Config, batch: int) -> dict:
     size = config.image_size
-    signature = {"image": tf.TensorSpec([batch, size, size, 3], tf.float32),
-                 "artist": tf.TensorSpec([batch], tf.int32), "other_artist": tf.TensorSpec([batch], tf.int32)}
+    signature = {
+        "image": tf.TensorSpec([batch, size, size, 3], tf.float32),
+        "artist": tf.TensorSpec([batch], tf.int32),
+        "other_artist": tf.TensorSpec([batch], tf.int32),
+    }
     if cls.noise_dim(config):
         signature["noise"] = tf.TensorSpec([batch, cls.noise_dim(config)], tf.float32)
     if cls.uniform_dim(config):
@@ -133,8 +151,14 @@ def batch_signature(cls, config: Config, batch: int) -> dict:
 def random_batch(signature: dict, num_artists: int, rng: np.random.Generator) -> dict:
     batch_size = signature["artist"].shape[0]
     artist = rng.integers(num_artists, size=batch_size)
-    other = (artist + rng.integers(1, num_artists, size=batch_size)) % num_artists  # a' != a (stage 1 needs it)
-    batch = {"image": rng.uniform(-1, 1, signature["image"].shape), "artist": artist, "other_artist": other}
+    other = (
+        artist + rng.integers(1, num_artists, size=batch_size)
+    ) % num_artists  # a' != a (stage 1 needs it)
+    batch = {
+        "image": rng.uniform(-1, 1, signature["image"].shape),
+        "artist": artist,
+        "other_artist": other,
+    }
     if "noise" in signature:
         batch["noise"] = rng.standard_normal(signature["noise"].shape)
     if "uniform" in signature:
@@ -151,6 +175,7 @@ def profiled_flops(concrete_function) -> tuple[int, int]:
     keeps only the nodes the function's outputs and stateful updates depend on, which is what executes."""
     from tensorflow.python.framework import ops
     from tensorflow.python.profiler import model_analyzer, option_builder
+
     tf.get_logger().setLevel("ERROR")  # the v1 profiler warns about its own deprecated helpers
     graph = concrete_function.graph
     options = option_builder.ProfileOptionBuilder.float_operation()
@@ -166,7 +191,9 @@ def profiled_flops(concrete_function) -> tuple[int, int]:
     for op in live:
         try:
             running += int(ops.get_stats_for_node_def(graph, op.node_def, "flops").value or 0)
-        except ValueError:  # no shape-based count registered for this op type (the profiler skips them too)
+        except (
+            ValueError
+        ):  # no shape-based count registered for this op type (the profiler skips them too)
             pass
     return every_node, running
 
@@ -181,11 +208,17 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
         start = time.perf_counter()
         matmul(a, b).numpy()
         times.append(time.perf_counter() - start)
-    return 2 * n ** 3 / statistics.median(times) / 1e9
+    return 2 * n**3 / statistics.median(times) / 1e9
 
 
-def measure_stage(name: str, config: Config, num_artists: int, steps: int, reference_gflops: float,
-                  with_analytic: bool) -> dict:
+def measure_stage(
+    name: str,
+    config: Config,
+    num_artists: int,
+    steps: int,
+    reference_gflops: float,
+    with_analytic: bool,
+) -> dict:
     cls = stage_class(name)
     batch = cls.batch_size(config)
     keras.utils.set_random_seed(config.seed)
@@ -205,11 +238,22 @@ def measure_stage(name: str, config: Config, num_artists: int, steps: int, refer
         tf.nest.map_structure(lambda t: t.numpy(), step_fn(data))
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
-    return {"stage": name, "batch": batch, "params": sum(int(np.prod(v.shape)) for v in stage.trainable_variables),
-            "steps_per_s": 1 / seconds, "seconds": seconds, "warmup": warmup, "gflop": flops / 1e9,
-            "graph_gflop": every_node / 1e9,
-            "analytic_gflop": analytic_step_flops(stage, config, batch) / 1e9 if with_analytic else None,
-            "gflops": flops / seconds / 1e9, "fraction": flops / seconds / 1e9 / reference_gflops, "steps": steps}
+    return {
+        "stage": name,
+        "batch": batch,
+        "params": sum(int(np.prod(v.shape)) for v in stage.trainable_variables),
+        "steps_per_s": 1 / seconds,
+        "seconds": seconds,
+        "warmup": warmup,
+        "gflop": flops / 1e9,
+        "graph_gflop": every_node / 1e9,
+        "analytic_gflop": analytic_step_flops(stage, config, batch) / 1e9
+        if with_analytic
+        else None,
+        "gflops": flops / seconds / 1e9,
+        "fraction": flops / seconds / 1e9 / reference_gflops,
+        "steps": steps,
+    }
 
 
 def _load() -> str:
@@ -219,32 +263,47 @@ def _load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="demo,paper")
-    parser.add_argument("--steps", default="demo=10,paper=2", help="timed steps per size (after 1 warm-up step)")
+    parser.add_argument(
+        "--steps", default="demo=10,paper=2", help="timed steps per size (after 1 warm-up step)"
+    )
     parser.add_argument("--stages", default=",".join(chains()["gadn"]))
     parser.add_argument("--num_artists", type=int, default=8)
-    parser.add_argument("--analytic", default="demo,paper", help="sizes that also get the analytic FLOP count")
+    parser.add_argument(
+        "--analytic", default="demo,paper", help="sizes that also get the analytic FLOP count"
+    )
     args = parser.parse_args()
     steps = {k: int(v) for k, v in (item.split("=") for item in args.steps.split(","))}
     configs = {"demo": demo_config(), "paper": Config()}
 
-    print(f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, {tf.config.list_physical_devices()[-1].name}; "
-          f"{_load()}")
-    print(f"float32 matmul 2048 x 2048: {matmul_gflops():.1f} GFLOP/s (median of 10; {_load()})\n", flush=True)
+    print(
+        f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, {tf.config.list_physical_devices()[-1].name}; "
+        f"{_load()}"
+    )
+    print(
+        f"float32 matmul 2048 x 2048: {matmul_gflops():.1f} GFLOP/s (median of 10; {_load()})\n",
+        flush=True,
+    )
     # The load from other processes changes by minutes, so each stage is compared with a matmul timed just before it.
-    print("| size | stage | batch | trainable params | steps/s | s/step (median of n) | GFLOP/step run (all graph "
-          "nodes) | GFLOP/step analytic | GFLOP/s | matmul GFLOP/s just before | of matmul | load avg (1 min) |")
+    print(
+        "| size | stage | batch | trainable params | steps/s | s/step (median of n) | GFLOP/step run (all graph "
+        "nodes) | GFLOP/step analytic | GFLOP/s | matmul GFLOP/s just before | of matmul | load avg (1 min) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         config = configs[size]
         for name in args.stages.split(","):
             reference = matmul_gflops()
-            r = measure_stage(name, config, args.num_artists, steps[size], reference, size in args.analytic)
+            r = measure_stage(
+                name, config, args.num_artists, steps[size], reference, size in args.analytic
+            )
             analytic = f"{r['analytic_gflop']:.2f}" if r["analytic_gflop"] is not None else "-"
-            print(f"| {size} {config.image_size}px | {name} | {r['batch']} | {r['params'] / 1e6:.1f}M "
-                  f"| {r['steps_per_s']:.3g} | {r['seconds']:.3g} (n={r['steps']}) "
-                  f"| {r['gflop']:.2f} ({r['graph_gflop']:.2f}) | {analytic} "
-                  f"| {r['gflops']:.1f} | {reference:.0f} | {100 * r['fraction']:.0f}% | {os.getloadavg()[0]:.2f} |",
-                  flush=True)
+            print(
+                f"| {size} {config.image_size}px | {name} | {r['batch']} | {r['params'] / 1e6:.1f}M "
+                f"| {r['steps_per_s']:.3g} | {r['seconds']:.3g} (n={r['steps']}) "
+                f"| {r['gflop']:.2f} ({r['graph_gflop']:.2f}) | {analytic} "
+                f"| {r['gflops']:.1f} | {reference:.0f} | {100 * r['fraction']:.0f}% | {os.getloadavg()[0]:.2f} |",
+                flush=True,
+            )
     print(f"\nmatmul reference again: {matmul_gflops():.1f} GFLOP/s ({_load()})")
 
 

@@ -1,5 +1,6 @@
 """Test-session setup: quiet TF logs, and two logical CPU devices so MirroredStrategy tests have 2 replicas
 (must happen before any TensorFlow op runs, hence at conftest import)."""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -15,9 +16,18 @@ import pytest  # noqa: E402
 def tiny_dataset(tmp_path_factory):
     """A real TFRecord data set of synthetic portraits: 4 artists x 16 images at 32 px, no test split."""
     from tf_gadn.data import synthetic
+
     out = tmp_path_factory.mktemp("data") / "tiny"
-    synthetic.generate_dataset(str(out), num_artists=4, images_per_artist=16, image_size=32, seed=7,
-                               test_split=False, num_shards=2, progress=False)
+    synthetic.generate_dataset(
+        str(out),
+        num_artists=4,
+        images_per_artist=16,
+        image_size=32,
+        seed=7,
+        test_split=False,
+        num_shards=2,
+        progress=False,
+    )
     return out
 
 
@@ -31,6 +41,7 @@ def tiny_config(name: str, **changes):
     from absl import flags
 
     from tf_gadn.training import config as config_module
+
     flag_values = flags.FlagValues()
     config_module.define_flags(flag_values)
     flag_values(["tests", f"--flagfile={os.path.join(TEST_CONFIGS, name + '.flags')}"])
@@ -41,8 +52,13 @@ def tiny_config(name: str, **changes):
 def tiny_gadn_run(tiny_dataset, tmp_path_factory):
     """A GADN model_dir with all three stages trained a few steps (for evaluation, export and serving tests)."""
     from tf_gadn import train
+
     model_dir = tmp_path_factory.mktemp("runs") / "gadn"
-    train.run(tiny_config("gadn_tiny", data_dir=str(tiny_dataset), model_dir=str(model_dir), stage1_steps=6))
+    train.run(
+        tiny_config(
+            "gadn_tiny", data_dir=str(tiny_dataset), model_dir=str(model_dir), stage1_steps=6
+        )
+    )
     return model_dir
 
 
@@ -50,6 +66,7 @@ def tiny_gadn_run(tiny_dataset, tmp_path_factory):
 def tiny_gadn_export(tiny_gadn_run, tmp_path_factory):
     """The tiny GADN run exported as EXPORT_DIR/gadn/1 with every serving signature (export and serving tests)."""
     from tf_gadn.serving import export
+
     export_dir = tmp_path_factory.mktemp("exports")
     export.export(str(tiny_gadn_run), str(export_dir), "gadn")
     return export_dir
@@ -61,10 +78,23 @@ def tiny_style_space_run(tiny_dataset, tmp_path_factory):
     evaluation tests, and the stage contract's later stages inherit from it)."""
     import subprocess
     import sys
+
     model_dir = tmp_path_factory.mktemp("runs") / "style_space"
     result = subprocess.run(
-        [sys.executable, "-m", "tf_gadn.train", "--flagfile=configs/test/style_space_tiny.flags",
-         f"--data_dir={tiny_dataset}", f"--model_dir={model_dir}", "--eval_every=4"],
-        cwd=REPO, capture_output=True, text=True, timeout=1200, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        [
+            sys.executable,
+            "-m",
+            "tf_gadn.train",
+            "--flagfile=configs/test/style_space_tiny.flags",
+            f"--data_dir={tiny_dataset}",
+            f"--model_dir={model_dir}",
+            "--eval_every=4",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return model_dir

@@ -1,4 +1,5 @@
 """The critics' zoom-and-shift (--critic_augment): identity at its centre, a known shift, gradients reach the input."""
+
 import numpy as np
 import tensorflow as tf
 

@@ -1,4 +1,5 @@
 """The shared residual blocks: shapes through both trunks, and weight normalisation's scale invariance."""
+
 import keras
 import numpy as np
 import pytest

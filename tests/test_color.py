@@ -1,4 +1,5 @@
 """Lab colour (style-space paper, Section 5.2): exact inverse, known reference values, normalised range."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,8 +16,18 @@ def dense_rgb():
     """A 33^3 cube (black, white, primaries, secondaries at its corners) plus every 8-bit level along the grey axis
     and the six primary/secondary axes, where the sRGB curve's linear toe (c <= 0.04045) lives."""
     levels = np.arange(256, dtype=np.float32) / 255.0
-    ramps = [levels[:, None] * np.array(direction, np.float32)
-             for direction in ([1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1])]
+    ramps = [
+        levels[:, None] * np.array(direction, np.float32)
+        for direction in (
+            [1, 1, 1],
+            [1, 0, 0],
+            [0, 1, 0],
+            [0, 0, 1],
+            [1, 1, 0],
+            [0, 1, 1],
+            [1, 0, 1],
+        )
+    ]
     return np.concatenate([rgb_grid(33)] + ramps)
 
 
@@ -27,11 +38,17 @@ def test_lab_round_trip_within_1e_3():
     back = color.lab_to_rgb(lab).numpy()
     assert np.abs(back - rgb).max() < 1e-3
     lab = lab.numpy()  # the ranges the normalisation constants rely on
-    assert lab[:, 0].min() >= -1e-3 and lab[:, 0].max() <= 100.0 + 1e-3 and np.abs(lab[:, 1:]).max() < 110.0
+    assert (
+        lab[:, 0].min() >= -1e-3
+        and lab[:, 0].max() <= 100.0 + 1e-3
+        and np.abs(lab[:, 1:]).max() < 110.0
+    )
 
 
 def test_normalisation_constants():
-    lab = np.array([[100.0, 0.0, 0.0], [0.0, 0.0, 0.0], [50.0, 110.0, -55.0]], np.float64)  # float64 in: float32 out
+    lab = np.array(
+        [[100.0, 0.0, 0.0], [0.0, 0.0, 0.0], [50.0, 110.0, -55.0]], np.float64
+    )  # float64 in: float32 out
     normalized = color.normalize_lab(lab)
     assert normalized.dtype == tf.float32
     np.testing.assert_allclose(normalized.numpy(), [[1, 0, 0], [-1, 0, 0], [0, 1, -0.5]], atol=1e-6)

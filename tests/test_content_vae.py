@@ -1,5 +1,6 @@
 """Content VAE (style-space eq. 4): the nested-dropout prefix sampler draws the paper's truncated geometric
 distribution, and after a short training on tiny data longer content prefixes reconstruct better."""
+
 import json
 
 import keras
@@ -28,11 +29,13 @@ def test_prefix_sampler_matches_truncated_geometric(t, dim):
     lengths = sample_prefix_length(uniform, t, dim).numpy()
     assert lengths.min() >= 1 and lengths.max() <= dim
     d = np.arange(1, dim + 1)
-    pmf = (1 - t) * t ** (d - 1) / (1 - t ** dim)  # the paper's p(d), eqs. 3-4
+    pmf = (1 - t) * t ** (d - 1) / (1 - t**dim)  # the paper's p(d), eqs. 3-4
     # Chi-square on 16 equal-width bins of d (bins of the pmf for dim=16): 15 dof, 0.1% critical value 37.7.
     edges = np.linspace(0, dim, 17).astype(int)
     expected = np.array([pmf[a:b].sum() for a, b in zip(edges[:-1], edges[1:])]) * draws
-    observed = np.array([np.sum((lengths > a) & (lengths <= b)) for a, b in zip(edges[:-1], edges[1:])])
+    observed = np.array(
+        [np.sum((lengths > a) & (lengths <= b)) for a, b in zip(edges[:-1], edges[1:])]
+    )
     chi2 = float(np.sum((observed - expected) ** 2 / expected))
     assert chi2 < 37.7, (chi2, observed, expected.round())
     assert abs(lengths.mean() - np.sum(d * pmf)) < 0.03 * np.sum(d * pmf)
@@ -51,10 +54,21 @@ def test_bad_dropout_t_is_rejected():
 def test_longer_prefixes_reconstruct_better_after_training(tiny_dataset, tmp_path):
     config = TINY.replace(data_dir=str(tiny_dataset), content_vae_lr=2e-3)
     keras.utils.set_random_seed(1)
-    stage = ContentVaeStage(config, [a["count"] for a in records.read_artists(str(tiny_dataset))], 8)
+    stage = ContentVaeStage(
+        config, [a["count"] for a in records.read_artists(str(tiny_dataset))], 8
+    )
     stage.compile()
-    data = iter(pipeline.make_dataset(str(tiny_dataset), global_batch_size=8, color="lab", seed=1, cache=True,
-                                      noise_dim=config.content_code_dim, uniform_dim=1))
+    data = iter(
+        pipeline.make_dataset(
+            str(tiny_dataset),
+            global_batch_size=8,
+            color="lab",
+            seed=1,
+            cache=True,
+            noise_dim=config.content_code_dim,
+            uniform_dim=1,
+        )
+    )
     step = tf.function(stage.train_step)
     for _ in range(200):
         metrics = step(next(data))
@@ -65,7 +79,9 @@ def test_longer_prefixes_reconstruct_better_after_training(tiny_dataset, tmp_pat
     report = json.loads((tmp_path / "content_vae" / "content_pruning.json").read_text())
     curve = report["reconstruction_loss"]["train"]
     assert report["prefix_lengths"] == [1, 2, 4, 8, 16]
-    assert curve[-1] < 0.92 * curve[0], curve  # the full code beats its first dimension (untrained: the reverse)
+    assert curve[-1] < 0.92 * curve[0], (
+        curve
+    )  # the full code beats its first dimension (untrained: the reverse)
     assert np.mean(curve[2:]) < np.mean(curve[:2]), curve
     assert report["suggested_d_content"] == suggest_prefix(report["prefix_lengths"], curve)
     with Image.open(tmp_path / "content_vae" / "content_pruning.png") as picture:
@@ -73,6 +89,8 @@ def test_longer_prefixes_reconstruct_better_after_training(tiny_dataset, tmp_pat
 
 
 def test_suggested_prefix_is_the_shortest_within_5_percent_of_the_gap():
-    assert suggest_prefix([1, 2, 4], [10.0, 1.2, 1.0]) == 2      # 0.2 above the full code, allowance 0.45
-    assert suggest_prefix([1, 2, 4], [10.0, 1.5, 1.0]) == 4      # 0.5 > 0.45
-    assert suggest_prefix([1, 2, 4], [1.0, 2.0, 3.0]) == 1       # no gain from longer prefixes: keep one
+    assert (
+        suggest_prefix([1, 2, 4], [10.0, 1.2, 1.0]) == 2
+    )  # 0.2 above the full code, allowance 0.45
+    assert suggest_prefix([1, 2, 4], [10.0, 1.5, 1.0]) == 4  # 0.5 > 0.45
+    assert suggest_prefix([1, 2, 4], [1.0, 2.0, 3.0]) == 1  # no gain from longer prefixes: keep one

@@ -1,6 +1,7 @@
 """The style-space chain end to end: the train CLI runs style_encoder -> content_vae -> cond_gan on the tiny flagfile,
 then the exploration figures (Figures 3-7) are real PNGs of the sizes their layouts promise, and the style-space
 evaluation reports its four probe numbers."""
+
 import json
 
 import numpy as np
@@ -18,11 +19,19 @@ def test_train_cli_runs_the_whole_style_space_chain(tiny_style_space_run):
     for stage in ("style_encoder", "content_vae", "cond_gan"):
         assert (tiny_style_space_run / stage / "DONE").exists(), stage
     assert (tiny_style_space_run / "style_encoder" / "style_stats.npz").exists()
-    assert (tiny_style_space_run / "cond_gan" / "metrics.csv").exists()  # the GAN's transfers measured in training
-    assert (tiny_style_space_run / "explore" / "random_styles.png").exists()  # cond_gan's after-training figures
-    pruning = json.loads((tiny_style_space_run / "content_vae" / "content_pruning.json").read_text())
+    assert (
+        tiny_style_space_run / "cond_gan" / "metrics.csv"
+    ).exists()  # the GAN's transfers measured in training
+    assert (
+        tiny_style_space_run / "explore" / "random_styles.png"
+    ).exists()  # cond_gan's after-training figures
+    pruning = json.loads(
+        (tiny_style_space_run / "content_vae" / "content_pruning.json").read_text()
+    )
     assert pruning["prefix_lengths"] == [1, 2, 4, 8, 16]
-    with Image.open(tiny_style_space_run / "style_x_content.png") as grid:  # header + 8 contents x 8 styles
+    with Image.open(
+        tiny_style_space_run / "style_x_content.png"
+    ) as grid:  # header + 8 contents x 8 styles
         assert grid.size == (9 * SIZE + 8 * GAP, 9 * SIZE + 8 * GAP)
 
 
@@ -36,11 +45,20 @@ def test_exploration_figures_are_pngs_of_their_layouts(tiny_style_space_run, tmp
         path = tmp_path / f"ref{k}.png"
         Image.fromarray(np.random.default_rng(k).integers(0, 255, shape, dtype=np.uint8)).save(path)
         references.append(str(path))
-    written = explore.explore(str(tiny_style_space_run), str(tmp_path / "figures"), references, dims=[0, 3])
+    written = explore.explore(
+        str(tiny_style_space_run), str(tmp_path / "figures"), references, dims=[0, 3]
+    )
     expected = {  # (width, height) in cells
-        "random_styles": (6, 4), "interpolation": (5, 5), "dimension_00": (6, 3), "dimension_03": (6, 3),
-        "reconstruction": (8, 2), "style_transfer": (5, 5), "reference_reconstruction": (4, 1),
-        "reference_style_transfer": (3, 5), "held_out_artist": (6, 4)}
+        "random_styles": (6, 4),
+        "interpolation": (5, 5),
+        "dimension_00": (6, 3),
+        "dimension_03": (6, 3),
+        "reconstruction": (8, 2),
+        "style_transfer": (5, 5),
+        "reference_reconstruction": (4, 1),
+        "reference_style_transfer": (3, 5),
+        "held_out_artist": (6, 4),
+    }
     assert set(written) == set(expected)
     for name, (cols, rows) in expected.items():
         with Image.open(written[name]) as picture:
@@ -65,11 +83,17 @@ def test_exploration_helpers():
 
 def test_style_space_evaluation_reports_four_probe_numbers(tiny_style_space_run, tmp_path):
     report = evaluate_style_space.evaluate(str(tiny_style_space_run), str(tmp_path))
-    assert set(report["four_numbers"]) == {"style_code->style_factors", "style_code->content_factors",
-                                           "content_code->style_factors", "content_code->content_factors"}
+    assert set(report["four_numbers"]) == {
+        "style_code->style_factors",
+        "style_code->content_factors",
+        "content_code->style_factors",
+        "content_code->content_factors",
+    }
     assert all(v is None or -5 < v <= 1 for v in report["four_numbers"].values())
     assert all(np.isfinite(v) and v > 0 for v in report["held_out_artist"].values())
     assert (tmp_path / "style_space_report.json").exists()
-    transfer = report["transfer"]  # the shared transfer report, style taken from the target artist's drawings
+    transfer = report[
+        "transfer"
+    ]  # the shared transfer report, style taken from the target artist's drawings
     assert 0 < transfer["transfer_error"] < 3.5 and 0 <= transfer["style_attribution"] <= 1
     assert transfer["fd_transfer"] >= 0 and "fd_sample" in transfer

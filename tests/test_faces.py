@@ -1,5 +1,6 @@
 """Face crops (GADN §4 "Dataset"): the upright-crop geometry against scenes built with a known placement, black
 padding outside the image, and AnimeFace itself on synthetic portraits."""
+
 import dataclasses
 import math
 
@@ -20,7 +21,9 @@ TOLERANCE = 6.0
 
 def _portrait(seed=0, size=SIDE, artist=0):
     """A synthetic portrait with head_tilt=0, so its eyes are level."""
-    content = dataclasses.replace(synthetic.sample_content(np.random.default_rng(seed)), head_tilt=0.0)
+    content = dataclasses.replace(
+        synthetic.sample_content(np.random.default_rng(seed)), head_tilt=0.0
+    )
     return synthetic.render(content, synthetic.artist_style(1, artist), size)
 
 
@@ -29,7 +32,9 @@ def _place(portrait, center, scale, rotation_ccw, scene_size=(260, 220)):
     pasted with its centre at `center` into a plain scene. Returns the scene, the scene positions of the character's
     left and right eyes, and the axis-aligned face box (x, y, w, h) a detector would report."""
     side = round(portrait.shape[0] * scale)
-    scaled = Image.fromarray(portrait).resize((side, side), Image.Resampling.LANCZOS).convert("RGBA")
+    scaled = (
+        Image.fromarray(portrait).resize((side, side), Image.Resampling.LANCZOS).convert("RGBA")
+    )
     rotated = scaled.rotate(rotation_ccw, resample=Image.Resampling.BICUBIC, expand=True)
     corner = (round(center[0] - rotated.width / 2), round(center[1] - rotated.height / 2))
     scene = Image.new("RGB", scene_size, SCENE_COLOUR)
@@ -37,12 +42,19 @@ def _place(portrait, center, scale, rotation_ccw, scene_size=(260, 220)):
     true_center = (corner[0] + rotated.width / 2, corner[1] + rotated.height / 2)
     phi = math.radians(rotation_ccw)
 
-    def to_scene(u, v):  # portrait fractions -> scene pixels; y down, so a CCW turn maps (x, y) to (xc+ys, -xs+yc)
+    def to_scene(
+        u, v
+    ):  # portrait fractions -> scene pixels; y down, so a CCW turn maps (x, y) to (xc+ys, -xs+yc)
         dx, dy = (u - 0.5) * side, (v - 0.5) * side
-        return (true_center[0] + dx * math.cos(phi) + dy * math.sin(phi),
-                true_center[1] - dx * math.sin(phi) + dy * math.cos(phi))
+        return (
+            true_center[0] + dx * math.cos(phi) + dy * math.sin(phi),
+            true_center[1] - dx * math.sin(phi) + dy * math.cos(phi),
+        )
 
-    left_eye, right_eye = to_scene(0.5 + EYE_DX, EYE_Y), to_scene(0.5 - EYE_DX, EYE_Y)  # character's left = image right
+    left_eye, right_eye = (
+        to_scene(0.5 + EYE_DX, EYE_Y),
+        to_scene(0.5 - EYE_DX, EYE_Y),
+    )  # character's left = image right
     box = (true_center[0] - side / 2, true_center[1] - side / 2, side, side)
     return np.asarray(scene), left_eye, right_eye, box
 
@@ -51,8 +63,15 @@ def _mae(a, b):
     return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean())
 
 
-@pytest.mark.parametrize("center, scale, rotation_ccw", [
-    ((130, 110), 2.0, 0.0), ((120, 100), 1.5, 30.0), ((140, 115), 2.5, -50.0), ((100, 90), 1.25, 135.0)])
+@pytest.mark.parametrize(
+    "center, scale, rotation_ccw",
+    [
+        ((130, 110), 2.0, 0.0),
+        ((120, 100), 1.5, 30.0),
+        ((140, 115), 2.5, -50.0),
+        ((100, 90), 1.25, 135.0),
+    ],
+)
 def test_upright_crop_recovers_the_portrait(center, scale, rotation_ccw):
     portrait = _portrait()
     scene, left_eye, right_eye, box = _place(portrait, center, scale, rotation_ccw)
@@ -71,7 +90,9 @@ def test_margin_widens_the_crop_around_the_same_centre():
     scene, left_eye, right_eye, box = _place(portrait, (130, 110), 2.0, 20.0)
     wide = faces.upright_crop(scene, left_eye, right_eye, box, 2 * SIDE, margin=0.5)
     # with margin 0.5 the side doubles, so the middle half of a 2*SIDE crop is the portrait at SIDE pixels
-    assert _mae(wide[SIDE // 2:SIDE // 2 + SIDE, SIDE // 2:SIDE // 2 + SIDE], portrait) < TOLERANCE
+    assert (
+        _mae(wide[SIDE // 2 : SIDE // 2 + SIDE, SIDE // 2 : SIDE // 2 + SIDE], portrait) < TOLERANCE
+    )
     with pytest.raises(ValueError, match="margin"):
         faces.upright_crop(scene, left_eye, right_eye, box, SIDE, margin=-0.1)
 
@@ -90,8 +111,8 @@ def test_box_leaving_the_image_is_padded_black():
     scene, left_eye, right_eye, box = _place(portrait, (0, 110), 2.0, 0.0)
     crop = faces.upright_crop(scene, left_eye, right_eye, box, SIDE)
     # (the rotation is done at 2x and shrunk with a Lanczos filter, which smears the edge over ~3 pixels)
-    assert crop[:, :SIDE // 2 - 4].max() == 0
-    assert _mae(crop[:, SIDE // 2 + 4:], portrait[:, SIDE // 2 + 4:]) < TOLERANCE
+    assert crop[:, : SIDE // 2 - 4].max() == 0
+    assert _mae(crop[:, SIDE // 2 + 4 :], portrait[:, SIDE // 2 + 4 :]) < TOLERANCE
 
 
 def test_center_crop_takes_the_middle_square():
@@ -118,9 +139,14 @@ def test_animeface_finds_the_synthetic_face_and_its_eyes():
     found = faces.detect(portrait)
     assert len(found) == 1 and found[0].likelihood > 0.5
     box = found[0].face.pos
-    assert box.x < DETECTED_SIZE / 2 < box.x + box.width and box.y < DETECTED_SIZE / 2 < box.y + box.height
+    assert (
+        box.x < DETECTED_SIZE / 2 < box.x + box.width
+        and box.y < DETECTED_SIZE / 2 < box.y + box.height
+    )
     left_eye, right_eye = _eye_centres(found[0])
-    assert left_eye[0] > DETECTED_SIZE / 2 > right_eye[0]  # the character's left eye is on the image's right
+    assert (
+        left_eye[0] > DETECTED_SIZE / 2 > right_eye[0]
+    )  # the character's left eye is on the image's right
     assert abs(faces.eye_angle(left_eye, right_eye)) < 3.0
 
 

@@ -1,4 +1,5 @@
 """GADN stages learn what the paper says they learn, on tiny synthetic data with a fixed seed."""
+
 import keras
 import numpy as np
 import pytest
@@ -19,8 +20,15 @@ def make_stage(name, data_dir, config=TINY, batch=8, seed=1):
     stage.compile()
     noise = cls.noise_dim(config)
     uniform = cls.uniform_dim(config)
-    data = pipeline.make_dataset(str(data_dir), global_batch_size=batch, noise_dim=noise, uniform_dim=uniform,
-                                 seed=seed, cache=True, distinct_other_artist=cls.DISTINCT_OTHER_ARTIST)
+    data = pipeline.make_dataset(
+        str(data_dir),
+        global_batch_size=batch,
+        noise_dim=noise,
+        uniform_dim=uniform,
+        seed=seed,
+        cache=True,
+        distinct_other_artist=cls.DISTINCT_OTHER_ARTIST,
+    )
     return stage, iter(data)
 
 
@@ -50,8 +58,9 @@ def test_stage1_reconstruction_falls(tiny_dataset):
 def test_c2_pretraining_learns_to_name_artists(tiny_dataset):
     stage, data = make_stage("c2_pretrain", tiny_dataset)
     train(stage, data, 120)
-    ds = pipeline.make_dataset(str(tiny_dataset), global_batch_size=64, shuffle=False, repeat=False,
-                               drop_remainder=False)
+    ds = pipeline.make_dataset(
+        str(tiny_dataset), global_batch_size=64, shuffle=False, repeat=False, drop_remainder=False
+    )
     correct = total = 0
     for batch in ds:
         predicted = np.argmax(stage.classifier2(batch["image"]).numpy(), axis=1)
@@ -73,12 +82,19 @@ def test_one_stage2_step_moves_g_s_d_c2_and_never_e(tiny_dataset):
 def test_non_adversarial_c2_ablation_only_changes_c2(tiny_dataset):
     results = {}
     for adversarial in (True, False):
-        stage, data = make_stage("gadn_stage2", tiny_dataset, TINY.replace(adversarial_c2=adversarial))
+        stage, data = make_stage(
+            "gadn_stage2", tiny_dataset, TINY.replace(adversarial_c2=adversarial)
+        )
         train(stage, data, 1)
-        results[adversarial] = {name: weights(stage.networks()[name]) for name in ("classifier2", "discriminator")}
+        results[adversarial] = {
+            name: weights(stage.networks()[name]) for name in ("classifier2", "discriminator")
+        }
     for a, b in zip(results[True]["discriminator"], results[False]["discriminator"]):
         np.testing.assert_array_equal(a, b)
-    assert any(not np.array_equal(a, b) for a, b in zip(results[True]["classifier2"], results[False]["classifier2"]))
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(results[True]["classifier2"], results[False]["classifier2"])
+    )
 
 
 def test_mlp_classifier_ablation_trains_on_the_content_code(tiny_dataset):
@@ -86,7 +102,10 @@ def test_mlp_classifier_ablation_trains_on_the_content_code(tiny_dataset):
     assert "code_classifier" in stage.networks() and "classifier1" not in stage.networks()
     before = weights(stage.networks()["code_classifier"])
     history = train(stage, data, 5)
-    assert any(not np.array_equal(a, b) for a, b in zip(before, weights(stage.networks()["code_classifier"])))
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(before, weights(stage.networks()["code_classifier"]))
+    )
     assert np.isfinite(history[-1]["objective"])
     with pytest.raises(ValueError, match="stage1_classifier"):
         make_stage("gadn_stage1", tiny_dataset, TINY.replace(stage1_classifier="pixels"))
@@ -95,9 +114,14 @@ def test_mlp_classifier_ablation_trains_on_the_content_code(tiny_dataset):
 def test_c1_cap_stops_pushing_past_chance(tiny_dataset):
     """Once C1 is worse than a uniform guess, the capped run updates E exactly as a run without the adversary."""
     encoders = {}
-    for name, changes in {"capped": dict(cap_c1_at_chance=True, lambda_c1=1.0), "no_adversary": dict(lambda_c1=0.0)}.items():
+    for name, changes in {
+        "capped": dict(cap_c1_at_chance=True, lambda_c1=1.0),
+        "no_adversary": dict(lambda_c1=0.0),
+    }.items():
         stage, data = make_stage("gadn_stage1", tiny_dataset, TINY.replace(**changes))
-        head = stage.classifier.out  # C1 names artist 0 for everything, with a margin no single step undoes
+        head = (
+            stage.classifier.out
+        )  # C1 names artist 0 for everything, with a margin no single step undoes
         head.kernel.assign(tf.zeros_like(head.kernel))
         head.bias.assign(tf.one_hot(0, stage.num_artists) * 60.0)
         batch = next(data)
@@ -115,7 +139,9 @@ def test_critic_augmentation_trains_the_critics_on_zoomed_views(tiny_dataset, na
     config = TINY.replace(critic_augment=True)
     stage, data = make_stage(name, tiny_dataset, config)
     assert stage_class(name).uniform_dim(config) > 0
-    critics = [stage.classifier2] + ([stage.discriminator, stage.generator] if name == "gadn_stage2" else [])
+    critics = [stage.classifier2] + (
+        [stage.discriminator, stage.generator] if name == "gadn_stage2" else []
+    )
     before = [weights(n) for n in critics]
     history = train(stage, data, 2)
     assert all(np.isfinite(list(h.values())).all() for h in history)
@@ -124,17 +150,23 @@ def test_critic_augmentation_trains_the_critics_on_zoomed_views(tiny_dataset, na
 
 
 def own_style_error(stage, tiny_dataset):
-    batch = next(iter(pipeline.make_dataset(str(tiny_dataset), global_batch_size=32, shuffle=False)))
+    batch = next(
+        iter(pipeline.make_dataset(str(tiny_dataset), global_batch_size=32, shuffle=False))
+    )
     content, _ = stage.encoder(batch["image"])
     style, _ = stage.style_table(batch["artist"])
-    return float(tf.reduce_mean(losses.pixel_distance(batch["image"], stage.generator([content, style]))))
+    return float(
+        tf.reduce_mean(losses.pixel_distance(batch["image"], stage.generator([content, style])))
+    )
 
 
 def test_stage2_reconstruction_flag_keeps_g_drawing_x(tiny_dataset):
     """--stage2_reconstruction: with the term, G redraws x in its own artist's style better than without (same seed)."""
     errors = {}
     for weight in (0.0, 10.0):
-        stage, data = make_stage("gadn_stage2", tiny_dataset, TINY.replace(stage2_reconstruction=weight))
+        stage, data = make_stage(
+            "gadn_stage2", tiny_dataset, TINY.replace(stage2_reconstruction=weight)
+        )
         history = train(stage, data, 60)
         assert ("reconstruction" in history[-1]) == (weight > 0)
         errors[weight] = own_style_error(stage, tiny_dataset)

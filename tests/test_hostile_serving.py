@@ -4,6 +4,7 @@ framing, half-written versions under hot reload, unbounded metrics labels. Each 
 channel and raw HTTP sockets on 127.0.0.1, SavedModels loaded by TensorFlow's loader) and must fail on the old code:
 they reproduce the failures the issue reports. Cases that once needed gigabytes assert on the *peak* RSS growth of
 this process, which also runs the server."""
+
 import base64
 import contextlib
 import io
@@ -37,7 +38,7 @@ from tf_gadn.serving.image_headers import image_size
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_IMAGE_PIXELS = 64 * 64
 MAX_BATCH = 8
-READ_TIMEOUT = 2   # seconds: the REST server's read timeout in these tests
+READ_TIMEOUT = 2  # seconds: the REST server's read timeout in these tests
 CONFIG = """model_config_list {
   config { name: "gadn" base_path: "exports/gadn" model_platform: "tensorflow"
            model_version_policy { latest { num_versions: 1 } }
@@ -51,17 +52,26 @@ def local_server(tiny_gadn_export, root, **options):
     """A server on free localhost ports over a private copy of the tiny export (version 1)."""
     shutil.copytree(tiny_gadn_export, root / "exports")
     (root / "models.config").write_text(CONFIG)
-    settings = dict(port=0, rest_port=0, poll_seconds=0.1, max_message_bytes=1 << 20,
-                    max_image_pixels=MAX_IMAGE_PIXELS, rest_read_timeout=READ_TIMEOUT,
-                    metrics_path="/monitoring/prometheus/metrics")
+    settings = dict(
+        port=0,
+        rest_port=0,
+        poll_seconds=0.1,
+        max_message_bytes=1 << 20,
+        max_image_pixels=MAX_IMAGE_PIXELS,
+        rest_read_timeout=READ_TIMEOUT,
+        metrics_path="/monitoring/prometheus/metrics",
+    )
     with serve.LocalServer(str(root / "models.config"), **{**settings, **options}) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def server(tiny_gadn_export, tmp_path_factory):
-    with local_server(tiny_gadn_export, tmp_path_factory.mktemp("hostile"),
-                      batching=BatchingParameters(max_batch_size=MAX_BATCH, batch_timeout_micros=2000)) as running:
+    with local_server(
+        tiny_gadn_export,
+        tmp_path_factory.mktemp("hostile"),
+        batching=BatchingParameters(max_batch_size=MAX_BATCH, batch_timeout_micros=2000),
+    ) as running:
         yield running
 
 
@@ -81,7 +91,7 @@ def peak_rss_growth_mb():
     """Yields a dict whose "mb" is, afterwards, how far this process's peak RSS rose above its RSS at the start
     (the peak is reset first, so memory allocated and freed during the block still counts)."""
     with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")   # resets VmHWM (the peak) to the current RSS
+        f.write("5")  # resets VmHWM (the peak) to the current RSS
     start, result = status_kib("VmRSS:"), {}
     yield result
     result["mb"] = (status_kib("VmHWM:") - start) / 1024
@@ -90,7 +100,9 @@ def peak_rss_growth_mb():
 def declared(dtype, shape, **values) -> tensor_pb2.TensorProto:
     """A TensorProto that declares `shape` but carries only the given values (TF broadcasts the last one)."""
     dims = [tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in shape]
-    return tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=dims), **values)
+    return tensor_pb2.TensorProto(
+        dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=dims), **values
+    )
 
 
 def predict_request(signature="transfer", version=0, **protos) -> predict_pb2.PredictRequest:
@@ -101,8 +113,10 @@ def predict_request(signature="transfer", version=0, **protos) -> predict_pb2.Pr
 
 
 def good_request():
-    return predict_request(image=tf.make_tensor_proto(np.zeros((1, 32, 32, 3), np.uint8)),
-                           artist_id=tf.make_tensor_proto(np.array([1], np.int32)))
+    return predict_request(
+        image=tf.make_tensor_proto(np.zeros((1, 32, 32, 3), np.uint8)),
+        artist_id=tf.make_tensor_proto(np.array([1], np.int32)),
+    )
 
 
 def refused(stub, request) -> grpc.RpcError:
@@ -114,7 +128,9 @@ def refused(stub, request) -> grpc.RpcError:
 def post(server, path, body, headers=None, timeout=30):
     """(HTTP status, decoded JSON body) of a POST; error statuses are returned, not raised."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{server.rest_port}{path}", data, headers or {})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.rest_port}{path}", data, headers or {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             return reply.status, json.load(reply)
@@ -139,18 +155,24 @@ def raw_http(server, data: bytes, timeout=10.0) -> bytes:
 
 
 # ---- 1. request size: rows and bytes from the declared shape, before anything is materialised ----------------------
-def test_grpc_tensor_declaring_100000_images_is_refused_in_milliseconds_with_flat_memory(server, stub):
+def test_grpc_tensor_declaring_100000_images_is_refused_in_milliseconds_with_flat_memory(
+    server, stub
+):
     """The issue's 3 KB request that grew the server to 18 GB: [100000, 64, 64, 3] uint8 with a single value, which
     tf.make_ndarray would broadcast to 1.2 GB (and the graph to far more). Refused by TF Serving's batching message
     from the declared shape alone."""
-    request = predict_request(image=declared(types_pb2.DT_UINT8, [100000, 64, 64, 3], int_val=[7]),
-                              artist_id=declared(types_pb2.DT_INT32, [100000], int_val=[0]))
+    request = predict_request(
+        image=declared(types_pb2.DT_UINT8, [100000, 64, 64, 3], int_val=[7]),
+        artist_id=declared(types_pb2.DT_INT32, [100000], int_val=[0]),
+    )
     with peak_rss_growth_mb() as growth:
         start = time.perf_counter()
         error = refused(stub, request)
         seconds = time.perf_counter() - start
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert f"Task size 100000 is larger than maximum input batch size {MAX_BATCH}" in error.details()
+    assert (
+        f"Task size 100000 is larger than maximum input batch size {MAX_BATCH}" in error.details()
+    )
     assert seconds < 1.0 and growth["mb"] < 100, (seconds, growth)
     assert stub.Predict(good_request(), timeout=30).model_spec.version.value == 1
 
@@ -160,13 +182,19 @@ def test_grpc_declared_sizes_are_checked_before_materialising(server, stub, case
     """The issue's 30-byte [1000, 64, 64, 3] request (325 MB on the old server), and one within the row cap whose
     bytes are not (8 images of 2048 x 2048, 100 MB): both refused with INVALID_ARGUMENT and no large allocation."""
     rows, image = {"rows": (1000, [1000, 64, 64, 3]), "bytes": (8, [8, 2048, 2048, 3])}[case]
-    request = predict_request(image=declared(types_pb2.DT_UINT8, image, int_val=[3]),
-                              artist_id=declared(types_pb2.DT_INT32, [rows], int_val=[0]))
+    request = predict_request(
+        image=declared(types_pb2.DT_UINT8, image, int_val=[3]),
+        artist_id=declared(types_pb2.DT_INT32, [rows], int_val=[0]),
+    )
     with peak_rss_growth_mb() as growth:
         error = refused(stub, request)
-    expected = {"rows": "Task size 1000 is larger than maximum input batch size",
-                "bytes": "tensor parsing error: image declares [8, 2048, 2048, 3] uint8"}[case]
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and expected in error.details(), error.details()
+    expected = {
+        "rows": "Task size 1000 is larger than maximum input batch size",
+        "bytes": "tensor parsing error: image declares [8, 2048, 2048, 3] uint8",
+    }[case]
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and expected in error.details(), (
+        error.details()
+    )
     assert growth["mb"] < 100, growth
 
 
@@ -175,7 +203,10 @@ def test_rest_rows_over_the_batch_size_get_tf_servings_400(server):
     rows = [{"image": [[[0, 0, 0]]], "artist_id": 0}] * (MAX_BATCH + 1)
     status, body = post(server, "/v1/models/gadn:predict", {"instances": rows})
     assert status == 400
-    assert body["error"] == f"Task size {MAX_BATCH + 1} is larger than maximum input batch size {MAX_BATCH}"
+    assert (
+        body["error"]
+        == f"Task size {MAX_BATCH + 1} is larger than maximum input batch size {MAX_BATCH}"
+    )
 
 
 # ---- 2. load-then-swap version transitions with retries ------------------------------------------------------------
@@ -196,38 +227,57 @@ def wait_for(condition, seconds=30.0, during=None):
         time.sleep(0.05)
 
 
-def test_half_written_version_keeps_the_old_one_serving_and_is_retried(tiny_gadn_export, tmp_path, caplog):
+def test_half_written_version_keeps_the_old_one_serving_and_is_retried(
+    tiny_gadn_export, tmp_path, caplog
+):
     """The issue's outage: with `latest { num_versions: 1 }`, a newest version without variables/ made the server
     unload the working version first (NOT_FOUND for every request) and never retried it. Now version 1 serves
     throughout, the failure is logged and reported in GetModelStatus, and once the folder is complete the retry
     loads version 2, which then replaces version 1. A hidden `.tmp-*` export folder is never taken for a version."""
     caplog.set_level(logging.ERROR)
-    with local_server(tiny_gadn_export, tmp_path) as server, \
-            grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    with (
+        local_server(tiny_gadn_export, tmp_path) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         model = server.registry.models["gadn"]
-        shutil.copytree(os.path.join(model.base_path, "1"), os.path.join(model.base_path, ".tmp-9-1-abc"))
+        shutil.copytree(
+            os.path.join(model.base_path, "1"), os.path.join(model.base_path, ".tmp-9-1-abc")
+        )
         bad = half_written_copy(model.base_path, 2)
         served = []
-        wait_for(lambda: model.retries.get(2, (0, 0))[0] >= 3,
-                 during=lambda: served.append(stub.Predict(good_request(), timeout=30).model_spec.version.value))
+        wait_for(
+            lambda: model.retries.get(2, (0, 0))[0] >= 3,
+            during=lambda: served.append(
+                stub.Predict(good_request(), timeout=30).model_spec.version.value
+            ),
+        )
         assert served and set(served) == {1}
-        status = server.registry.status(client.model_spec("gadn", version=2)).model_version_status[0]
-        assert status.state == get_model_status_pb2.ModelVersionStatus.END and status.status.error_message
+        status = server.registry.status(client.model_spec("gadn", version=2)).model_version_status[
+            0
+        ]
+        assert (
+            status.state == get_model_status_pb2.ModelVersionStatus.END
+            and status.status.error_message
+        )
         assert any("loading gadn version 2 failed" in r.getMessage() for r in caplog.records)
 
-        shutil.copytree(os.path.join(model.base_path, "1", "variables"), os.path.join(bad, "variables"))
+        shutil.copytree(
+            os.path.join(model.base_path, "1", "variables"), os.path.join(bad, "variables")
+        )
         wait_for(lambda: 2 in model.versions)
         assert stub.Predict(good_request(), timeout=30).model_spec.version.value == 2
-        wait_for(lambda: 1 not in model.versions)   # swapped only after version 2 loaded
+        wait_for(lambda: 1 not in model.versions)  # swapped only after version 2 loaded
         assert set(model.versions) == {2}
 
 
 def test_deleting_a_bad_version_leaves_the_old_one_serving(tiny_gadn_export, tmp_path):
     """Deleting the unloadable newest version brought nothing back on the old server (the old version had been
     unloaded and was never reloaded). Now the old version never left, and the bad one's failure state is dropped."""
-    with local_server(tiny_gadn_export, tmp_path) as server, \
-            grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    with (
+        local_server(tiny_gadn_export, tmp_path) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         model = server.registry.models["gadn"]
         bad = os.path.join(model.base_path, "2")
@@ -252,14 +302,22 @@ def readme_predict_curl() -> str:
     return next(b for b in blocks if b.startswith("curl") and ":predict" in b)
 
 
-@pytest.mark.skipif(shutil.which("curl") is None or shutil.which("base64") is None, reason="needs curl and base64")
+@pytest.mark.skipif(
+    shutil.which("curl") is None or shutil.which("base64") is None, reason="needs curl and base64"
+)
 def test_readme_curl_example_works(server, tmp_path):
     """The README's curl example (row format, a signature with a `png_bytes` output) answered 500 on the old server:
     now it returns the PNG as {"b64": ...}, as TF Serving does."""
     (tmp_path / "in.png").write_bytes(encode_png(np.full((40, 48, 3), 90, np.uint8)))
     command = readme_predict_curl().replace("localhost:8501", f"127.0.0.1:{server.rest_port}")
-    output = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                            check=True).stdout
+    output = subprocess.run(
+        ["bash", "-c", command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     prediction = json.loads(output)["predictions"][0]
     assert Image.open(io.BytesIO(base64.b64decode(prediction["png_bytes"]["b64"]))).size == (32, 32)
     assert np.array(prediction["image"]).shape == (32, 32, 3)
@@ -279,7 +337,9 @@ def test_rest_row_and_columnar_formats_agree_on_string_outputs(server, signature
         columns = {"image_bytes": encoded, "artist_id": [1, 1]}
     path = "/v1/models/gadn/versions/1:predict"
     status_rows, by_rows = post(server, path, {"signature_name": signature, "instances": rows})
-    status_columns, by_columns = post(server, path, {"signature_name": signature, "inputs": columns})
+    status_columns, by_columns = post(
+        server, path, {"signature_name": signature, "inputs": columns}
+    )
     assert (status_rows, status_columns) == (200, 200), (by_rows, by_columns)
     outputs = by_columns["outputs"]
     for i, row in enumerate(by_rows["predictions"]):
@@ -300,8 +360,13 @@ def png_chunk(kind: bytes, data: bytes, crc=None) -> bytes:
 def png_with_bad_crc_text(side: int) -> bytes:
     """A valid side x side black RGB PNG plus one tEXt chunk with a wrong CRC: PIL refuses it, libpng decodes it."""
     raw = zlib.compress(b"\0" * (side * (side * 3 + 1)), 9)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
-            + png_chunk(b"tEXt", b"Comment\0hello", crc=0) + png_chunk(b"IDAT", raw) + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+        + png_chunk(b"tEXt", b"Comment\0hello", crc=0)
+        + png_chunk(b"IDAT", raw)
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def test_png_bomb_that_pil_cannot_read_is_refused_by_its_header(server, stub):
@@ -313,16 +378,25 @@ def test_png_bomb_that_pil_cannot_read_is_refused_by_its_header(server, stub):
         with Image.open(io.BytesIO(bomb)) as image:
             image.load()
     assert image_size(bomb) == (4200, 4200)
-    request = predict_request("transfer_encoded", image_bytes=tf.make_tensor_proto(np.array([bomb], object)),
-                              artist_id=tf.make_tensor_proto(np.array([0], np.int32)))
+    request = predict_request(
+        "transfer_encoded",
+        image_bytes=tf.make_tensor_proto(np.array([bomb], object)),
+        artist_id=tf.make_tensor_proto(np.array([0], np.int32)),
+    )
     with peak_rss_growth_mb() as growth:
         error = refused(stub, request)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "a 4200x4200 image exceeds the limit" in error.details()
     assert growth["mb"] < 100, growth
     small = {"b64": base64.b64encode(png_with_bad_crc_text(16)).decode()}
-    status, body = post(server, "/v1/models/gadn:predict",
-                        {"signature_name": "transfer_encoded", "inputs": {"image_bytes": [small], "artist_id": [0]}})
+    status, body = post(
+        server,
+        "/v1/models/gadn:predict",
+        {
+            "signature_name": "transfer_encoded",
+            "inputs": {"image_bytes": [small], "artist_id": [0]},
+        },
+    )
     assert status == 200, body
 
 
@@ -331,64 +405,110 @@ def test_header_reader_matches_the_real_size_of_every_format(image_format):
     """Width and height read from the raw header bytes equal the encoder's, for each format decode_image takes;
     progressive JPEG and an EXIF segment before the frame header included."""
     buffer = io.BytesIO()
-    options = {"progressive": True, "exif": b"Exif\0\0" + b"x" * 300} if image_format == "JPEG" else {}
+    options = (
+        {"progressive": True, "exif": b"Exif\0\0" + b"x" * 300} if image_format == "JPEG" else {}
+    )
     Image.new("RGB", (123, 45), (10, 200, 30)).save(buffer, image_format, **options)
     assert image_size(buffer.getvalue()) == (123, 45)
 
 
-@pytest.mark.parametrize("header", [
-    struct.pack("<6sHH", b"GIF89a", 20000, 20000) + b"\0" * 20,                 # GIF logical screen
-    b"BM" + b"\0" * 12 + struct.pack("<Iii", 40, 20000, -20000) + b"\0" * 30,   # BMP, top-down rows
-    b"\xff\xd8\xff\xe0\x00\x04ab\xff\xc0\x00\x11\x08" + struct.pack(">HH", 20000, 20000) + b"\0" * 12,  # JPEG SOF0
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        struct.pack("<6sHH", b"GIF89a", 20000, 20000) + b"\0" * 20,  # GIF logical screen
+        b"BM"
+        + b"\0" * 12
+        + struct.pack("<Iii", 40, 20000, -20000)
+        + b"\0" * 30,  # BMP, top-down rows
+        b"\xff\xd8\xff\xe0\x00\x04ab\xff\xc0\x00\x11\x08"
+        + struct.pack(">HH", 20000, 20000)
+        + b"\0" * 12,  # JPEG SOF0
+    ],
+)
 def test_oversized_headers_of_every_format_are_refused(server, header):
     """Headers alone (no pixel data a decoder could read) promising 20000 x 20000 images are refused by size."""
-    status, body = post(server, "/v1/models/gadn:predict", {"signature_name": "transfer_encoded", "inputs": {
-        "image_bytes": [{"b64": base64.b64encode(header).decode()}], "artist_id": [0]}})
+    status, body = post(
+        server,
+        "/v1/models/gadn:predict",
+        {
+            "signature_name": "transfer_encoded",
+            "inputs": {
+                "image_bytes": [{"b64": base64.b64encode(header).decode()}],
+                "artist_id": [0],
+            },
+        },
+    )
     assert status == 400 and "a 20000x20000 image exceeds the limit" in body["error"], body
 
 
 def test_bytes_without_a_readable_header_never_reach_the_decoder(server):
     """Bytes that are not PNG, JPEG, GIF or BMP, or a PNG cut inside its IHDR, are refused before decoding."""
     for data in (b"RIFF\x10\0\0\0WEBPVP8 junk", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0"):
-        status, body = post(server, "/v1/models/gadn:predict", {"signature_name": "transfer_encoded", "inputs": {
-            "image_bytes": [{"b64": base64.b64encode(data).decode()}], "artist_id": [0]}})
+        status, body = post(
+            server,
+            "/v1/models/gadn:predict",
+            {
+                "signature_name": "transfer_encoded",
+                "inputs": {
+                    "image_bytes": [{"b64": base64.b64encode(data).decode()}],
+                    "artist_id": [0],
+                },
+            },
+        )
         assert status == 400 and "not a PNG, JPEG, GIF or BMP image" in body["error"], body
 
 
 # ---- 5. REST transport ----------------------------------------------------------------------------------------------
-@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to read the listen backlog")
+@pytest.mark.skipif(
+    shutil.which("ss") is None, reason="needs ss (iproute2) to read the listen backlog"
+)
 def test_rest_listen_backlog_is_not_5(server):
     """A backlog of 5 overflowed under 32 clients (connection resets, 1-3 s tails); `ss` shows a listening socket's
     backlog in Send-Q."""
-    listing = subprocess.run(["ss", "-Hltn", f"sport = :{server.rest_port}"], capture_output=True, text=True,
-                             check=True).stdout.split()
+    listing = subprocess.run(
+        ["ss", "-Hltn", f"sport = :{server.rest_port}"], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert int(listing[2]) >= 128, listing
 
 
 def test_missing_content_length_gets_411(server):
     """A POST without Content-Length (and not chunked) was read as an empty body; TF Serving-style clients get 411."""
-    reply = raw_http(server, b"POST /v1/models/gadn:predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    reply = raw_http(
+        server, b"POST /v1/models/gadn:predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert reply.startswith(b"HTTP/1.1 411"), reply[:200]
 
 
 def test_malformed_content_length_gets_400(server):
     """A non-numeric Content-Length dropped the connection without an answer."""
-    reply = raw_http(server, b"POST /v1/models/gadn:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n{}")
+    reply = raw_http(
+        server,
+        b"POST /v1/models/gadn:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n{}",
+    )
     assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
 
 
 def test_stalled_body_is_timed_out_while_others_are_served(server):
     """A Content-Length larger than the body sent made the old server wait forever; now the connection is closed
     after the read timeout, and other clients are answered meanwhile."""
-    with socket.create_connection(("127.0.0.1", server.rest_port), timeout=READ_TIMEOUT + 10) as stalled:
-        stalled.sendall(b"POST /v1/models/gadn:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"inst")
+    with socket.create_connection(
+        ("127.0.0.1", server.rest_port), timeout=READ_TIMEOUT + 10
+    ) as stalled:
+        stalled.sendall(
+            b'POST /v1/models/gadn:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"inst'
+        )
         start = time.monotonic()
-        status, _ = post(server, "/v1/models/gadn:predict",
-                         {"instances": [{"image": [[[0, 0, 0]]], "artist_id": 1}]}, timeout=5)
+        status, _ = post(
+            server,
+            "/v1/models/gadn:predict",
+            {"instances": [{"image": [[[0, 0, 0]]], "artist_id": 1}]},
+            timeout=5,
+        )
         assert status == 200
         with contextlib.suppress(ConnectionResetError):
-            while stalled.recv(65536):   # until the server closes it; socket.timeout (a failure) if it never does
+            while stalled.recv(
+                65536
+            ):  # until the server closes it; socket.timeout (a failure) if it never does
                 pass
         assert time.monotonic() - start < READ_TIMEOUT + 6
 
@@ -396,11 +516,22 @@ def test_stalled_body_is_timed_out_while_others_are_served(server):
 def test_chunked_body_is_one_request(server):
     """A chunked body was read as a second request; it is now the body of the first."""
     body = json.dumps({"instances": [{"image": [[[0, 0, 0]]], "artist_id": 1}]}).encode()
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:])) + b"0\r\n\r\n"
-    reply = raw_http(server, b"POST /v1/models/gadn:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                             b"Connection: close\r\n\r\n" + chunks)
+    chunks = (
+        b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:]))
+        + b"0\r\n\r\n"
+    )
+    reply = raw_http(
+        server,
+        b"POST /v1/models/gadn:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n" + chunks,
+    )
     assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
-    assert np.array(json.loads(reply.partition(b"\r\n\r\n")[2])["predictions"]).shape == (1, 32, 32, 3)
+    assert np.array(json.loads(reply.partition(b"\r\n\r\n")[2])["predictions"]).shape == (
+        1,
+        32,
+        32,
+        3,
+    )
 
 
 def test_deeply_nested_json_gets_400(server):
@@ -410,12 +541,19 @@ def test_deeply_nested_json_gets_400(server):
     assert status == 400 and answer["error"], answer
 
 
-@pytest.mark.parametrize("path", ["/v1/models/gadn/versions/99999999999999999999999:predict",
-                                  "/v1/models/gadn/versions/99999999999999999999999"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/models/gadn/versions/99999999999999999999999:predict",
+        "/v1/models/gadn/versions/99999999999999999999999",
+    ],
+)
 def test_huge_version_number_gets_400(server, path):
     """A version beyond int64 gave 500 (protobuf's range error); it is a bad request."""
     if path.endswith(":predict"):
-        status, answer = post(server, path, {"instances": [{"image": [[[0, 0, 0]]], "artist_id": 1}]})
+        status, answer = post(
+            server, path, {"instances": [{"image": [[[0, 0, 0]]], "artist_id": 1}]}
+        )
     else:
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(f"http://127.0.0.1:{server.rest_port}{path}", timeout=30)
@@ -423,12 +561,16 @@ def test_huge_version_number_gets_400(server, path):
     assert status == 400 and "out of range" in answer["error"], answer
 
 
-@pytest.mark.parametrize("image, artist_id", [([[[0, 0, 0]]], 1.7), ([[[0, 0, 300]]], 1), ([[[0, 0.5, 0]]], 1),
-                                              ([[[0, 0, 0]]], True)])
+@pytest.mark.parametrize(
+    "image, artist_id",
+    [([[[0, 0, 0]]], 1.7), ([[[0, 0, 300]]], 1), ([[[0, 0.5, 0]]], 1), ([[[0, 0, 0]]], True)],
+)
 def test_numbers_that_do_not_fit_an_integer_input_get_400(server, image, artist_id):
     """1.7 for an int32 artist id was silently truncated to 1, 300 for a uint8 pixel wrapped to 44: both are
     refused with TF Serving's "is not of expected type" message."""
-    status, answer = post(server, "/v1/models/gadn:predict", {"instances": [{"image": image, "artist_id": artist_id}]})
+    status, answer = post(
+        server, "/v1/models/gadn:predict", {"instances": [{"image": image, "artist_id": artist_id}]}
+    )
     assert status == 400 and "is not of expected type" in answer["error"], answer
 
 
@@ -440,8 +582,15 @@ def test_unknown_model_names_share_one_metrics_label(server, stub):
         request = good_request()
         request.model_spec.name = name
         assert refused(stub, request).code() == grpc.StatusCode.NOT_FOUND
-    metrics = urllib.request.urlopen(f"http://127.0.0.1:{server.rest_port}/monitoring/prometheus/metrics",
-                                     timeout=30).read().decode()
+    metrics = (
+        urllib.request.urlopen(
+            f"http://127.0.0.1:{server.rest_port}/monitoring/prometheus/metrics", timeout=30
+        )
+        .read()
+        .decode()
+    )
     assert not any(name in metrics for name in names)
-    unknown = re.search(r'request_count\{model_name="<unknown>",status="NOT_FOUND"\} (\d+)', metrics)
+    unknown = re.search(
+        r'request_count\{model_name="<unknown>",status="NOT_FOUND"\} (\d+)', metrics
+    )
     assert unknown and int(unknown.group(1)) >= len(names), metrics

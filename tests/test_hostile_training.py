@@ -2,6 +2,7 @@
 set must not rewrite a finished run, a diverging run must never leave a non-finite checkpoint behind nor call one
 good, a damaged newest checkpoint must fall back to an older one instead of stopping with a traceback, and what a
 killed save leaves behind must be cleaned up. Each test reproduces the failure the old code showed."""
+
 import os
 import re
 import shutil
@@ -20,12 +21,16 @@ from tf_gadn.training.config import RUN_SETTINGS, Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The identity fields of configs/test/gadn_tiny.flags, so that a CLI rerun with that flagfile differs only by data.
-TINY = dict(sample_every=0, stage="gadn_stage1", stage1_steps=4)  # configs/test/gadn_tiny.flags, stage 1 only
+TINY = dict(
+    sample_every=0, stage="gadn_stage1", stage1_steps=4
+)  # configs/test/gadn_tiny.flags, stage 1 only
 STAGE1 = "gadn_stage1"
 
 
 def tiny_config(data_dir, model_dir, **changes) -> Config:
-    return base_tiny_config("gadn_tiny", data_dir=str(data_dir), model_dir=str(model_dir), **{**TINY, **changes})
+    return base_tiny_config(
+        "gadn_tiny", data_dir=str(data_dir), model_dir=str(model_dir), **{**TINY, **changes}
+    )
 
 
 def ckpt_dir(model_dir) -> str:
@@ -35,8 +40,11 @@ def ckpt_dir(model_dir) -> str:
 def float_tensors(path: str) -> dict[str, np.ndarray]:
     """Every float tensor of a checkpoint: network weights and optimizer slots."""
     reader = tf.train.load_checkpoint(path)
-    return {name: reader.get_tensor(name) for name, dtype in reader.get_variable_to_dtype_map().items()
-            if dtype.is_floating}
+    return {
+        name: reader.get_tensor(name)
+        for name, dtype in reader.get_variable_to_dtype_map().items()
+        if dtype.is_floating
+    }
 
 
 def all_finite(path: str) -> bool:
@@ -54,7 +62,8 @@ def finished_run(tiny_dataset, tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("hostile") / "finished"
     train.run(tiny_config(tiny_dataset, model_dir))
     assert sorted(checkpoints.checkpoint_candidates(ckpt_dir(model_dir))) == [
-        os.path.join(ckpt_dir(model_dir), name) for name in ("ckpt-2", "ckpt-4")]
+        os.path.join(ckpt_dir(model_dir), name) for name in ("ckpt-2", "ckpt-4")
+    ]
     return model_dir
 
 
@@ -66,9 +75,18 @@ def run_copy(finished_run, tmp_path):
 
 def _dataset(tmp_path_factory, name, num_artists, images_per_artist):
     from tf_gadn.data import synthetic
+
     out = tmp_path_factory.mktemp("data") / name
-    synthetic.generate_dataset(str(out), num_artists=num_artists, images_per_artist=images_per_artist, image_size=32,
-                               seed=7, test_split=False, num_shards=1, progress=False)
+    synthetic.generate_dataset(
+        str(out),
+        num_artists=num_artists,
+        images_per_artist=images_per_artist,
+        image_size=32,
+        seed=7,
+        test_split=False,
+        num_shards=1,
+        progress=False,
+    )
     return out
 
 
@@ -85,15 +103,31 @@ def more_images(tmp_path_factory):
 
 # ---- item 3: a run directory holds one model ------------------------------------------------------------------------
 
-def test_cli_rerun_with_another_data_set_is_refused_and_the_run_is_untouched(run_copy, three_artists):
+
+def test_cli_rerun_with_another_data_set_is_refused_and_the_run_is_untouched(
+    run_copy, three_artists
+):
     """The issue's command: the tiny flagfile with a 3-artist data set into a finished 4-artist run. It used to print
     'already complete' and exit 0 after rewriting config.json and artists.json (so export then failed)."""
     before = {name: read_bytes(run_copy / name) for name in ("config.json", "artists.json")}
-    args = ["--flagfile=configs/test/gadn_tiny.flags", f"--data_dir={three_artists}", f"--model_dir={run_copy}"]
-    result = subprocess.run([sys.executable, "-m", "tf_gadn.train", *args], cwd=REPO, capture_output=True, text=True,
-                            timeout=300)
+    args = [
+        "--flagfile=configs/test/gadn_tiny.flags",
+        f"--data_dir={three_artists}",
+        f"--model_dir={run_copy}",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_gadn.train", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1, result.stderr[-2000:]
-    assert "error:" in result.stderr and "--overwrite_config" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        "error:" in result.stderr
+        and "--overwrite_config" in result.stderr
+        and "Traceback" not in result.stderr
+    )
     assert "data set: the run has 4 artists" in result.stderr and "3 artists" in result.stderr
     assert "image_size" not in result.stderr  # only the data set differs from the flagfile's model
     assert {name: read_bytes(run_copy / name) for name in before} == before
@@ -117,10 +151,25 @@ def test_only_run_settings_may_change_between_runs(tmp_path, tiny_dataset):
     artists = records.read_artists(str(tiny_dataset))
     config = tiny_config(tiny_dataset, tmp_path)
     checkpoints.save_run_info(str(tmp_path), config, artists)
-    checkpoints.check_run_dir(str(tmp_path), config.replace(
-        stage1_steps=400, stage1_lr=1e-6, log_every=1, checkpoint_every=7, strategy="mirrored", stage="all",
-        data_dir="/elsewhere/same_data"), artists)
-    for change in (dict(content_dim=16), dict(lambda_c1=0.5), dict(stage1_batch_size=8), dict(seed=2)):
+    checkpoints.check_run_dir(
+        str(tmp_path),
+        config.replace(
+            stage1_steps=400,
+            stage1_lr=1e-6,
+            log_every=1,
+            checkpoint_every=7,
+            strategy="mirrored",
+            stage="all",
+            data_dir="/elsewhere/same_data",
+        ),
+        artists,
+    )
+    for change in (
+        dict(content_dim=16),
+        dict(lambda_c1=0.5),
+        dict(stage1_batch_size=8),
+        dict(seed=2),
+    ):
         with pytest.raises(checkpoints.RunMismatchError, match=next(iter(change))):
             checkpoints.check_run_dir(str(tmp_path), config.replace(**change), artists)
     recounted = [dict(a, count=a["count"] + 1) if a["id"] == 0 else a for a in artists]
@@ -130,9 +179,11 @@ def test_only_run_settings_may_change_between_runs(tmp_path, tiny_dataset):
 
 # ---- item 5: weights are checked before every save ------------------------------------------------------------------
 
+
 def test_finite_check_names_the_non_finite_variables():
     """The check looks at the weights themselves, so NaN weights are caught even while the logged losses are finite."""
     import keras
+
     layer = keras.layers.Dense(3)
     layer.build((None, 2))
     optimizer = keras.optimizers.Adam()
@@ -167,19 +218,30 @@ def test_huge_learning_rate_never_saves_non_finite_weights(tiny_dataset, tmp_pat
     checkpoint that loads finite, and a rerun with a sane rate continues from it (the old code also restored the
     checkpoint's learning rate over the configured one, so a changed rate had no effect on a resumed run)."""
     huge = dict(stage1_lr=1e3, stage1_style_lr=1e3, checkpoint_every=1)
-    assert _train_until_non_finite(tiny_config(tiny_dataset, tmp_path / "from_scratch", stage1_steps=8, **huge)) \
-        is None  # the first update already puts Inf into Adam's slots: nothing good to save
+    assert (
+        _train_until_non_finite(
+            tiny_config(tiny_dataset, tmp_path / "from_scratch", stage1_steps=8, **huge)
+        )
+        is None
+    )  # the first update already puts Inf into Adam's slots: nothing good to save
     config = tiny_config(tiny_dataset, tmp_path / "resumed", stage1_steps=2, checkpoint_every=1)
     artists = records.read_artists(str(tiny_dataset))
     loop.train_stage(config, STAGE1, tf.distribute.get_strategy(), artists, progress=False)
     named = _train_until_non_finite(config.replace(stage1_steps=8, **huge))
     assert named.endswith("ckpt-2")
-    loop.train_stage(config.replace(stage1_steps=4), STAGE1, tf.distribute.get_strategy(), artists, progress=False)
+    loop.train_stage(
+        config.replace(stage1_steps=4),
+        STAGE1,
+        tf.distribute.get_strategy(),
+        artists,
+        progress=False,
+    )
     assert checkpoints.latest(config.model_dir, STAGE1).endswith("ckpt-4")
     assert all_finite(checkpoints.latest(config.model_dir, STAGE1))
 
 
 # ---- item 7: a damaged newest checkpoint falls back to the newest one that restores ---------------------------------
+
 
 def _truncate_data(prefix):
     with open(prefix + ".data-00000-of-00001", "r+b") as f:
@@ -190,8 +252,12 @@ def _empty_index(prefix):
     open(prefix + ".index", "w").close()
 
 
-@pytest.mark.parametrize("damage", [_truncate_data, _empty_index], ids=["truncated_data", "empty_index"])
-def test_damaged_newest_checkpoint_falls_back_and_training_continues(run_copy, tiny_dataset, capsys, damage):
+@pytest.mark.parametrize(
+    "damage", [_truncate_data, _empty_index], ids=["truncated_data", "empty_index"]
+)
+def test_damaged_newest_checkpoint_falls_back_and_training_continues(
+    run_copy, tiny_dataset, capsys, damage
+):
     """A truncated .data file used to stop the run with IndexError, a 0-byte .index with a raw OpError. Now the run
     warns, keeps the damaged checkpoint in corrupt/, resumes from ckpt-2 and recomputes ckpt-4 bit for bit."""
     newest = os.path.join(ckpt_dir(run_copy), "ckpt-4")
@@ -213,7 +279,9 @@ def test_no_checkpoint_restores_is_a_clear_error(run_copy, tiny_dataset):
     train.main prints as `error: ...`), not a traceback from the restore."""
     for name in ("ckpt-2", "ckpt-4"):
         _empty_index(os.path.join(ckpt_dir(run_copy), name))
-    with pytest.raises(checkpoints.CheckpointError, match=r"ckpt-4 cannot be read.*ckpt-2 cannot be read"):
+    with pytest.raises(
+        checkpoints.CheckpointError, match=r"ckpt-4 cannot be read.*ckpt-2 cannot be read"
+    ):
         train.run(tiny_config(tiny_dataset, run_copy, stage1_steps=6))
 
 
@@ -225,12 +293,15 @@ def test_export_and_evaluation_restore_past_a_missing_index(run_copy, capsys):
     assert "ckpt-4 cannot be read" in capsys.readouterr().err
     expected = tf.train.load_checkpoint(os.path.join(ckpt_dir(run_copy), "ckpt-2"))
     for index, weight in enumerate(networks["encoder"].weights):
-        np.testing.assert_array_equal(weight.numpy(), expected.get_tensor(
-            f"networks/encoder/w{index:04d}/.ATTRIBUTES/VARIABLE_VALUE"))
+        np.testing.assert_array_equal(
+            weight.numpy(),
+            expected.get_tensor(f"networks/encoder/w{index:04d}/.ATTRIBUTES/VARIABLE_VALUE"),
+        )
     assert os.path.exists(os.path.join(ckpt_dir(run_copy), "ckpt-4.data-00000-of-00001"))
 
 
 # ---- item 10 (training): leftovers of a killed save -----------------------------------------------------------------
+
 
 def test_leftovers_of_a_killed_save_are_removed_at_start_up(run_copy, tiny_dataset):
     """A save killed halfway leaves `ckpt-N_temp/` (TF writes the shards there before merging them) and possibly a
@@ -242,7 +313,12 @@ def test_leftovers_of_a_killed_save_are_removed_at_start_up(run_copy, tiny_datas
             f.write(b"\0" * 100)
     state_tmp = os.path.join(ckpt_dir(run_copy), "checkpoint.tmp0123abcd")
     open(state_tmp, "w").close()
-    loop.train_stage(tiny_config(tiny_dataset, run_copy), STAGE1, tf.distribute.get_strategy(),
-                     records.read_artists(str(tiny_dataset)), progress=False)
+    loop.train_stage(
+        tiny_config(tiny_dataset, run_copy),
+        STAGE1,
+        tf.distribute.get_strategy(),
+        records.read_artists(str(tiny_dataset)),
+        progress=False,
+    )
     assert not os.path.exists(leftover) and not os.path.exists(state_tmp)
     assert checkpoints.latest(str(run_copy), STAGE1).endswith("ckpt-4")

@@ -3,6 +3,7 @@ top of everything.
 
 Every module of the package is parsed (not imported), and each `import` / `from ... import` of a tf_gadn module,
 at module level or inside a function, is checked against the layer rules below."""
+
 import ast
 import pathlib
 
@@ -10,7 +11,9 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "tf_gadn"
 METHODS = ("gadn", "style_space")
-APPS = ("explorer",)   # packages on top of the library: they may import any layer but a CLI, and nothing imports them
+APPS = (
+    "explorer",
+)  # packages on top of the library: they may import any layer but a CLI, and nothing imports them
 # Top-level modules that are `python -m tf_gadn.X` commands (everything at the top but losses).
 LIBRARY_TOP = ("losses",)
 
@@ -30,7 +33,11 @@ def imported_modules(path: pathlib.Path) -> set[str]:
             for alias in node.names:
                 candidate = f"{node.module}.{alias.name}"
                 as_path = PACKAGE.parent.joinpath(*candidate.split("."))
-                found.add(candidate if as_path.with_suffix(".py").exists() or as_path.is_dir() else node.module)
+                found.add(
+                    candidate
+                    if as_path.with_suffix(".py").exists() or as_path.is_dir()
+                    else node.module
+                )
     return found
 
 
@@ -39,7 +46,15 @@ def layer(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1:
         return "package"
-    if len(parts) == 2 and parts[1] not in ("data", "nn", "evaluation", "training", "serving", *METHODS, *APPS):
+    if len(parts) == 2 and parts[1] not in (
+        "data",
+        "nn",
+        "evaluation",
+        "training",
+        "serving",
+        *METHODS,
+        *APPS,
+    ):
         return parts[1] if parts[1] in LIBRARY_TOP else "cli"
     return parts[1]
 
@@ -61,8 +76,16 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 
 def test_every_module_is_checked():
     assert len(MODULES) > 40
-    assert {layer(module_name(p)) for p in MODULES} >= {"data", "nn", "losses", "training", "serving", "cli", *METHODS,
-                                                    *APPS}
+    assert {layer(module_name(p)) for p in MODULES} >= {
+        "data",
+        "nn",
+        "losses",
+        "training",
+        "serving",
+        "cli",
+        *METHODS,
+        *APPS,
+    }
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))

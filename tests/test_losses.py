@@ -1,4 +1,5 @@
 """Each loss equals its paper equation computed by hand, and stays finite where a naive form would not."""
+
 import numpy as np
 import tensorflow as tf
 
@@ -26,7 +27,9 @@ def test_nlu_is_finite_with_extreme_logits():
     with tf.GradientTape() as tape:
         tape.watch(logits)
         value = losses.nlu(logits, tf.constant([0]))
-    assert np.isfinite(value.numpy()).all() and float(value[0]) > 150  # -log(1 - ~1) is huge but finite
+    assert (
+        np.isfinite(value.numpy()).all() and float(value[0]) > 150
+    )  # -log(1 - ~1) is huge but finite
     assert np.isfinite(tape.gradient(value, logits).numpy()).all()
 
 
@@ -34,7 +37,9 @@ def test_kl_to_standard_normal():
     mean = np.array([[1.0, 0.0]], np.float32)
     std = np.array([[1.0, 2.0]], np.float32)
     expected = 0.5 * ((1 + 1 - 1 - 0) + (0 + 4 - 1 - np.log(4)))
-    np.testing.assert_allclose(losses.kl_to_standard_normal(mean, std).numpy(), [expected], rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.kl_to_standard_normal(mean, std).numpy(), [expected], rtol=1e-6
+    )
     assert float(losses.kl_to_standard_normal(np.zeros([1, 3]), np.ones([1, 3]))[0]) == 0.0
 
 
@@ -46,5 +51,7 @@ def test_lsgan_terms_use_a_minus_one_b_one_c_zero():
 
 
 def test_content_loss_is_squared_l2():
-    np.testing.assert_allclose(losses.content_loss(np.array([[1.0, 2.0]]), np.array([[0.0, 0.0]])).numpy(), [5.0])
+    np.testing.assert_allclose(
+        losses.content_loss(np.array([[1.0, 2.0]]), np.array([[0.0, 0.0]])).numpy(), [5.0]
+    )
     assert abs(losses.chance_level(4) - np.log(4)) < 1e-6

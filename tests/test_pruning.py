@@ -1,5 +1,6 @@
 """Pruning tools (style-space Section 6.1, Figure 1): prefix lengths, nearest-centre accuracy, the d_style rule, the
 report files, and the fall-back to the train split when a data set has no held-out images."""
+
 import json
 
 import numpy as np
@@ -22,7 +23,9 @@ def test_nearest_centre_accuracy_uses_only_the_given_columns():
     codes = np.array([[5.0, 0.5], [-5.0, 9.0]])  # column 0 carries nothing, column 1 everything
     artists = np.array([0, 1])
     assert pruning.nearest_centre_accuracy(codes, artists, centres, [1]) == 1.0
-    assert pruning.nearest_centre_accuracy(codes, artists, centres, [0]) == 0.5  # ties go to the first centre
+    assert (
+        pruning.nearest_centre_accuracy(codes, artists, centres, [0]) == 0.5
+    )  # ties go to the first centre
 
 
 def test_d_style_rule_picks_the_smallest_d_within_tolerance_of_all_dimensions():
@@ -45,16 +48,26 @@ def test_artist_sums_give_class_means_and_overall_statistics():
 
 
 def test_report_files_and_table(tmp_path):
-    report = {"split": "test", "num_images": 20, "num_artists": 4, "chance": 0.25, "dims": [1, 2, 4],
-              "metric": {"accuracy": [0.5, 0.8, 0.9], "variance_ratio": [0.3, 0.2, 0.15]},
-              "baseline": {"accuracy": [0.3, 0.7, 0.95], "variance_ratio": [0.4, 0.35, 0.3]},
-              "tolerance": 0.02, "rule": "r", "d_style": 4}
+    report = {
+        "split": "test",
+        "num_images": 20,
+        "num_artists": 4,
+        "chance": 0.25,
+        "dims": [1, 2, 4],
+        "metric": {"accuracy": [0.5, 0.8, 0.9], "variance_ratio": [0.3, 0.2, 0.15]},
+        "baseline": {"accuracy": [0.3, 0.7, 0.95], "variance_ratio": [0.4, 0.35, 0.3]},
+        "tolerance": 0.02,
+        "rule": "r",
+        "d_style": 4,
+    }
     paths = pruning.write_report(report, str(tmp_path))
     with open(paths["json"]) as f:
         assert json.load(f) == report
     with open(paths["png"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "pruning_accuracy.png").exists() and (tmp_path / "pruning_variance_ratio.png").exists()
+    assert (tmp_path / "pruning_accuracy.png").exists() and (
+        tmp_path / "pruning_variance_ratio.png"
+    ).exists()
     table = pruning.markdown_table(report)
     rows = [line for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [row.split(" | ")[0] for row in rows] == ["| 1", "| 2", "| 4"] and "d_style = 4" in table
@@ -62,8 +75,14 @@ def test_report_files_and_table(tmp_path):
 
 def test_a_data_set_without_test_images_falls_back_to_train(tmp_path, capsys):
     data = tmp_path / "no_test"
-    synthetic.generate_dataset(str(data), num_artists=2, images_per_artist=2, image_size=32, test_split=False,
-                               progress=False)
+    synthetic.generate_dataset(
+        str(data),
+        num_artists=2,
+        images_per_artist=2,
+        image_size=32,
+        test_split=False,
+        progress=False,
+    )
     assert not pruning.has_images(str(data), "test") and pruning.has_images(str(data), "train")
     assert pruning.evaluation_split(str(data)) == "train"
     assert "no 'test' images" in capsys.readouterr().out

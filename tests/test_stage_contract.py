@@ -1,6 +1,7 @@
 """One harness, every stage of every registered method (as keras-hub runs one backbone test over every model):
 one training step is finite, changes exactly the networks the stage trains, and the stage checkpoint holds every
 trained variable and every optimizer slot and restores them exactly."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -19,15 +20,24 @@ def _snapshot(networks: dict) -> dict[str, list[np.ndarray]]:
 
 @pytest.mark.parametrize("method_name, stage_name", STAGES, ids=[stage for _, stage in STAGES])
 def test_stage_contract(method_name, stage_name, tiny_dataset, request, tmp_path):
-    trained_run = request.getfixturevalue(RUNS[method_name])  # the earlier stages this one inherits from
-    config = tiny_config(f"{method_name}_tiny", data_dir=str(tiny_dataset), model_dir=str(tmp_path),
-                         inherit_dir=str(trained_run), stage=stage_name)
+    trained_run = request.getfixturevalue(
+        RUNS[method_name]
+    )  # the earlier stages this one inherits from
+    config = tiny_config(
+        f"{method_name}_tiny",
+        data_dir=str(tiny_dataset),
+        model_dir=str(tmp_path),
+        inherit_dir=str(trained_run),
+        stage=stage_name,
+    )
     artists = records.read_artists(str(tiny_dataset))
     stage, step, ckpt = loop.build_stage(config, stage_name, tf.distribute.get_strategy(), artists)
     cls = type(stage)
     networks = stage.networks()
     for earlier, names in cls.INHERITS.items():
-        checkpoints.restore_networks(str(trained_run), earlier, {name: networks[name] for name in names})
+        checkpoints.restore_networks(
+            str(trained_run), earlier, {name: networks[name] for name in names}
+        )
     stage.before_training(lambda: loop.eval_dataset(config, cls), str(tmp_path))
 
     trained = {name for names in stage.optimized_networks().values() for name in names}
@@ -35,17 +45,31 @@ def test_stage_contract(method_name, stage_name, tiny_dataset, request, tmp_path
     assert all(not networks[name].trainable for name in cls.FROZEN)
 
     # one finite step changes exactly the trained networks
-    batch = next(iter(pipeline.make_dataset(
-        config.data_dir, "train", global_batch_size=cls.batch_size(config), image_size=config.image_size,
-        color=cls.COLOR, seed=config.seed, noise_dim=cls.noise_dim(config), uniform_dim=cls.uniform_dim(config),
-        distinct_other_artist=cls.DISTINCT_OTHER_ARTIST)))
+    batch = next(
+        iter(
+            pipeline.make_dataset(
+                config.data_dir,
+                "train",
+                global_batch_size=cls.batch_size(config),
+                image_size=config.image_size,
+                color=cls.COLOR,
+                seed=config.seed,
+                noise_dim=cls.noise_dim(config),
+                uniform_dim=cls.uniform_dim(config),
+                distinct_other_artist=cls.DISTINCT_OTHER_ARTIST,
+            )
+        )
+    )
     before = _snapshot(networks)
     tf.function(stage.train_step)(batch)
     values = {name: float(value) for name, value in stage.results().items()}
     assert values and all(np.isfinite(v) for v in values.values()), values
     after = _snapshot(networks)
-    changed = {name for name in networks
-               if any(not np.array_equal(b, a) for b, a in zip(before[name], after[name]))}
+    changed = {
+        name
+        for name in networks
+        if any(not np.array_equal(b, a) for b, a in zip(before[name], after[name]))
+    }
     assert changed == trained
 
     # the checkpoint covers every trainable variable of the stage and every optimizer variable, and restores them
@@ -68,4 +92,5 @@ def test_stage_contract(method_name, stage_name, tiny_dataset, request, tmp_path
 
 def ckpt_variables(stage) -> list:
     return [v for net in stage.networks().values() for v in net.weights] + [
-        v for optimizer in stage.optimizers.values() for v in optimizer.variables]
+        v for optimizer in stage.optimizers.values() for v in optimizer.variables
+    ]

@@ -2,6 +2,7 @@
 hand or by brute force, and a short seeded run on synthetic portraits learns styles that classify held-out images,
 cluster by artist (eq. 10 falls), order their dimensions by importance (nested dropout), and leave the statistics and
 pruning report later stages and users rely on."""
+
 import json
 import os
 
@@ -18,8 +19,16 @@ from tf_gadn.training import checkpoints, loop
 
 # 16 artists so that a few dimensions cannot separate them all; t = 1 - 2.56/16 keeps the paper's D(1 - t)
 # (512 x 0.005) at D = 16, and lr 2e-3 lets 400 steps get there (numbers in BUILD.md).
-TINY = dict(stage="style_encoder", nested_dropout_t=0.84, style_encoder_steps=400, style_encoder_batch_size=32,
-            style_encoder_lr=2e-3, log_every=100, checkpoint_every=400, sample_every=0)  # on style_space_tiny.flags
+TINY = dict(
+    stage="style_encoder",
+    nested_dropout_t=0.84,
+    style_encoder_steps=400,
+    style_encoder_batch_size=32,
+    style_encoder_lr=2e-3,
+    log_every=100,
+    checkpoint_every=400,
+    sample_every=0,
+)  # on style_space_tiny.flags
 NUM_ARTISTS = 16
 
 
@@ -27,10 +36,20 @@ NUM_ARTISTS = 16
 def trained(tmp_path_factory):
     """A data set with the paper's test split (16 artists x 40 images: 30 train, 10 test) and a trained stage."""
     data_dir = tmp_path_factory.mktemp("style_data") / "data"
-    synthetic.generate_dataset(str(data_dir), num_artists=NUM_ARTISTS, images_per_artist=40, image_size=32, seed=3,
-                               progress=False)
-    config = tiny_config("style_space_tiny", data_dir=str(data_dir),
-                         model_dir=str(tmp_path_factory.mktemp("style_runs") / "run"), **TINY)
+    synthetic.generate_dataset(
+        str(data_dir),
+        num_artists=NUM_ARTISTS,
+        images_per_artist=40,
+        image_size=32,
+        seed=3,
+        progress=False,
+    )
+    config = tiny_config(
+        "style_space_tiny",
+        data_dir=str(data_dir),
+        model_dir=str(tmp_path_factory.mktemp("style_runs") / "run"),
+        **TINY,
+    )
     train.run(config)
     return config
 
@@ -41,10 +60,16 @@ def test_equation_2_by_hand_with_count_weighting():
     styles = tf.constant([[0.0], [2.0]])
     codes = tf.constant([[1.0], [1.5]])
     squared = losses.prefix_squared_distances(codes, styles)[..., -1]
-    same, diff = losses.representative_style_loss(losses.same_style_loss(squared), losses.different_style_loss(squared),
-                                                  tf.constant([0, 1]), [1, 3])
+    same, diff = losses.representative_style_loss(
+        losses.same_style_loss(squared),
+        losses.different_style_loss(squared),
+        tf.constant([0, 1]),
+        [1, 3],
+    )
     np.testing.assert_allclose(same.numpy(), [4 * 1 * 1.0 / 10, 4 * 3 * 0.25 / 10], rtol=1e-6)
-    np.testing.assert_allclose(diff.numpy(), [4 * 3 * np.exp(-1.0) / 6, 4 * 1 * np.exp(-2.25) / 6], rtol=1e-6)
+    np.testing.assert_allclose(
+        diff.numpy(), [4 * 3 * np.exp(-1.0) / 6, 4 * 1 * np.exp(-2.25) / 6], rtol=1e-6
+    )
 
 
 def test_equation_2_batch_mean_over_the_data_set_is_the_full_objective():
@@ -54,12 +79,23 @@ def test_equation_2_batch_mean_over_the_data_set_is_the_full_objective():
     codes, styles = rng.normal(size=(6, 3)), rng.normal(size=(3, 3))
     dist = np.linalg.norm(codes[:, None] - styles[None], axis=-1)
     same_sum = sum(counts[i] * dist[k, i] ** 2 for k, i in enumerate(artists))
-    diff_sum = sum(counts[j] * np.exp(-dist[k, j] ** 2) for k, i in enumerate(artists) for j in range(3) if j != i)
+    diff_sum = sum(
+        counts[j] * np.exp(-(dist[k, j] ** 2))
+        for k, i in enumerate(artists)
+        for j in range(3)
+        if j != i
+    )
     pairs = sum(counts[i] * counts[j] for i in range(3) for j in range(3) if i != j)
-    expected = same_sum / (counts ** 2).sum() + diff_sum / pairs
-    squared = losses.prefix_squared_distances(tf.constant(codes, tf.float32), tf.constant(styles, tf.float32))[..., -1]
-    same, diff = losses.representative_style_loss(losses.same_style_loss(squared), losses.different_style_loss(squared),
-                                                  tf.constant(artists), counts)
+    expected = same_sum / (counts**2).sum() + diff_sum / pairs
+    squared = losses.prefix_squared_distances(
+        tf.constant(codes, tf.float32), tf.constant(styles, tf.float32)
+    )[..., -1]
+    same, diff = losses.representative_style_loss(
+        losses.same_style_loss(squared),
+        losses.different_style_loss(squared),
+        tf.constant(artists),
+        counts,
+    )
     assert abs(float(tf.reduce_mean(same + diff)) - expected) < 1e-5 * expected
 
 
@@ -69,16 +105,32 @@ def test_equation_3_exact_expectation_equals_the_sum_over_prefixes():
     x, y = rng.normal(size=(2, dim)), rng.normal(size=(3, dim))
     h = rng.uniform(0.5, 2.0, size=dim)
     weights = losses.nested_dropout_weights(dim, t).numpy()
-    np.testing.assert_allclose(weights, [(1 - t) * t ** (d - 1) / (1 - t ** dim) for d in range(1, dim + 1)],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        weights, [(1 - t) * t ** (d - 1) / (1 - t**dim) for d in range(1, dim + 1)], rtol=1e-6
+    )
     assert abs(weights.sum() - 1.0) < 1e-6
     prefix = losses.prefix_squared_distances(tf.constant(x, tf.float32), tf.constant(y, tf.float32))
-    for pair_loss, brute in ((losses.same_style_loss, lambda s: s ** 2), (losses.different_style_loss,
-                                                                          lambda s: np.exp(-s ** 2))):
-        got = losses.nested_dropout_loss(pair_loss, prefix, weights, tf.constant(h, tf.float32)).numpy()
-        want = [[sum(weights[d - 1] * brute(np.sqrt(h[d - 1] ** 2 + losses.PREFIX_SCALE_FLOOR ** 2)
-                                             * np.linalg.norm(x[b, :d] - y[a, :d])) for d in range(1, dim + 1))
-                 for a in range(3)] for b in range(2)]
+    for pair_loss, brute in (
+        (losses.same_style_loss, lambda s: s**2),
+        (losses.different_style_loss, lambda s: np.exp(-(s**2))),
+    ):
+        got = losses.nested_dropout_loss(
+            pair_loss, prefix, weights, tf.constant(h, tf.float32)
+        ).numpy()
+        want = [
+            [
+                sum(
+                    weights[d - 1]
+                    * brute(
+                        np.sqrt(h[d - 1] ** 2 + losses.PREFIX_SCALE_FLOOR**2)
+                        * np.linalg.norm(x[b, :d] - y[a, :d])
+                    )
+                    for d in range(1, dim + 1)
+                )
+                for a in range(3)
+            ]
+            for b in range(2)
+        ]
         np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
@@ -89,9 +141,15 @@ def test_different_artist_loss_falls_with_distance_and_scales_cannot_collapse():
     prefix = tf.constant([[[1.0, 4.0]]])
     weights = losses.nested_dropout_weights(2, 0.995)
     zero = losses.nested_dropout_loss(losses.same_style_loss, prefix, weights, tf.zeros([2]))
-    assert zero.numpy().item() > 0.0  # h_d = 0 still leaves a (floored) scale: the code's distances keep mattering
-    plus = losses.nested_dropout_loss(losses.different_style_loss, prefix, weights, tf.constant([1.5, -0.7]))
-    minus = losses.nested_dropout_loss(losses.different_style_loss, prefix, weights, tf.constant([-1.5, 0.7]))
+    assert (
+        zero.numpy().item() > 0.0
+    )  # h_d = 0 still leaves a (floored) scale: the code's distances keep mattering
+    plus = losses.nested_dropout_loss(
+        losses.different_style_loss, prefix, weights, tf.constant([1.5, -0.7])
+    )
+    minus = losses.nested_dropout_loss(
+        losses.different_style_loss, prefix, weights, tf.constant([-1.5, 0.7])
+    )
     assert plus.numpy().item() == pytest.approx(minus.numpy().item())
     with pytest.raises(ValueError, match="0 < t < 1"):
         losses.nested_dropout_weights(4, 1.0)
@@ -107,7 +165,12 @@ def test_equation_10_closed_form_equals_all_pairs():
         c = codes[:, :d]
         means = np.stack([c[artists == i].mean(0) for i in range(3)])
         within = ((c - means[artists]) ** 2).sum() / len(c)
-        between = [((c[k] - c[m]) ** 2).sum() for k in range(10) for m in range(10) if artists[k] != artists[m]]
+        between = [
+            ((c[k] - c[m]) ** 2).sum()
+            for k in range(10)
+            for m in range(10)
+            if artists[k] != artists[m]
+        ]
         assert sums.variance_ratio()[d - 1] == pytest.approx(within / np.mean(between), rel=1e-9)
 
 
@@ -121,15 +184,20 @@ def test_training_learns_styles_that_classify_held_out_images_and_cluster_by_art
     artists = records.read_artists(trained.data_dir)
     stage, _, _ = loop.build_stage(trained, "style_encoder", tf.distribute.get_strategy(), artists)
     initial = pruning.pruning_report(
-        stage.networks(), pruning.artist_sums(stage.networks(), loop.eval_dataset(trained, type(stage)), NUM_ARTISTS),
-        pruning.split_batches(trained, "test"), "test")
+        stage.networks(),
+        pruning.artist_sums(stage.networks(), loop.eval_dataset(trained, type(stage)), NUM_ARTISTS),
+        pruning.split_batches(trained, "test"),
+        "test",
+    )
     final = report_of(trained)
     chance = 1.0 / NUM_ARTISTS
     assert final["split"] == "test" and final["num_images"] == NUM_ARTISTS * 10
     assert initial["metric"]["accuracy"][-1] < 3 * chance
-    assert final["metric"]["accuracy"][-1] > 8 * chance        # measured 0.86 (chance 0.0625)
+    assert final["metric"]["accuracy"][-1] > 8 * chance  # measured 0.86 (chance 0.0625)
     assert final["baseline"]["accuracy"][-1] > 4 * chance
-    assert final["metric"]["variance_ratio"][-1] < 0.5 * initial["metric"]["variance_ratio"][-1]  # 0.10 vs 0.40
+    assert (
+        final["metric"]["variance_ratio"][-1] < 0.5 * initial["metric"]["variance_ratio"][-1]
+    )  # 0.10 vs 0.40
 
 
 def test_nested_dropout_orders_dimensions_by_importance(trained):
@@ -150,13 +218,17 @@ def test_nested_dropout_orders_dimensions_by_importance(trained):
 
 def test_style_statistics_and_pruning_report_are_written(trained):
     stats = read_style_stats(trained.model_dir)
-    assert stats["mean"].shape == stats["std"].shape == (trained.d_style,) and (stats["std"] > 0).all()
+    assert (
+        stats["mean"].shape == stats["std"].shape == (trained.d_style,) and (stats["std"] > 0).all()
+    )
     assert int(stats["count"]) == NUM_ARTISTS * 30
     report = report_of(trained)
     assert report["dims"] == [1, 2, 4, 8, 16]
     full = report["metric"]["accuracy"][-1]
     for d, acc in zip(report["dims"], report["metric"]["accuracy"]):
-        if d < report["d_style"]:  # the rule takes the smallest d within tolerance of all-D accuracy
+        if (
+            d < report["d_style"]
+        ):  # the rule takes the smallest d within tolerance of all-D accuracy
             assert acc < full - report["tolerance"]
     chosen = report["dims"].index(report["d_style"])
     assert report["metric"]["accuracy"][chosen] >= full - report["tolerance"]
@@ -165,11 +237,15 @@ def test_style_statistics_and_pruning_report_are_written(trained):
 
 
 def test_pruning_tool_restores_the_run_and_reproduces_the_report(trained, tmp_path, capsys):
-    again = pruning.run(trained.model_dir, out_dir=str(tmp_path))  # what `python -m tf_gadn.pruning` calls
+    again = pruning.run(
+        trained.model_dir, out_dir=str(tmp_path)
+    )  # what `python -m tf_gadn.pruning` calls
     assert "| d | accuracy, metric" in capsys.readouterr().out
     assert (tmp_path / pruning.PRUNING_PNG).exists() and (tmp_path / pruning.PRUNING_JSON).exists()
     expected = report_of(trained)
     for name in pruning.NETWORKS:
         np.testing.assert_allclose(again[name]["accuracy"], expected[name]["accuracy"], atol=1e-6)
-        np.testing.assert_allclose(again[name]["variance_ratio"], expected[name]["variance_ratio"], rtol=1e-4)
+        np.testing.assert_allclose(
+            again[name]["variance_ratio"], expected[name]["variance_ratio"], rtol=1e-4
+        )
     assert again["d_style"] == expected["d_style"]

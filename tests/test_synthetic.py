@@ -1,4 +1,5 @@
 """The embedded synthetic data set: deterministic, labelled, and with style that really is per artist."""
+
 import json
 
 import numpy as np
@@ -15,7 +16,9 @@ def test_render_is_deterministic_and_sized():
     for size in (32, 100, 256):
         image = synthetic.render(content, style, size)
         assert image.shape == (size, size, 3) and image.dtype == np.uint8
-    np.testing.assert_array_equal(synthetic.render(content, style, 64), synthetic.render(content, style, 64))
+    np.testing.assert_array_equal(
+        synthetic.render(content, style, 64), synthetic.render(content, style, 64)
+    )
     assert synthetic.artist_style(5, 2) == style
     assert synthetic.artist_style(6, 2) != style
 
@@ -30,11 +33,18 @@ def test_factor_vectors_invert():
 
 def test_dataset_files_counts_and_factor_round_trip(tmp_path):
     out = tmp_path / "synth"
-    summary = synthetic.generate_dataset(str(out), num_artists=3, images_per_artist=14, image_size=32, seed=4,
-                                         progress=False)
-    assert summary["test"] == 3 * 10 and summary["train"] == 3 * 4  # max(10%, 10) held out per artist
+    summary = synthetic.generate_dataset(
+        str(out), num_artists=3, images_per_artist=14, image_size=32, seed=4, progress=False
+    )
+    assert (
+        summary["test"] == 3 * 10 and summary["train"] == 3 * 4
+    )  # max(10%, 10) held out per artist
     artists = records.read_artists(str(out))
-    assert [a["count"] for a in artists] == [4, 4, 4] and [a["test_count"] for a in artists] == [10, 10, 10]
+    assert [a["count"] for a in artists] == [4, 4, 4] and [a["test_count"] for a in artists] == [
+        10,
+        10,
+        10,
+    ]
     info = json.load(open(out / "dataset.json"))
     assert info["content_factors"] == [n for n, _ in synthetic.CONTENT_FACTORS]
     assert (out / "preview.png").exists()
@@ -44,8 +54,12 @@ def test_dataset_files_counts_and_factor_round_trip(tmp_path):
     rng = np.random.default_rng([4, artist, index])
     style = synthetic.jitter_style(synthetic.artist_style(4, artist), rng)
     content = synthetic.sample_content(rng)
-    np.testing.assert_allclose(example["content_factors"].numpy(), synthetic.content_vector(content), rtol=1e-6)
-    np.testing.assert_allclose(example["style_factors"].numpy(), synthetic.style_vector(style), rtol=1e-6)
+    np.testing.assert_allclose(
+        example["content_factors"].numpy(), synthetic.content_vector(content), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        example["style_factors"].numpy(), synthetic.style_vector(style), rtol=1e-6
+    )
     decoded = tf.io.decode_png(example["image"]).numpy()
     np.testing.assert_array_equal(decoded, synthetic.render(content, style, 32))
 
@@ -57,9 +71,21 @@ def test_too_few_images_for_the_split_is_a_clear_error(tmp_path):
 
 
 def _images(contents, artists, seed=1, size=32):
-    return np.stack([synthetic.render(c, synthetic.jitter_style(synthetic.artist_style(seed, a),
-                                                                 np.random.default_rng([a, i])), size)
-                     for i, (c, a) in enumerate(zip(contents, artists))]).astype(np.float32) / 255.0
+    return (
+        np.stack(
+            [
+                synthetic.render(
+                    c,
+                    synthetic.jitter_style(
+                        synthetic.artist_style(seed, a), np.random.default_rng([a, i])
+                    ),
+                    size,
+                )
+                for i, (c, a) in enumerate(zip(contents, artists))
+            ]
+        ).astype(np.float32)
+        / 255.0
+    )
 
 
 def test_artist_is_predictable_from_style_alone():
@@ -92,11 +118,17 @@ def test_content_survives_a_change_of_artist():
 def test_line_art_family_is_dark_strokes_on_white_paper_in_the_artists_pen():
     rng = np.random.default_rng(4)
     contents = [synthetic.sample_content(rng) for _ in range(6)]
-    drawings = {a: np.stack([synthetic.render(c, synthetic.artist_style(1, a), 64, "lineart") for c in contents])
-                for a in range(6)}
+    drawings = {
+        a: np.stack(
+            [synthetic.render(c, synthetic.artist_style(1, a), 64, "lineart") for c in contents]
+        )
+        for a in range(6)
+    }
     for images in drawings.values():
-        assert np.all(images[..., 0] == images[..., 2])                  # grey ink, no colour factors
-        assert np.mean(images > 200) > 0.5 and np.mean(images < 80) > 0.02  # mostly paper, some strokes
+        assert np.all(images[..., 0] == images[..., 2])  # grey ink, no colour factors
+        assert (
+            np.mean(images > 200) > 0.5 and np.mean(images < 80) > 0.02
+        )  # mostly paper, some strokes
     # The same characters in different pens differ in how much ink lands on the paper (outline weight, contrast).
     ink = {a: float(np.mean(255 - images)) for a, images in drawings.items()}
     assert max(ink.values()) > 1.3 * min(ink.values())

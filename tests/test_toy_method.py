@@ -1,6 +1,7 @@
 """Adding a method is one package plus one registration (BUILD.md, "Architecture"): a toy method registered here,
 with no change to the shared layers, is trained by the train entry point through the one loop, checkpointed, and
 rebuilt from its run directory as export and evaluation rebuild a run."""
+
 import keras
 import numpy as np
 import pytest
@@ -35,7 +36,9 @@ class ToyStage(Stage):
 
     @classmethod
     def noise_dim(cls, config):
-        return 3  # a per-pixel colour shift, drawn by the input pipeline like every stage's randomness
+        return (
+            3  # a per-pixel colour shift, drawn by the input pipeline like every stage's randomness
+        )
 
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)
@@ -60,14 +63,25 @@ class ToyStage(Stage):
 
 @pytest.fixture
 def toy_method():
-    method = registry.register(registry.Method(name="toy", stages={"toy_stage": ToyStage}, networks=build_networks))
+    method = registry.register(
+        registry.Method(name="toy", stages={"toy_stage": ToyStage}, networks=build_networks)
+    )
     yield method
     registry.unregister("toy")
 
 
 def test_a_registered_toy_method_trains_through_the_shared_loop(toy_method, tiny_dataset, tmp_path):
-    config = tiny_config("gadn_tiny", method="toy", stage="all", data_dir=str(tiny_dataset),
-                         model_dir=str(tmp_path), stage1_steps=20, log_every=10, checkpoint_every=10, sample_every=0)
+    config = tiny_config(
+        "gadn_tiny",
+        method="toy",
+        stage="all",
+        data_dir=str(tiny_dataset),
+        model_dir=str(tmp_path),
+        stage1_steps=20,
+        log_every=10,
+        checkpoint_every=10,
+        sample_every=0,
+    )
     results = train.run(config)
     assert list(results) == ["toy_stage"]
     assert np.isfinite(results["toy_stage"]["reconstruction"])
@@ -77,9 +91,13 @@ def test_a_registered_toy_method_trains_through_the_shared_loop(toy_method, tiny
     assert rebuilt_config.method == "toy" and set(networks) == {"painter"}
     # training moved the painter away from its (seeded) initial weights, and the rebuilt one holds the trained ones
     fresh = build_networks(config, 4)["painter"]
-    assert not all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), networks["painter"].get_weights()))
+    assert not all(
+        np.array_equal(a, b) for a, b in zip(fresh.get_weights(), networks["painter"].get_weights())
+    )
 
 
 def test_stage_names_stay_unique_across_methods(toy_method):
     with pytest.raises(ValueError, match="already belong"):
-        registry.register(registry.Method(name="toy2", stages={"gadn_stage1": ToyStage}, networks=build_networks))
+        registry.register(
+            registry.Method(name="toy2", stages={"gadn_stage1": ToyStage}, networks=build_networks)
+        )

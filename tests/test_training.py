@@ -1,5 +1,6 @@
 """The training loop as a user relies on it: exact resume, same update on 1 or 2 replicas, a clear stop on NaN that
 keeps the last good checkpoint, the flagfile CLI chaining all three GADN stages, and a 2-process multi-worker run."""
+
 import json
 import os
 import socket
@@ -19,19 +20,27 @@ TINY = dict(sample_every=0)  # on top of configs/test/gadn_tiny.flags
 
 
 def tiny_config(data_dir, model_dir, **changes) -> Config:
-    return base_tiny_config("gadn_tiny", data_dir=str(data_dir), model_dir=str(model_dir), **{**TINY, **changes})
+    return base_tiny_config(
+        "gadn_tiny", data_dir=str(data_dir), model_dir=str(model_dir), **{**TINY, **changes}
+    )
 
 
 def network_weights(config: Config, stage: str) -> dict[str, np.ndarray]:
     reader = tf.train.load_checkpoint(checkpoints.latest(config.model_dir, stage))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if name.startswith("networks/")}
+    return {
+        name: reader.get_tensor(name)
+        for name in reader.get_variable_to_shape_map()
+        if name.startswith("networks/")
+    }
 
 
 def run_stage(config: Config, stage: str, strategy=None, artists=None):
     from tf_gadn.data import records
+
     artists = artists or records.read_artists(config.data_dir)
-    return loop.train_stage(config, stage, strategy or tf.distribute.get_strategy(), artists, progress=False)
+    return loop.train_stage(
+        config, stage, strategy or tf.distribute.get_strategy(), artists, progress=False
+    )
 
 
 def assert_same_weights(a: dict, b: dict, atol=0.0):
@@ -46,13 +55,22 @@ def test_resume_continues_exactly(tiny_dataset, tmp_path):
     halves = tiny_config(tiny_dataset, tmp_path / "halves", stage1_steps=3)
     run_stage(halves, "gadn_stage1")
     run_stage(halves.replace(stage1_steps=6), "gadn_stage1")
-    assert_same_weights(network_weights(straight, "gadn_stage1"), network_weights(halves.replace(stage1_steps=6),
-                                                                                   "gadn_stage1"))
+    assert_same_weights(
+        network_weights(straight, "gadn_stage1"),
+        network_weights(halves.replace(stage1_steps=6), "gadn_stage1"),
+    )
     # The checkpoint holds every variable of every network (Keras 3 nesting must not hide any).
     from tf_gadn.data import records
-    stage, _, _ = loop.build_stage(straight, "gadn_stage1", tf.distribute.get_strategy(),
-                                   records.read_artists(straight.data_dir))
-    assert len(network_weights(straight, "gadn_stage1")) == sum(len(n.weights) for n in stage.networks().values())
+
+    stage, _, _ = loop.build_stage(
+        straight,
+        "gadn_stage1",
+        tf.distribute.get_strategy(),
+        records.read_artists(straight.data_dir),
+    )
+    assert len(network_weights(straight, "gadn_stage1")) == sum(
+        len(n.weights) for n in stage.networks().values()
+    )
 
 
 def test_two_replicas_make_the_single_device_update(tiny_dataset, tmp_path):
@@ -62,7 +80,9 @@ def test_two_replicas_make_the_single_device_update(tiny_dataset, tmp_path):
     strategy = distribute.make_strategy("mirrored", 2)
     assert strategy.num_replicas_in_sync == 2
     mirrored_metrics = run_stage(mirrored, "gadn_stage1", strategy)
-    assert_same_weights(network_weights(single, "gadn_stage1"), network_weights(mirrored, "gadn_stage1"), atol=1e-5)
+    assert_same_weights(
+        network_weights(single, "gadn_stage1"), network_weights(mirrored, "gadn_stage1"), atol=1e-5
+    )
     for name, value in single_metrics.items():
         assert mirrored_metrics[name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
 
@@ -80,14 +100,23 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_dataset, tmp_
 
 
 def _train_cli(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "tf_gadn.train", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tf_gadn.train", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_flagfile_trains_the_whole_gadn_chain(tiny_dataset, tmp_path):
     model_dir = tmp_path / "chain"
-    result = _train_cli("--flagfile=configs/test/gadn_tiny.flags", f"--data_dir={tiny_dataset}",
-                        f"--model_dir={model_dir}")
+    result = _train_cli(
+        "--flagfile=configs/test/gadn_tiny.flags",
+        f"--data_dir={tiny_dataset}",
+        f"--model_dir={model_dir}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     for stage in ("gadn_stage1", "c2_pretrain", "gadn_stage2"):
         assert checkpoints.latest(str(model_dir), stage).endswith("ckpt-4"), stage
@@ -97,25 +126,43 @@ def test_flagfile_trains_the_whole_gadn_chain(tiny_dataset, tmp_path):
     # Stage 2 starts from stage 1's encoder and never changes it.
     stage1 = tf.train.load_checkpoint(checkpoints.latest(str(model_dir), "gadn_stage1"))
     stage2 = tf.train.load_checkpoint(checkpoints.latest(str(model_dir), "gadn_stage2"))
-    encoder_vars = [n for n in stage1.get_variable_to_shape_map()
-                    if n.startswith("networks/encoder/") and "OPTIMIZER_SLOT" not in n]
+    encoder_vars = [
+        n
+        for n in stage1.get_variable_to_shape_map()
+        if n.startswith("networks/encoder/") and "OPTIMIZER_SLOT" not in n
+    ]
     assert encoder_vars
     for name in encoder_vars:
         np.testing.assert_array_equal(stage1.get_tensor(name), stage2.get_tensor(name))
     # Rerunning finds every stage complete and trains nothing.
-    again = _train_cli("--flagfile=configs/test/gadn_tiny.flags", f"--data_dir={tiny_dataset}",
-                       f"--model_dir={model_dir}")
+    again = _train_cli(
+        "--flagfile=configs/test/gadn_tiny.flags",
+        f"--data_dir={tiny_dataset}",
+        f"--model_dir={model_dir}",
+    )
     assert again.returncode == 0 and again.stdout.count("already complete") == 3
 
 
 def test_sigterm_saves_the_step_in_flight_and_a_rerun_continues(tiny_dataset, tmp_path):
     import signal
     import time
+
     model_dir = tmp_path / "killed"
-    args = ["--flagfile=configs/test/gadn_tiny.flags", "--stage=gadn_stage1", f"--data_dir={tiny_dataset}",
-            f"--model_dir={model_dir}", "--checkpoint_every=100000", "--log_every=1"]
-    proc = subprocess.Popen([sys.executable, "-u", "-m", "tf_gadn.train", *args, "--stage1_steps=100000"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [
+        "--flagfile=configs/test/gadn_tiny.flags",
+        "--stage=gadn_stage1",
+        f"--data_dir={tiny_dataset}",
+        f"--model_dir={model_dir}",
+        "--checkpoint_every=100000",
+        "--log_every=1",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "tf_gadn.train", *args, "--stage1_steps=100000"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     for line in proc.stdout:  # wait until training is really under way
         if "step 5/" in line or time.time() > deadline:
@@ -148,12 +195,32 @@ def test_two_process_multi_worker_run_completes(tiny_dataset, tmp_path):
     model_dir = tmp_path / "multi_worker"
     procs = []
     for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
-                                                     "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "tf_gadn.train", "--flagfile=configs/test/gadn_tiny.flags", "--stage=c2_pretrain",
-             f"--data_dir={tiny_dataset}", f"--model_dir={model_dir}", "--strategy=multi_worker", "--c2_steps=3"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        env = dict(
+            os.environ,
+            TF_CONFIG=json.dumps(
+                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            ),
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tf_gadn.train",
+                    "--flagfile=configs/test/gadn_tiny.flags",
+                    "--stage=c2_pretrain",
+                    f"--data_dir={tiny_dataset}",
+                    f"--model_dir={model_dir}",
+                    "--strategy=multi_worker",
+                    "--c2_steps=3",
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = []
     try:
         for proc in procs:
@@ -174,5 +241,6 @@ def test_xla_and_bfloat16_options_train(tiny_dataset, tmp_path, option):
         metrics = run_stage(config, "gadn_stage1")
     finally:
         import keras
+
         keras.mixed_precision.set_global_policy("float32")
     assert np.isfinite(list(metrics.values())).all() and metrics["reconstruction"] > 0

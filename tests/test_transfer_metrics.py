@@ -1,6 +1,7 @@
 """Metrics that tell blur from style (issue 11): known answers for style attribution, the Fréchet distance and
 factor errors; the collapse warning fires on a forced collapse and stays silent on a healthy run; --eval_every
 writes a curve."""
+
 import csv
 
 import numpy as np
@@ -26,8 +27,9 @@ def test_style_attribution_sees_style_not_blur():
     assert numbers["style_distance_ratio"] == pytest.approx(1 / 3, rel=1e-3)
     # Blur (the mean image of both renderings) is equally far from both: attribution gives it no credit.
     blurred = 0.5 * (target + source)
-    assert transfer_metrics.style_attribution(blurred, target, source)["style_distance_ratio"] == \
-        pytest.approx(1.0, rel=1e-3)
+    assert transfer_metrics.style_attribution(blurred, target, source)[
+        "style_distance_ratio"
+    ] == pytest.approx(1.0, rel=1e-3)
 
 
 def test_frechet_distance_known_values():
@@ -35,7 +37,9 @@ def test_frechet_distance_known_values():
     a = rng.normal(size=(400, 5)) @ rng.normal(size=(5, 5))
     assert transfer_metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
     shift = np.array([1.0, -2.0, 0.5, 0.0, 3.0])
-    assert transfer_metrics.frechet_distance(a, a + shift) == pytest.approx(float(shift @ shift), rel=1e-6)
+    assert transfer_metrics.frechet_distance(a, a + shift) == pytest.approx(
+        float(shift @ shift), rel=1e-6
+    )
     # b = 2a: C_b = 4 C_a, so tr(C_a + 4 C_a - 2 (4 C_a^2)^(1/2)) = tr(C_a), plus the mean term ||mu_a||^2.
     expected = np.trace(np.cov(a, rowvar=False)) + float(np.sum(a.mean(axis=0) ** 2))
     assert transfer_metrics.frechet_distance(a, 2 * a) == pytest.approx(expected, rel=1e-6)
@@ -44,23 +48,49 @@ def test_frechet_distance_known_values():
 
 
 def test_factor_error():
-    assert transfer_metrics.factor_error(np.array([1, 2, 3, 4]), np.array([1, 2, 0, 0]), classes=5) == 0.5
-    assert transfer_metrics.factor_error(np.array([1.0, 3.0]), np.array([2.0, 2.0]), 0, spread=2.0) == 0.5
+    assert (
+        transfer_metrics.factor_error(np.array([1, 2, 3, 4]), np.array([1, 2, 0, 0]), classes=5)
+        == 0.5
+    )
+    assert (
+        transfer_metrics.factor_error(np.array([1.0, 3.0]), np.array([2.0, 2.0]), 0, spread=2.0)
+        == 0.5
+    )
 
 
 def test_collapse_monitor_names_the_symptom_once():
-    watch = collapse.Watch(kl=("content_kl",), output_spread="output_spread", reconstruction="reconstruction",
-                           learning_classifiers=("classifier_accuracy",))
+    watch = collapse.Watch(
+        kl=("content_kl",),
+        output_spread="output_spread",
+        reconstruction="reconstruction",
+        learning_classifiers=("classifier_accuracy",),
+    )
     monitor = collapse.CollapseMonitor(watch, "gadn_stage1", total_steps=1000, num_artists=100)
-    collapsed = {"content_kl": 0.03, "output_spread": 0.05, "reconstruction": 0.19, "classifier_accuracy": 0.01}
+    collapsed = {
+        "content_kl": 0.03,
+        "output_spread": 0.05,
+        "reconstruction": 0.19,
+        "classifier_accuracy": 0.01,
+    }
     warnings = [w for step in range(50, 1001, 50) for w in monitor.observe(step, collapsed)]
     text = "\n".join(warnings)
     assert len(warnings) == 4  # KL, spread, classifier, plateau: each once
     assert "content_kl=0.03" in text and "--generator_output=clip" in text and "at chance" in text
     assert "stopped improving" in text
     healthy = collapse.CollapseMonitor(watch, "gadn_stage1", total_steps=1000, num_artists=100)
-    assert not [w for step in range(50, 1001, 50) for w in healthy.observe(
-        step, {"content_kl": 70.0, "output_spread": 0.8, "reconstruction": 1.0 / step, "classifier_accuracy": 0.5})]
+    assert not [
+        w
+        for step in range(50, 1001, 50)
+        for w in healthy.observe(
+            step,
+            {
+                "content_kl": 70.0,
+                "output_spread": 0.8,
+                "reconstruction": 1.0 / step,
+                "classifier_accuracy": 0.5,
+            },
+        )
+    ]
 
 
 def _stage1(tiny_dataset, tmp_path, name, **changes):
@@ -68,13 +98,25 @@ def _stage1(tiny_dataset, tmp_path, name, **changes):
 
     from tf_gadn.data import records
     from tf_gadn.training import loop
-    settings = {"stage1_steps": 60, "log_every": 10, "checkpoint_every": 60, "sample_every": 0, **changes}
-    config = tiny_config("gadn_tiny", data_dir=str(tiny_dataset), model_dir=str(tmp_path / name), **settings)
-    return loop.train_stage(config, "gadn_stage1", tf.distribute.get_strategy(),
-                            records.read_artists(str(tiny_dataset)))
+
+    settings = {
+        "stage1_steps": 60,
+        "log_every": 10,
+        "checkpoint_every": 60,
+        "sample_every": 0,
+        **changes,
+    }
+    config = tiny_config(
+        "gadn_tiny", data_dir=str(tiny_dataset), model_dir=str(tmp_path / name), **settings
+    )
+    return loop.train_stage(
+        config, "gadn_stage1", tf.distribute.get_strategy(), records.read_artists(str(tiny_dataset))
+    )
 
 
-def test_collapse_warning_fires_on_a_forced_collapse_and_not_on_a_healthy_run(tiny_dataset, tmp_path, capsys):
+def test_collapse_warning_fires_on_a_forced_collapse_and_not_on_a_healthy_run(
+    tiny_dataset, tmp_path, capsys
+):
     # A KL weight of 1e4 drives both codes to the prior: G gets no information, the classic posterior collapse.
     _stage1(tiny_dataset, tmp_path, "collapsed", lambda_e_kl=1e4, lambda_s_kl=1e4, stage1_lr=1e-3)
     err = capsys.readouterr().err
@@ -85,16 +127,25 @@ def test_collapse_warning_fires_on_a_forced_collapse_and_not_on_a_healthy_run(ti
 
 def test_eval_every_writes_a_metrics_curve(tiny_dataset, tmp_path, monkeypatch):
     from tf_gadn.evaluation import feature_net
-    monkeypatch.setattr(feature_net, "STEPS", 20)  # the curve's plumbing, not the feature network, is under test
+
+    monkeypatch.setattr(
+        feature_net, "STEPS", 20
+    )  # the curve's plumbing, not the feature network, is under test
     _stage1(tiny_dataset, tmp_path, "curve", stage1_steps=4, eval_every=2)
     with open(tmp_path / "curve" / "gadn_stage1" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [2, 4]
-    for key in ("transfer_error", "baseline_input_unchanged", "style_attribution", "fd_pooled",
-                "artist_accuracy_on_transfers"):
+    for key in (
+        "transfer_error",
+        "baseline_input_unchanged",
+        "style_attribution",
+        "fd_pooled",
+        "artist_accuracy_on_transfers",
+    ):
         assert np.isfinite(float(rows[-1][key]))
     # A run resumed from step 2 (as after a kill between the eval at 4 and its checkpoint) recomputes step 4 once.
     from tf_gadn.training import loop
+
     loop.trim_metrics(str(tmp_path / "curve" / "gadn_stage1"), 2)
     with open(tmp_path / "curve" / "gadn_stage1" / "metrics.csv") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == [2]
@@ -105,6 +156,7 @@ def test_feature_network_measures_in_float32_under_a_bfloat16_training_policy():
     import keras
 
     from tf_gadn.evaluation import feature_net
+
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         net = feature_net.FeatureNetwork(32, [feature_net.Head("artist", 4)])

@@ -1,5 +1,6 @@
 """`python -m tf_gadn.evaluate_style_space --model_dir M`: does the style code hold style and the content code
 content? The style space's probe numbers and transfers. Thin CLI over tf_gadn.style_space.evaluation."""
+
 import json
 
 from absl import app, flags
@@ -11,7 +12,9 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
     flags.DEFINE_string("model_dir", None, "Trained style-space run (on a synthetic data set).")
-    flags.DEFINE_string("out_dir", "", "Where style_space_report.json goes (default: MODEL_DIR/eval).")
+    flags.DEFINE_string(
+        "out_dir", "", "Where style_space_report.json goes (default: MODEL_DIR/eval)."
+    )
     flags.mark_flag_as_required("model_dir")
 
 

@@ -1,5 +1,6 @@
 """`python -m tf_gadn.explore --model_dir M [--out_dir D] [--reference_images a.png,b.png] [--dims 0,1]`: the
 style-space exploration figures (Figures 3-7) of a trained run. Thin CLI over tf_gadn.style_space.explore.explore."""
+
 import sys
 
 from absl import app, flags
@@ -12,7 +13,11 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
     flags.DEFINE_string("model_dir", None, "Trained style-space run.")
     flags.DEFINE_string("out_dir", "", "Where the figures go (default: MODEL_DIR/explore).")
-    flags.DEFINE_list("reference_images", [], "Image files whose style and content are also explored (Figures 6-7).")
+    flags.DEFINE_list(
+        "reference_images",
+        [],
+        "Image files whose style and content are also explored (Figures 6-7).",
+    )
     flags.DEFINE_list("dims", None, "Style dimensions to sweep, 0-based (default: the first four).")
     flags.DEFINE_integer("seed", 0, "Seed of the random codes.")
     flags.DEFINE_integer("max_images", 2048, "Training images ranked per dimension.")
@@ -23,8 +28,14 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     try:
-        written = explore.explore(FLAGS.model_dir, FLAGS.out_dir, FLAGS.reference_images, FLAGS.dims, FLAGS.seed,
-                                  FLAGS.max_images)
+        written = explore.explore(
+            FLAGS.model_dir,
+            FLAGS.out_dir,
+            FLAGS.reference_images,
+            FLAGS.dims,
+            FLAGS.seed,
+            FLAGS.max_images,
+        )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

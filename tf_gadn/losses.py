@@ -3,6 +3,7 @@
 Functions return one value per example ([B]); stages reduce them by the global batch size (Stage.batch_mean), so a
 loss means the same on one device or N replicas. Classifier outputs are logits, for numerically stable forms.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -32,7 +33,9 @@ def nlu(logits, labels):
 
 def kl_to_standard_normal(mean, std):
     """D_KL(N(mean, diag std^2) || N(0, I)) = 1/2 sum(mean^2 + std^2 - 1 - log std^2)  (GADN L_E-KL, L_S-KL)."""
-    return 0.5 * tf.reduce_sum(tf.square(mean) + tf.square(std) - 1.0 - 2.0 * tf.math.log(std), axis=-1)
+    return 0.5 * tf.reduce_sum(
+        tf.square(mean) + tf.square(std) - 1.0 - 2.0 * tf.math.log(std), axis=-1
+    )
 
 
 def lsgan_real(d_real):
@@ -86,7 +89,7 @@ def nested_dropout_weights(dim: int, t: float):
     kept prefix length; later dimensions are dropped more often, so the first ones learn the most important factors."""
     if dim < 1 or not 0.0 < t < 1.0:
         raise ValueError(f"nested dropout needs dim >= 1 and 0 < t < 1, got dim={dim}, t={t}")
-    return tf.constant([(1.0 - t) * t ** k / (1.0 - t ** dim) for k in range(dim)], tf.float32)
+    return tf.constant([(1.0 - t) * t**k / (1.0 - t**dim) for k in range(dim)], tf.float32)
 
 
 def nested_dropout_loss(pair_loss, prefix_squared, weights, prefix_scales):
@@ -95,7 +98,7 @@ def nested_dropout_loss(pair_loss, prefix_squared, weights, prefix_scales):
     pair_loss: L as a function of the squared distance (same_style_loss / different_style_loss);
     prefix_squared: [..., D] from prefix_squared_distances; weights: [D] nested_dropout_weights; prefix_scales: [D]
     the learned h_d, entering as h_d^2 + PREFIX_SCALE_FLOOR^2 so a prefix's scale can neither vanish nor flip sign."""
-    scale_squared = tf.square(prefix_scales) + PREFIX_SCALE_FLOOR ** 2
+    scale_squared = tf.square(prefix_scales) + PREFIX_SCALE_FLOOR**2
     return tf.reduce_sum(weights * pair_loss(scale_squared * prefix_squared), axis=-1)
 
 
@@ -112,7 +115,12 @@ def representative_style_loss(same_losses, diff_losses, artists, artist_counts):
     total = tf.reduce_sum(counts)
     sum_of_squares = tf.reduce_sum(tf.square(counts))
     own = tf.one_hot(artists, tf.shape(counts)[0], dtype=tf.float32)
-    same = total * tf.gather(counts, artists) * tf.reduce_sum(own * same_losses, axis=-1) / sum_of_squares
+    same = (
+        total
+        * tf.gather(counts, artists)
+        * tf.reduce_sum(own * same_losses, axis=-1)
+        / sum_of_squares
+    )
     diff = total * tf.reduce_sum((1.0 - own) * counts * diff_losses, axis=-1)
     return same, tf.math.divide_no_nan(diff, tf.square(total) - sum_of_squares)
 
@@ -123,9 +131,12 @@ def nested_metric_learning_loss(prefix_squared, artists, prefix_scales, artist_c
     prefix_squared: [B, A, D] prefix_squared_distances(S(x), s) (the caller also reads its last slice, the full
     distance, for the nearest-style accuracy)."""
     weights = nested_dropout_weights(int(prefix_squared.shape[-1]), t)
-    return representative_style_loss(nested_dropout_loss(same_style_loss, prefix_squared, weights, prefix_scales),
-                                     nested_dropout_loss(different_style_loss, prefix_squared, weights, prefix_scales),
-                                     artists, artist_counts)
+    return representative_style_loss(
+        nested_dropout_loss(same_style_loss, prefix_squared, weights, prefix_scales),
+        nested_dropout_loss(different_style_loss, prefix_squared, weights, prefix_scales),
+        artists,
+        artist_counts,
+    )
 
 
 def style_variance_ratio(counts, sums, sums_of_squares):
@@ -141,12 +152,15 @@ def style_variance_ratio(counts, sums, sums_of_squares):
     sums, sums_of_squares = tf.convert_to_tensor(sums), tf.convert_to_tensor(sums_of_squares)
     n = counts[:, None]
     total = tf.reduce_sum(counts)
-    within = tf.reduce_sum(sums_of_squares - tf.math.divide_no_nan(tf.square(sums), n), axis=0) / total
-    all_pairs = 2.0 * total * tf.reduce_sum(sums_of_squares, axis=0) - 2.0 * tf.square(tf.reduce_sum(sums, axis=0))
+    within = (
+        tf.reduce_sum(sums_of_squares - tf.math.divide_no_nan(tf.square(sums), n), axis=0) / total
+    )
+    all_pairs = 2.0 * total * tf.reduce_sum(sums_of_squares, axis=0) - 2.0 * tf.square(
+        tf.reduce_sum(sums, axis=0)
+    )
     same_pairs = tf.reduce_sum(2.0 * n * sums_of_squares - 2.0 * tf.square(sums), axis=0)
     between = (all_pairs - same_pairs) / (tf.square(total) - tf.reduce_sum(tf.square(counts)))
     return tf.cumsum(within) / tf.cumsum(between)
-
 
 
 # ---- style space: content VAE and conditional GAN (equations 4-9) --------------------------------------------------
@@ -177,7 +191,9 @@ def consortium_mean(per_patch_losses):
     """Section 5.2: each of the 3 discriminators' loss averaged over its patches, then averaged over the networks.
 
     per_patch_losses: one [B, patches] tensor per network -> [B]."""
-    return tf.add_n([tf.reduce_mean(loss, axis=-1) for loss in per_patch_losses]) / float(len(per_patch_losses))
+    return tf.add_n([tf.reduce_mean(loss, axis=-1) for loss in per_patch_losses]) / float(
+        len(per_patch_losses)
+    )
 
 
 def style_code_loss(style_of_fake, u):

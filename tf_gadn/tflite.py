@@ -1,4 +1,5 @@
 """`python -m tf_gadn.tflite` keeps working as README documents it; the code lives in `tf_gadn.serving.tflite`."""
+
 import runpy
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ tf.distribute strategy, and hands each stage to `tf_gadn.training.loop.train_sta
 earlier ones from their checkpoints; a finished stage is skipped on rerun, an interrupted one resumes. A rerun with a
 different config or data set into the same model_dir is refused unless --overwrite_config (checkpoints.check_run_dir).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,16 +24,25 @@ FLAGS = flags.FLAGS
 def ensure_data(config: Config) -> None:
     """Renders the embedded synthetic data set when asked to and it is not there yet."""
     from tf_gadn.data import records
+
     if os.path.exists(os.path.join(config.data_dir, records.ARTISTS_FILE)):
         return
     if not config.synthetic_if_missing:
-        raise FileNotFoundError(f"no data set in {config.data_dir!r}: run tf_gadn.data.prepare / tf_gadn.data.synthetic "
-                                "or pass --synthetic_if_missing")
+        raise FileNotFoundError(
+            f"no data set in {config.data_dir!r}: run tf_gadn.data.prepare / tf_gadn.data.synthetic "
+            "or pass --synthetic_if_missing"
+        )
     from tf_gadn.data import synthetic
+
     print(f"Rendering the synthetic data set into {config.data_dir} ...", flush=True)
-    synthetic.generate_dataset(config.data_dir, num_artists=config.synthetic_artists,
-                               images_per_artist=config.synthetic_images_per_artist, image_size=config.image_size,
-                               seed=config.seed, family=config.synthetic_family)
+    synthetic.generate_dataset(
+        config.data_dir,
+        num_artists=config.synthetic_artists,
+        images_per_artist=config.synthetic_images_per_artist,
+        image_size=config.image_size,
+        seed=config.seed,
+        family=config.synthetic_family,
+    )
 
 
 def run(config: Config) -> dict[str, dict[str, float]]:
@@ -59,11 +69,17 @@ def run(config: Config) -> dict[str, dict[str, float]]:
         print(f"[{name}] training ({strategy.num_replicas_in_sync} replica(s))", flush=True)
         started = time.time()
         results[name] = loop.train_stage(config, name, strategy, artists)
-        print(f"\n[{name}] done in {time.time() - started:.0f}s: {loop.summarize(results[name])}", flush=True)
+        print(
+            f"\n[{name}] done in {time.time() - started:.0f}s: {loop.summarize(results[name])}",
+            flush=True,
+        )
     last = loop.latest_samples(checkpoints.stage_dir(config.model_dir, names[-1]))
     if last and distribute.is_chief(strategy):
         shutil.copyfile(last, loop.final_grid_path(config))
-        print(f"Sample grid (rows = contents, columns = artists): {loop.final_grid_path(config)}", flush=True)
+        print(
+            f"Sample grid (rows = contents, columns = artists): {loop.final_grid_path(config)}",
+            flush=True,
+        )
     return results
 
 
@@ -71,15 +87,25 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from absl import logging
-    logging.set_verbosity(logging.WARNING)  # keep checkpoint-saver chatter out of the progress output
+
+    logging.set_verbosity(
+        logging.WARNING
+    )  # keep checkpoint-saver chatter out of the progress output
     from tf_gadn.training.checkpoints import CheckpointError
     from tf_gadn.training.loop import NonFiniteLossError, TrainingInterrupted
+
     try:
         run(Config.from_flags(FLAGS))
     except TrainingInterrupted as err:
         print(f"\ninterrupted: {err}", file=sys.stderr)
         return 130
-    except (NonFiniteLossError, CheckpointError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except (
+        NonFiniteLossError,
+        CheckpointError,
+        FileNotFoundError,
+        FileExistsError,
+        ValueError,
+    ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

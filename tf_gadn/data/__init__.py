@@ -10,5 +10,6 @@ __all__ = ["load_artists", "make_dataset"]
 def __getattr__(name):
     if name in __all__:
         from tf_gadn.data import pipeline
+
         return getattr(pipeline, name)
     raise AttributeError(f"module 'tf_gadn.data' has no attribute {name!r}")

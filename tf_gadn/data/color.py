@@ -5,6 +5,7 @@ Model space is always roughly [-1, 1]: RGB as 2*rgb - 1; Lab as (L/50 - 1, a/110
 every sRGB colour (a in [-86.2, 98.2], b in [-107.9, 94.5], extremes at green/magenta and blue/yellow), so no sRGB
 image leaves [-1, 1]; the networks' outputs may, and lab_to_rgb clips them back into the sRGB gamut.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,15 +14,21 @@ import tensorflow as tf
 COLORS = ("rgb", "lab")
 _AB_SCALE = 110.0
 _WHITE_D65 = (0.95047, 1.0, 1.08883)
-_RGB_TO_XYZ = [[0.4124564, 0.3575761, 0.1804375],
-               [0.2126729, 0.7151522, 0.0721750],
-               [0.0193339, 0.1191920, 0.9503041]]
+_RGB_TO_XYZ = [
+    [0.4124564, 0.3575761, 0.1804375],
+    [0.2126729, 0.7151522, 0.0721750],
+    [0.0193339, 0.1191920, 0.9503041],
+]
 _EPSILON = 216.0 / 24389.0
 _KAPPA = 24389.0 / 27.0
 # Every linear step is one 3x3 matrix on the channel axis (tensordot keeps any leading dims); per-channel
 # unstack/stack is ~3x slower on CPU, where the input pipeline converts every training image.
-_LINEAR_TO_XYZN = np.array(_RGB_TO_XYZ, np.float64).T / np.array(_WHITE_D65)   # white-normalised XYZ = rgb @ this
-_F_TO_LAB = np.array([[0.0, 500.0, 0.0], [116.0, -500.0, 200.0], [0.0, 0.0, -200.0]])  # (L+16, a, b) = f @ this
+_LINEAR_TO_XYZN = np.array(_RGB_TO_XYZ, np.float64).T / np.array(
+    _WHITE_D65
+)  # white-normalised XYZ = rgb @ this
+_F_TO_LAB = np.array(
+    [[0.0, 500.0, 0.0], [116.0, -500.0, 200.0], [0.0, 0.0, -200.0]]
+)  # (L+16, a, b) = f @ this
 _LAB_TO_F = np.linalg.inv(_F_TO_LAB)
 _XYZN_TO_LINEAR = np.linalg.inv(_LINEAR_TO_XYZN)
 _LAB_OFFSET = np.array([16.0, 0.0, 0.0], np.float32)
@@ -48,13 +55,17 @@ def _srgb_to_linear(c):
 
 def _linear_to_srgb(c):
     c = tf.clip_by_value(c, 0.0, 1.0)
-    return tf.where(c <= 0.0031308, c * 12.92, 1.055 * _pow(tf.maximum(c, 0.0031308), 1.0 / 2.4) - 0.055)
+    return tf.where(
+        c <= 0.0031308, c * 12.92, 1.055 * _pow(tf.maximum(c, 0.0031308), 1.0 / 2.4) - 0.055
+    )
 
 
 def rgb_to_lab(rgb):
     """rgb in [0, 1], any leading dims -> float32 Lab with L in [0, 100]."""
     xyz = _mix(_srgb_to_linear(_as_float32(rgb)), _LINEAR_TO_XYZN)
-    f = tf.where(xyz > _EPSILON, _pow(tf.maximum(xyz, _EPSILON), 1.0 / 3.0), (_KAPPA * xyz + 16.0) / 116.0)
+    f = tf.where(
+        xyz > _EPSILON, _pow(tf.maximum(xyz, _EPSILON), 1.0 / 3.0), (_KAPPA * xyz + 16.0) / 116.0
+    )
     return _mix(f, _F_TO_LAB) - _LAB_OFFSET
 
 

@@ -10,6 +10,7 @@ Conventions. Points are (x, y) in image pixels, y pointing down; boxes are (x, y
 right. The eye angle is the direction of the line from the right eye to the left eye, in degrees, measured like
 image coordinates (0 = level, positive = the face is turned clockwise on screen); the upright crop undoes it.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -48,7 +49,9 @@ def eye_angle(left_eye: Point, right_eye: Point) -> float:
     return math.degrees(math.atan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0]))
 
 
-def rotated_square(image, center: Point, side: float, angle_degrees: float, size: int) -> np.ndarray:
+def rotated_square(
+    image, center: Point, side: float, angle_degrees: float, size: int
+) -> np.ndarray:
     """uint8 [size, size, 3]: the square of `side` pixels centred at `center` whose x axis points along
     `angle_degrees`, resampled upright; where the square leaves the image the pixels are black (paper)."""
     if size < 1 or side <= 0:
@@ -62,17 +65,29 @@ def rotated_square(image, center: Point, side: float, angle_degrees: float, size
     cx, cy = center
     # PIL's affine map takes output (u, v) to input (a*u + b*v + c, d*u + e*v + f): the face frame's x axis is
     # (cos, sin) in the image, its y axis (-sin, cos).
-    coefficients = (step * cos, -step * sin, cx - half * cos + half * sin,
-                    step * sin, step * cos, cy - half * sin - half * cos)
-    crop = pil.transform((work, work), Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BICUBIC,
-                         fillcolor=(0, 0, 0))
+    coefficients = (
+        step * cos,
+        -step * sin,
+        cx - half * cos + half * sin,
+        step * sin,
+        step * cos,
+        cy - half * sin - half * cos,
+    )
+    crop = pil.transform(
+        (work, work),
+        Image.Transform.AFFINE,
+        coefficients,
+        resample=Image.Resampling.BICUBIC,
+        fillcolor=(0, 0, 0),
+    )
     if work != size:
         crop = crop.resize((size, size), Image.Resampling.LANCZOS)
     return np.asarray(crop, dtype=np.uint8)
 
 
-def upright_crop(image, left_eye: Point, right_eye: Point, face_box: Box, size: int,
-                 margin: float = 0.0) -> np.ndarray:
+def upright_crop(
+    image, left_eye: Point, right_eye: Point, face_box: Box, size: int, margin: float = 0.0
+) -> np.ndarray:
     """The face rotated so the eyes are level, cropped square and resized to `size`.
 
     Centre = centre of `face_box`; side = the box's longer side times (1 + 2 * margin). margin=0 crops exactly the
@@ -104,11 +119,24 @@ class _LegacyImaging(ctypes.Structure):
     works as the "image object" because its data pointer sits right after the Python object header, exactly where
     the extension looks for the Imaging pointer.
     """
-    _fields_ = [("mode", ctypes.c_char * 7), ("type", ctypes.c_int), ("depth", ctypes.c_int),
-                ("bands", ctypes.c_int), ("xsize", ctypes.c_int), ("ysize", ctypes.c_int),
-                ("palette", ctypes.c_void_p), ("image8", ctypes.c_void_p), ("image32", ctypes.c_void_p),
-                ("image", ctypes.c_void_p), ("block", ctypes.c_void_p), ("blocks", ctypes.c_void_p),
-                ("pixelsize", ctypes.c_int), ("linesize", ctypes.c_int), ("destroy", ctypes.c_void_p)]
+
+    _fields_ = [
+        ("mode", ctypes.c_char * 7),
+        ("type", ctypes.c_int),
+        ("depth", ctypes.c_int),
+        ("bands", ctypes.c_int),
+        ("xsize", ctypes.c_int),
+        ("ysize", ctypes.c_int),
+        ("palette", ctypes.c_void_p),
+        ("image8", ctypes.c_void_p),
+        ("image32", ctypes.c_void_p),
+        ("image", ctypes.c_void_p),
+        ("block", ctypes.c_void_p),
+        ("blocks", ctypes.c_void_p),
+        ("pixelsize", ctypes.c_int),
+        ("linesize", ctypes.c_int),
+        ("destroy", ctypes.c_void_p),
+    ]
 
 
 @functools.cache
@@ -121,17 +149,28 @@ def _needs_legacy_header() -> bool:
 def detect(image) -> list:
     """AnimeFace faces (`animeface.Face`: .face.pos box, .left_eye.pos / .right_eye.pos boxes, .likelihood)."""
     import animeface
+
     pil = _as_pil(image)
     if not _needs_legacy_header():
         return animeface.detect(pil)
     from animeface import _nvxs
+
     width, height = pil.size
     rows_rgbx = np.ascontiguousarray(np.asarray(pil.convert("RGBX"), dtype=np.uint8))
     base, stride = rows_rgbx.ctypes.data, rows_rgbx.strides[0]
     row_pointers = (ctypes.c_void_p * height)(*[base + y * stride for y in range(height)])
-    header = _LegacyImaging(mode=b"RGB", type=0, depth=8, bands=3, xsize=width, ysize=height,
-                            image32=ctypes.cast(row_pointers, ctypes.c_void_p).value,
-                            image=ctypes.cast(row_pointers, ctypes.c_void_p).value, pixelsize=4, linesize=4 * width)
+    header = _LegacyImaging(
+        mode=b"RGB",
+        type=0,
+        depth=8,
+        bands=3,
+        xsize=width,
+        ysize=height,
+        image32=ctypes.cast(row_pointers, ctypes.c_void_p).value,
+        image=ctypes.cast(row_pointers, ctypes.c_void_p).value,
+        pixelsize=4,
+        linesize=4 * width,
+    )
     results = _nvxs.detect(header)
     del rows_rgbx, row_pointers  # kept alive until the extension has returned
     return [animeface.Face(result) for result in results]
@@ -143,7 +182,14 @@ def detect_and_crop(image, size: int, margin: float = 0.0) -> list[np.ndarray]:
     for face in detect(image):
         left_eye, right_eye = face.left_eye.pos, face.right_eye.pos
         box = face.face.pos
-        crops.append(upright_crop(image, box_center((left_eye.x, left_eye.y, left_eye.width, left_eye.height)),
-                                  box_center((right_eye.x, right_eye.y, right_eye.width, right_eye.height)),
-                                  (box.x, box.y, box.width, box.height), size, margin))
+        crops.append(
+            upright_crop(
+                image,
+                box_center((left_eye.x, left_eye.y, left_eye.width, left_eye.height)),
+                box_center((right_eye.x, right_eye.y, right_eye.width, right_eye.height)),
+                (box.x, box.y, box.width, box.height),
+                size,
+                margin,
+            )
+        )
     return crops

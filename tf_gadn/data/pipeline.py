@@ -17,6 +17,7 @@ input worker with B = the per-replica batch and start_step scaled by the replica
 distribute_datasets_from_function hands consecutive batches to consecutive replicas, so the replicas of step t hold
 exactly the global batch t a single device would see. Auto-sharding by tf.distribute is switched off (we shard).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,9 @@ from tf_gadn.data import color as colorspace
 from tf_gadn.data import records
 
 _SHUFFLE_CHUNK = 8192
-_SHUFFLE_SALT = 0x5EED  # keeps the shuffle's seeds apart from the per-example draws keyed by (seed, position)
+_SHUFFLE_SALT = (
+    0x5EED  # keeps the shuffle's seeds apart from the per-example draws keyed by (seed, position)
+)
 
 
 def _require_dir(data_dir: str) -> None:
@@ -47,7 +50,9 @@ def _count_records(files: list[str]) -> int:
 
 # XLA fuses the ~20 elementwise passes of the Lab conversion into one: ~3x faster per image on CPU (BUILD.md, data
 # speed table).
-_rgb_m11_to_lab_model_space = tf.function(lambda rgb_m11: colorspace.to_model_space(rgb_m11, "lab"), jit_compile=True)
+_rgb_m11_to_lab_model_space = tf.function(
+    lambda rgb_m11: colorspace.to_model_space(rgb_m11, "lab"), jit_compile=True
+)
 
 
 def _decode(serialized, image_size, color, num_content, num_style):
@@ -58,13 +63,19 @@ def _decode(serialized, image_size, color, num_content, num_style):
     image = tf.cast(image, tf.float32)
     if image_size:
         stored_size_matches = tf.reduce_all(tf.shape(image)[:2] == image_size)
-        image = tf.cond(stored_size_matches, lambda: image,
-                        lambda: tf.clip_by_value(tf.image.resize(image, [image_size, image_size], antialias=True),
-                                                 0.0, 255.0))
+        image = tf.cond(
+            stored_size_matches,
+            lambda: image,
+            lambda: tf.clip_by_value(
+                tf.image.resize(image, [image_size, image_size], antialias=True), 0.0, 255.0
+            ),
+        )
         image.set_shape([image_size, image_size, 3])
     rgb_m11 = image / 127.5 - 1.0
-    out = {"image": rgb_m11 if color == "rgb" else _rgb_m11_to_lab_model_space(rgb_m11),
-           "artist": tf.cast(example["artist_id"], tf.int32)}
+    out = {
+        "image": rgb_m11 if color == "rgb" else _rgb_m11_to_lab_model_space(rgb_m11),
+        "artist": tf.cast(example["artist_id"], tf.int32),
+    }
     for key in ("content_factors", "style_factors"):
         if key in example:
             out[key] = example[key]
@@ -82,11 +93,13 @@ def _shuffled_epoch(blocks, seed):
     def one_epoch(epoch):
         def permuted_chunk(chunk_index, block):
             key = tf.random.experimental.stateless_fold_in(
-                tf.random.experimental.stateless_fold_in(epoch_seed, epoch), chunk_index)
+                tf.random.experimental.stateless_fold_in(epoch_seed, epoch), chunk_index
+            )
             n = tf.shape(tf.nest.flatten(block)[0], out_type=tf.int64)[0]
             order = tf.random.experimental.index_shuffle(tf.range(n), key, n - 1)
             return tf.data.Dataset.from_tensor_slices(order).map(
-                lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), block))
+                lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), block)
+            )
 
         return blocks.enumerate().flat_map(permuted_chunk)
 
@@ -99,7 +112,9 @@ def _draw(index, example, seed, log_p, noise_dim, uniform_dim, distinct_other_ar
     logits = log_p
     if distinct_other_artist:  # p restricted to the other artists; categorical renormalises
         logits = tf.where(tf.range(tf.shape(log_p)[0]) == example["artist"], -np.inf, log_p)
-    example["other_artist"] = tf.cast(tf.random.stateless_categorical(logits[None], 1, seeds[0])[0, 0], tf.int32)
+    example["other_artist"] = tf.cast(
+        tf.random.stateless_categorical(logits[None], 1, seeds[0])[0, 0], tf.int32
+    )
     if noise_dim:
         example["noise"] = tf.random.stateless_normal([noise_dim], seeds[1])
     if uniform_dim:
@@ -107,11 +122,26 @@ def _draw(index, example, seed, log_p, noise_dim, uniform_dim, distinct_other_ar
     return example
 
 
-def make_dataset(data_dir: str, split: str = "train", *, global_batch_size: int, image_size: int | None = None,
-                 color: str = "rgb", seed: int = 1, start_step: int = 0, noise_dim: int = 0, uniform_dim: int = 0,
-                 distinct_other_artist: bool = False, with_factors: bool = False, shuffle: bool = True,
-                 repeat: bool = True, cache: bool = False, drop_remainder: bool = True, num_workers: int = 1,
-                 worker_index: int = 0) -> tf.data.Dataset:
+def make_dataset(
+    data_dir: str,
+    split: str = "train",
+    *,
+    global_batch_size: int,
+    image_size: int | None = None,
+    color: str = "rgb",
+    seed: int = 1,
+    start_step: int = 0,
+    noise_dim: int = 0,
+    uniform_dim: int = 0,
+    distinct_other_artist: bool = False,
+    with_factors: bool = False,
+    shuffle: bool = True,
+    repeat: bool = True,
+    cache: bool = False,
+    drop_remainder: bool = True,
+    num_workers: int = 1,
+    worker_index: int = 0,
+) -> tf.data.Dataset:
     """Batches of {"image", "artist", "other_artist"[, "noise", "uniform", "content_factors", "style_factors"]}.
 
     a' is drawn from p(a) of the TRAIN split (artists.json 'count') whatever `split` is. cache=True keeps the decoded
@@ -149,7 +179,9 @@ def make_dataset(data_dir: str, split: str = "train", *, global_batch_size: int,
     _require_dir(data_dir)
     files = records.shard_paths(data_dir, split)
     if repeat and not any(tf.io.gfile.stat(f).length for f in files):
-        raise ValueError(f"the '{split}' shards in {data_dir!r} hold no records")  # repeating nothing never ends
+        raise ValueError(
+            f"the '{split}' shards in {data_dir!r} hold no records"
+        )  # repeating nothing never ends
     artists = records.read_artists(data_dir)
     if distinct_other_artist and len(artists) < 2:
         raise ValueError("a' != a needs at least two artists")
@@ -165,7 +197,9 @@ def make_dataset(data_dir: str, split: str = "train", *, global_batch_size: int,
         stored = stored.map(decode, **parallel)
     if shuffle:
         # a cached split is cached as one stacked chunk: it is in memory anyway, and no epoch copies it again
-        blocks = stored.batch(np.iinfo(np.int64).max).cache() if cache else stored.batch(_SHUFFLE_CHUNK)
+        blocks = (
+            stored.batch(np.iinfo(np.int64).max).cache() if cache else stored.batch(_SHUFFLE_CHUNK)
+        )
         epoch_stream = _shuffled_epoch(blocks, seed)
     else:
         stored = stored.cache() if cache else stored
@@ -182,7 +216,10 @@ def make_dataset(data_dir: str, split: str = "train", *, global_batch_size: int,
         ds = ds.shard(num_workers, worker_index)
     if not cache:
         ds = ds.map(lambda i, s: (i, decode(s)), **parallel)
-    ds = ds.map(lambda i, e: _draw(i, e, seed, log_p, noise_dim, uniform_dim, distinct_other_artist), **parallel)
+    ds = ds.map(
+        lambda i, e: _draw(i, e, seed, log_p, noise_dim, uniform_dim, distinct_other_artist),
+        **parallel,
+    )
     ds = ds.batch(global_batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

@@ -14,6 +14,7 @@ shuffles with a bounded buffer). The output appears atomically (records.atomic_o
 
     python -m tf_gadn.data.prepare --input_dir=my_art --output_dir=data/my_art --detect_faces --test_split
 """
+
 from __future__ import annotations
 
 import collections
@@ -41,12 +42,20 @@ from tf_gadn.data import faces
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 REPORT_FILE = "report.json"
-DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: larger than any real illustration scan, far below a decompression bomb
+DEFAULT_MAX_PIXELS = (
+    40_000_000  # 40 MP: larger than any real illustration scan, far below a decompression bomb
+)
 _STAGING_FILE = "staging.tfrecord"
 _HEADER = ("path", "artist")
-_ORIENTATION_FIX = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-                    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
-                    7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+_ORIENTATION_FIX = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 # Skip reasons (the report's vocabulary).
 MISSING = "missing"
@@ -95,7 +104,9 @@ def list_folder(input_dir: str) -> tuple[list[Source], list[dict]]:
     if not os.path.isdir(input_dir):
         raise NotADirectoryError(f"--input_dir {input_dir!r} is not a directory")
     ignored = []
-    claimed = {_file_id(os.stat(input_dir)): input_dir}  # real folder -> the path it was first reached by
+    claimed = {
+        _file_id(os.stat(input_dir)): input_dir
+    }  # real folder -> the path it was first reached by
     artist_dirs = []
     for entry in sorted(os.scandir(input_dir), key=lambda e: (e.is_symlink(), e.name)):
         if entry.name.startswith("."):
@@ -108,7 +119,11 @@ def list_folder(input_dir: str) -> tuple[list[Source], list[dict]]:
         if not stat.S_ISDIR(info.st_mode):
             ignored.append(_skip_entry(entry.path, "", OUTSIDE_ARTIST_FOLDER))
         elif _file_id(info) in claimed:  # an alias, not an artist of its own
-            ignored.append(_skip_entry(entry.path, "", LINKED_TWICE, f"same folder as {claimed[_file_id(info)]}"))
+            ignored.append(
+                _skip_entry(
+                    entry.path, "", LINKED_TWICE, f"same folder as {claimed[_file_id(info)]}"
+                )
+            )
         else:
             claimed[_file_id(info)] = entry.path
             artist_dirs.append(entry)
@@ -118,7 +133,9 @@ def list_folder(input_dir: str) -> tuple[list[Source], list[dict]]:
     return sources, ignored
 
 
-def _list_artist(top: str, artist: str, claimed: dict, files_seen: dict, sources: list, ignored: list) -> None:
+def _list_artist(
+    top: str, artist: str, claimed: dict, files_seen: dict, sources: list, ignored: list
+) -> None:
     """Appends the regular image files under `top` to `sources` (each folder's files, sorted, before its sub-folders,
     as os.walk lists them) and what it leaves out to `ignored`; `claimed` and `files_seen` map real folders and
     files (device, inode) to the first path that reached them."""
@@ -129,7 +146,10 @@ def _list_artist(top: str, artist: str, claimed: dict, files_seen: dict, sources
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as e:
             ignored.append(_skip_entry(folder, artist, UNREADABLE_FOLDER, e.strerror))
-            print(f"warning: skipping {printable(folder)} (artist {artist}): {e.strerror}", file=sys.stderr)
+            print(
+                f"warning: skipping {printable(folder)} (artist {artist}): {e.strerror}",
+                file=sys.stderr,
+            )
             continue
         subfolders = []
         for entry in entries:
@@ -143,14 +163,18 @@ def _list_artist(top: str, artist: str, claimed: dict, files_seen: dict, sources
             key, is_folder = _file_id(info), stat.S_ISDIR(info.st_mode)
             first = claimed if is_folder else files_seen
             if key in first:
-                ignored.append(_skip_entry(entry.path, artist, LINKED_TWICE, f"same as {first[key]}"))
+                ignored.append(
+                    _skip_entry(entry.path, artist, LINKED_TWICE, f"same as {first[key]}")
+                )
             elif is_folder:
                 claimed[key] = entry.path
                 subfolders.append(entry.path)
             elif os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS:
                 ignored.append(_skip_entry(entry.path, artist, NOT_IMAGE_EXTENSION))
             elif not stat.S_ISREG(info.st_mode):
-                ignored.append(_skip_entry(entry.path, artist, NOT_REGULAR, _file_kind(info.st_mode)))
+                ignored.append(
+                    _skip_entry(entry.path, artist, NOT_REGULAR, _file_kind(info.st_mode))
+                )
             else:
                 files_seen[key] = entry.path
                 sources.append(Source(entry.path, artist))
@@ -178,7 +202,9 @@ def read_listing(listing_path: str) -> list[Source]:
         if line == 1 and tuple(c.lower() for c in cells) == _HEADER:
             continue
         if len(cells) != 2 or not all(cells):
-            raise ValueError(f"{listing_path}:{line}: expected 'path{delimiter}artist', got {row!r}")
+            raise ValueError(
+                f"{listing_path}:{line}: expected 'path{delimiter}artist', got {row!r}"
+            )
         path = os.path.expanduser(cells[0])
         sources.append(Source(os.path.normpath(os.path.join(base, path)), printable(cells[1])))
     if not sources:
@@ -228,7 +254,9 @@ def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Image.I
             with Image.open(f) as image:
                 width, height = image.size
                 if width * height > max_pixels:
-                    raise SkippedImage(TOO_LARGE, f"{width}x{height} pixels > max_pixels={max_pixels}")
+                    raise SkippedImage(
+                        TOO_LARGE, f"{width}x{height} pixels > max_pixels={max_pixels}"
+                    )
                 image.load()
                 orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
                 if orientation in _ORIENTATION_FIX:
@@ -262,8 +290,11 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 def _grey_to_8_bits(image: Image.Image) -> Image.Image:
     """An I;16*, I or F image as L (LA when a transparent grey value is set), full range to full range."""
     values = np.asarray(image).astype(np.float64)
-    grey = Image.fromarray(np.clip(np.rint(values * (255.0 if image.mode == "F" else 255.0 / 65535.0)), 0, 255)
-                           .astype(np.uint8))
+    grey = Image.fromarray(
+        np.clip(np.rint(values * (255.0 if image.mode == "F" else 255.0 / 65535.0)), 0, 255).astype(
+            np.uint8
+        )
+    )
     if "transparency" not in image.info:
         return grey
     alpha = Image.fromarray(np.where(values == image.info["transparency"], 0, 255).astype(np.uint8))
@@ -276,18 +307,26 @@ def encode_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def crops_of(path: str, image_size: int, detect_faces: bool, face_margin: float = 0.0,
-             max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[list[bytes], str]:
+def crops_of(
+    path: str,
+    image_size: int,
+    detect_faces: bool,
+    face_margin: float = 0.0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[list[bytes], str]:
     """PNG bytes of the training crops of one file (one per detected face, or the centre crop), and the file's
     SHA-256."""
     image, digest = read_image(path, max_pixels)
     if not detect_faces:
         return [encode_png(faces.center_crop(image, image_size))], digest
-    return [encode_png(crop) for crop in faces.detect_and_crop(image, image_size, face_margin)], digest
+    return [
+        encode_png(crop) for crop in faces.detect_and_crop(image, image_size, face_margin)
+    ], digest
 
 
-def _process_file(path: str, *, image_size: int, detect_faces: bool, face_margin: float,
-                  max_pixels: int) -> tuple[list[bytes], str, str, str]:
+def _process_file(
+    path: str, *, image_size: int, detect_faces: bool, face_margin: float, max_pixels: int
+) -> tuple[list[bytes], str, str, str]:
     """Worker entry: (crops, SHA-256, skip reason, detail); a top-level function so worker processes can run it."""
     try:
         return *crops_of(path, image_size, detect_faces, face_margin, max_pixels), "", ""
@@ -300,10 +339,23 @@ def _process_file(path: str, *, image_size: int, detect_faces: bool, face_margin
 
 
 # ---- the data set -----------------------------------------------------------------------------------------------
-def prepare(output_dir: str, input_dir: str | None = None, input_csv: str | None = None, *, image_size: int = 256,
-            min_images: int = 50, test_split: bool = False, seed: int = 1, num_shards: int = 8,
-            detect_faces: bool = False, face_margin: float = 0.0, max_pixels: int = DEFAULT_MAX_PIXELS,
-            overwrite: bool = False, num_workers: int = 1, progress: bool = False) -> dict:
+def prepare(
+    output_dir: str,
+    input_dir: str | None = None,
+    input_csv: str | None = None,
+    *,
+    image_size: int = 256,
+    min_images: int = 50,
+    test_split: bool = False,
+    seed: int = 1,
+    num_shards: int = 8,
+    detect_faces: bool = False,
+    face_margin: float = 0.0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    overwrite: bool = False,
+    num_workers: int = 1,
+    progress: bool = False,
+) -> dict:
     """Writes the data set to `output_dir` atomically and returns the report (also saved as report.json)."""
     import tensorflow as tf
 
@@ -316,11 +368,17 @@ def prepare(output_dir: str, input_dir: str | None = None, input_csv: str | None
     if min_images < 1:
         raise ValueError(f"min_images must be >= 1, got {min_images}")
     if test_split and min_images <= synthetic.test_count(min_images):
-        raise ValueError(f"--test_split holds out max(10%, 10) images per artist; --min_images={min_images} would "
-                         "leave an artist without training images (use at least 11)")
-    source_root = input_dir if input_dir is not None else os.path.dirname(os.path.abspath(input_csv))
+        raise ValueError(
+            f"--test_split holds out max(10%, 10) images per artist; --min_images={min_images} would "
+            "leave an artist without training images (use at least 11)"
+        )
+    source_root = (
+        input_dir if input_dir is not None else os.path.dirname(os.path.abspath(input_csv))
+    )
     if _inside(source_root, output_dir):
-        raise ValueError(f"--output_dir {output_dir!r} contains the input {source_root!r}: it would be replaced")
+        raise ValueError(
+            f"--output_dir {output_dir!r} contains the input {source_root!r}: it would be replaced"
+        )
     if input_dir is not None:
         sources, skipped = list_folder(input_dir)
     else:
@@ -333,8 +391,15 @@ def prepare(output_dir: str, input_dir: str | None = None, input_csv: str | None
     images_read = 0
     with records.atomic_output_dir(output_dir, overwrite) as tmp:
         staging_path = os.path.join(tmp, _STAGING_FILE)
-        results = _run(sources, order, num_workers, image_size=image_size, detect_faces=detect_faces,
-                       face_margin=face_margin, max_pixels=max_pixels)
+        results = _run(
+            sources,
+            order,
+            num_workers,
+            image_size=image_size,
+            detect_faces=detect_faces,
+            face_margin=face_margin,
+            max_pixels=max_pixels,
+        )
         # closing(): an error below must also stop the worker processes, not wait for garbage collection.
         with tf.io.TFRecordWriter(staging_path) as staging, contextlib.closing(results):
             for done, (source, (crops, digest, reason, detail)) in enumerate(results, start=1):
@@ -356,62 +421,103 @@ def prepare(output_dir: str, input_dir: str | None = None, input_csv: str | None
 
         copies, copy_entries = same_content(sources, digests)
         skipped.extend(copy_entries)
-        per_artist = collections.Counter(source.artist for source in staged if source.path not in copies)
+        per_artist = collections.Counter(
+            source.artist for source in staged if source.path not in copies
+        )
         kept = sorted(name for name, n in per_artist.items() if n >= min_images)
         # an artist folder whose every file was skipped is dropped too, and should be listed as such
-        seen_artists = {source.artist for source in sources} | {entry["artist"] for entry in skipped if entry["artist"]}
+        seen_artists = {source.artist for source in sources} | {
+            entry["artist"] for entry in skipped if entry["artist"]
+        }
         dropped = sorted(seen_artists - set(kept))
         if not kept:
-            raise ValueError(f"no artist has at least --min_images={min_images} usable images "
-                             f"(best: {per_artist.most_common(3)}); {len(skipped)} files were skipped")
+            raise ValueError(
+                f"no artist has at least --min_images={min_images} usable images "
+                f"(best: {per_artist.most_common(3)}); {len(skipped)} files were skipped"
+            )
         artist_id = {name: i for i, name in enumerate(kept)}
         held_out = _choose_test(staged, artist_id, seed, copies) if test_split else set()
 
         num_train = sum(per_artist[name] for name in kept) - len(held_out)
         writers = {"train": records.ShardedWriter(tmp, "train", min(num_shards, num_train))}
         if test_split:
-            writers["test"] = records.ShardedWriter(tmp, "test", max(1, min(num_shards // 2, len(held_out))))
+            writers["test"] = records.ShardedWriter(
+                tmp, "test", max(1, min(num_shards // 2, len(held_out)))
+            )
         try:
             for index, png in enumerate(tf.data.TFRecordDataset(staging_path).as_numpy_iterator()):
                 source = staged[index]
                 if source.artist in artist_id and source.path not in copies:
-                    writers["test" if index in held_out else "train"].write(records.encode_example(
-                        png, artist_id[source.artist], source.artist, printable(source.path)))
+                    writers["test" if index in held_out else "train"].write(
+                        records.encode_example(
+                            png, artist_id[source.artist], source.artist, printable(source.path)
+                        )
+                    )
         finally:
             for writer in writers.values():
                 writer.close()
         os.remove(staging_path)
 
         test_counts = collections.Counter(staged[i].artist for i in held_out)
-        artists = [{"id": artist_id[name], "name": name, "count": per_artist[name] - test_counts[name],
-                    "test_count": test_counts[name]} for name in kept]
+        artists = [
+            {
+                "id": artist_id[name],
+                "name": name,
+                "count": per_artist[name] - test_counts[name],
+                "test_count": test_counts[name],
+            }
+            for name in kept
+        ]
         records.write_artists(tmp, artists)
-        records.write_json(os.path.join(tmp, records.DATASET_FILE), {
-            "image_size": image_size, "source": "prepare", "content_factors": [], "style_factors": [],
-            "detect_faces": detect_faces, "face_margin": face_margin, "min_images": min_images,
-            "test_split": test_split, "seed": seed})
+        records.write_json(
+            os.path.join(tmp, records.DATASET_FILE),
+            {
+                "image_size": image_size,
+                "source": "prepare",
+                "content_factors": [],
+                "style_factors": [],
+                "detect_faces": detect_faces,
+                "face_margin": face_margin,
+                "min_images": min_images,
+                "test_split": test_split,
+                "seed": seed,
+            },
+        )
         seconds = time.time() - started
         report = {
             "input": printable(os.path.abspath(input_dir if input_dir is not None else input_csv)),
-            "files_listed": len(sources), "images_read": images_read,
+            "files_listed": len(sources),
+            "images_read": images_read,
             "faces_found": len(staged) if detect_faces else None,
             "crops": sum(per_artist.values()),
             "skipped": dict(sorted(collections.Counter(s["reason"] for s in skipped).items())),
             "skipped_files": skipped,
             "artists_kept": len(kept),
-            "artists_dropped": [{"name": name, "images": per_artist.get(name, 0)} for name in dropped],
-            "train_images": sum(a["count"] for a in artists), "test_images": len(held_out),
-            "seconds": round(seconds, 3), "images_per_second": round(len(sources) / max(seconds, 1e-9), 2),
-            "settings": {"image_size": image_size, "min_images": min_images, "detect_faces": detect_faces,
-                         "face_margin": face_margin, "test_split": test_split, "seed": seed,
-                         "max_pixels": max_pixels, "num_shards": num_shards},
+            "artists_dropped": [
+                {"name": name, "images": per_artist.get(name, 0)} for name in dropped
+            ],
+            "train_images": sum(a["count"] for a in artists),
+            "test_images": len(held_out),
+            "seconds": round(seconds, 3),
+            "images_per_second": round(len(sources) / max(seconds, 1e-9), 2),
+            "settings": {
+                "image_size": image_size,
+                "min_images": min_images,
+                "detect_faces": detect_faces,
+                "face_margin": face_margin,
+                "test_split": test_split,
+                "seed": seed,
+                "max_pixels": max_pixels,
+                "num_shards": num_shards,
+            },
         }
         records.write_json(os.path.join(tmp, REPORT_FILE), report)
     return report
 
 
-def _run(sources: Sequence[Source], order: np.ndarray, num_workers: int,
-         **settings) -> Iterable[tuple[Source, tuple[list[bytes], str, str]]]:
+def _run(
+    sources: Sequence[Source], order: np.ndarray, num_workers: int, **settings
+) -> Iterable[tuple[Source, tuple[list[bytes], str, str]]]:
     """(source, result) in `order`, from worker processes when num_workers > 1 (order kept: reproducible shards)."""
     work = functools.partial(_process_file, **settings)
     paths = [sources[i].path for i in order]
@@ -425,10 +531,13 @@ def _run(sources: Sequence[Source], order: np.ndarray, num_workers: int,
             yield sources[i], result
 
 
-def _choose_test(staged: Sequence[Source], artist_id: dict, seed: int, left_out: Collection[str] = ()) -> set[int]:
+def _choose_test(
+    staged: Sequence[Source], artist_id: dict, seed: int, left_out: Collection[str] = ()
+) -> set[int]:
     """Staging positions held out: per artist max(10%, 10) crops (papers' rule), drawn with `seed` (paper: 001);
     crops of the paths in `left_out` take no part."""
     from tf_gadn.data import synthetic
+
     positions = collections.defaultdict(list)
     for index, source in enumerate(staged):
         if source.artist in artist_id and source.path not in left_out:
@@ -457,9 +566,14 @@ def same_content(sources: Sequence[Source], digests: dict) -> tuple[set[str], li
             continue
         kept = first[digest]
         copies.add(source.path)
-        entries.append(_skip_entry(source.path, source.artist,
-                                   SAME_CONTENT if kept.artist == source.artist else SAME_CONTENT_OTHER_ARTIST,
-                                   f"same bytes as {kept.path} (artist {kept.artist}), which is kept"))
+        entries.append(
+            _skip_entry(
+                source.path,
+                source.artist,
+                SAME_CONTENT if kept.artist == source.artist else SAME_CONTENT_OTHER_ARTIST,
+                f"same bytes as {kept.path} (artist {kept.artist}), which is kept",
+            )
+        )
     return copies, entries
 
 
@@ -471,7 +585,9 @@ def printable(name: str) -> str:
 
 
 def _stat_failure(error: OSError) -> str:
-    return MISSING if isinstance(error, FileNotFoundError) else UNREADABLE  # e.g. a symbolic link loop
+    return (
+        MISSING if isinstance(error, FileNotFoundError) else UNREADABLE
+    )  # e.g. a symbolic link loop
 
 
 def _file_id(info: os.stat_result) -> tuple[int, int]:
@@ -479,8 +595,12 @@ def _file_id(info: os.stat_result) -> tuple[int, int]:
 
 
 def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device")):
+    for test, kind in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
         if test(mode):
             return kind
     return "special file"
@@ -488,7 +608,12 @@ def _file_kind(mode: int) -> str:
 
 def _skip_entry(path: str, artist: str, reason: str, detail: str = "") -> dict:
     """A report entry; path and detail (which may quote paths) made `printable`."""
-    return {"path": printable(path), "artist": artist, "reason": reason, "detail": printable(detail)}
+    return {
+        "path": printable(path),
+        "artist": artist,
+        "reason": reason,
+        "detail": printable(detail),
+    }
 
 
 def _inside(path: str, directory: str) -> bool:
@@ -499,8 +624,10 @@ def _inside(path: str, directory: str) -> bool:
 def _progress_bar(done: int, total: int, started: float, skipped: int, width: int = 30) -> None:
     filled = int(width * done / max(total, 1))
     rate = done / max(time.time() - started, 1e-9)
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files  {rate:.1f}/s  "
-                     f"skipped {skipped}" + ("\n" if done == total else ""))
+    sys.stderr.write(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files  {rate:.1f}/s  "
+        f"skipped {skipped}" + ("\n" if done == total else "")
+    )
     sys.stderr.flush()
 
 
@@ -509,17 +636,26 @@ def format_report(report: dict, max_listed: int = 10) -> str:
     lines = [f"files listed: {report['files_listed']}, images read: {report['images_read']}"]
     if report["faces_found"] is not None:
         lines.append(f"faces found: {report['faces_found']}")
-    lines.append(f"skipped: {sum(report['skipped'].values())}"
-                 + "".join(f"\n  {reason}: {n}" for reason, n in report["skipped"].items()))
+    lines.append(
+        f"skipped: {sum(report['skipped'].values())}"
+        + "".join(f"\n  {reason}: {n}" for reason, n in report["skipped"].items())
+    )
     for entry in report["skipped_files"][:max_listed]:
-        lines.append(f"    {entry['reason']}: {entry['path']}" + (f" ({entry['detail']})" if entry["detail"] else ""))
+        lines.append(
+            f"    {entry['reason']}: {entry['path']}"
+            + (f" ({entry['detail']})" if entry["detail"] else "")
+        )
     if len(report["skipped_files"]) > max_listed:
         lines.append(f"    ... {len(report['skipped_files']) - max_listed} more in {REPORT_FILE}")
-    lines.append(f"artists kept: {report['artists_kept']}, dropped (< {report['settings']['min_images']} images): "
-                 f"{len(report['artists_dropped'])}"
-                 + "".join(f"\n  {a['name']}: {a['images']}" for a in report["artists_dropped"][:max_listed]))
-    lines.append(f"train images: {report['train_images']}, test images: {report['test_images']} "
-                 f"({report['seconds']:.1f}s, {report['images_per_second']:.1f} files/s)")
+    lines.append(
+        f"artists kept: {report['artists_kept']}, dropped (< {report['settings']['min_images']} images): "
+        f"{len(report['artists_dropped'])}"
+        + "".join(f"\n  {a['name']}: {a['images']}" for a in report["artists_dropped"][:max_listed])
+    )
+    lines.append(
+        f"train images: {report['train_images']}, test images: {report['test_images']} "
+        f"({report['seconds']:.1f}s, {report['images_per_second']:.1f} files/s)"
+    )
     return "\n".join(lines)
 
 
@@ -531,36 +667,70 @@ def default_num_workers(detect_faces: bool) -> int:
 
 def main(argv):
     from absl import flags
+
     del argv
     f = flags.FLAGS
-    report = prepare(f.output_dir, f.input_dir, f.input_csv, image_size=f.image_size, min_images=f.min_images,
-                     test_split=f.test_split, seed=f.seed, num_shards=f.num_shards, detect_faces=f.detect_faces,
-                     face_margin=f.face_margin, max_pixels=f.max_pixels, overwrite=f.overwrite,
-                     num_workers=f.num_workers or default_num_workers(f.detect_faces), progress=True)
+    report = prepare(
+        f.output_dir,
+        f.input_dir,
+        f.input_csv,
+        image_size=f.image_size,
+        min_images=f.min_images,
+        test_split=f.test_split,
+        seed=f.seed,
+        num_shards=f.num_shards,
+        detect_faces=f.detect_faces,
+        face_margin=f.face_margin,
+        max_pixels=f.max_pixels,
+        overwrite=f.overwrite,
+        num_workers=f.num_workers or default_num_workers(f.detect_faces),
+        progress=True,
+    )
     print(format_report(report))
     print(f"wrote {f.output_dir} (report: {os.path.join(f.output_dir, REPORT_FILE)})")
 
 
 def define_flags() -> None:
     from absl import flags
+
     flags.DEFINE_string("input_dir", None, "Folder with one sub-folder of images per artist.")
-    flags.DEFINE_string("input_csv", None, "CSV or TSV of path,artist (header optional; paths relative to it).")
-    flags.DEFINE_string("output_dir", None, "Where the TFRecord data set goes (appears when complete).")
+    flags.DEFINE_string(
+        "input_csv", None, "CSV or TSV of path,artist (header optional; paths relative to it)."
+    )
+    flags.DEFINE_string(
+        "output_dir", None, "Where the TFRecord data set goes (appears when complete)."
+    )
     flags.DEFINE_integer("image_size", 256, "Output size in pixels (papers: 256).")
-    flags.DEFINE_integer("min_images", 50, "Keep artists with at least this many usable images/faces (papers: 50).")
-    flags.DEFINE_bool("test_split", False, "Hold out max(10%, 10 images) per artist as the test split.")
+    flags.DEFINE_integer(
+        "min_images", 50, "Keep artists with at least this many usable images/faces (papers: 50)."
+    )
+    flags.DEFINE_bool(
+        "test_split", False, "Hold out max(10%, 10 images) per artist as the test split."
+    )
     flags.DEFINE_integer("seed", 1, "Seed for the test split and shard order (papers: 001).")
-    flags.DEFINE_integer("num_shards", 8, "TFRecord shards of the train split (test: half as many).")
-    flags.DEFINE_bool("detect_faces", False, "Crop upright AnimeFace faces instead of centre crops.")
-    flags.DEFINE_float("face_margin", 0.0, "Extra fraction of the face box on each side (0 = the box, as papers).")
-    flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS, "Skip images with more pixels (decompression bombs).")
-    flags.DEFINE_integer("num_workers", 0, "Processes reading/cropping images (0: one per core with "
-                         "--detect_faces, else 1).")
+    flags.DEFINE_integer(
+        "num_shards", 8, "TFRecord shards of the train split (test: half as many)."
+    )
+    flags.DEFINE_bool(
+        "detect_faces", False, "Crop upright AnimeFace faces instead of centre crops."
+    )
+    flags.DEFINE_float(
+        "face_margin", 0.0, "Extra fraction of the face box on each side (0 = the box, as papers)."
+    )
+    flags.DEFINE_integer(
+        "max_pixels", DEFAULT_MAX_PIXELS, "Skip images with more pixels (decompression bombs)."
+    )
+    flags.DEFINE_integer(
+        "num_workers",
+        0,
+        "Processes reading/cropping images (0: one per core with --detect_faces, else 1).",
+    )
     flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
     flags.mark_flag_as_required("output_dir")
 
 
 if __name__ == "__main__":
     from absl import app
+
     define_flags()
     app.run(main)

@@ -4,6 +4,7 @@ A data set directory holds sharded TFRecords `<split>-00000-of-00004.tfrecord` (
 (id, name, train count, test count) and `dataset.json` (image size, source, factor names). Directories are written
 under a temporary name and renamed when complete, so a crash never leaves a half-written data set behind.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,9 +34,14 @@ def _floats(values: Sequence[float]) -> tf.train.Feature:
     return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
 
 
-def encode_example(image: bytes, artist_id: int, artist: str, path: str = "",
-                   content_factors: Sequence[float] | None = None,
-                   style_factors: Sequence[float] | None = None) -> bytes:
+def encode_example(
+    image: bytes,
+    artist_id: int,
+    artist: str,
+    path: str = "",
+    content_factors: Sequence[float] | None = None,
+    style_factors: Sequence[float] | None = None,
+) -> bytes:
     """One serialized tf.train.Example. Factor labels exist only for synthetic data (ground truth)."""
     feature = {
         "image": _bytes(image),
@@ -48,7 +54,9 @@ def encode_example(image: bytes, artist_id: int, artist: str, path: str = "",
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def parse_example(serialized: tf.Tensor, num_content_factors: int = 0, num_style_factors: int = 0) -> dict:
+def parse_example(
+    serialized: tf.Tensor, num_content_factors: int = 0, num_style_factors: int = 0
+) -> dict:
     """Parses one serialized example into tensors (image stays encoded: decoding belongs to the pipeline)."""
     spec = {
         "image": tf.io.FixedLenFeature([], tf.string),
@@ -71,8 +79,10 @@ def shard_paths(data_dir: str, split: str) -> list[str]:
     """Sorted shard files of one split; a clear error if there are none."""
     paths = sorted(glob.glob(os.path.join(data_dir, f"{split}-*-of-*.tfrecord")))
     if not paths:
-        raise FileNotFoundError(f"no '{split}' TFRecord shards in {data_dir!r}: run `python -m tf_gadn.data.prepare` "
-                                "or `python -m tf_gadn.data.synthetic` first")
+        raise FileNotFoundError(
+            f"no '{split}' TFRecord shards in {data_dir!r}: run `python -m tf_gadn.data.prepare` "
+            "or `python -m tf_gadn.data.synthetic` first"
+        )
     return paths
 
 
@@ -82,8 +92,10 @@ class ShardedWriter:
     def __init__(self, out_dir: str, split: str, num_shards: int):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        self._writers = [tf.io.TFRecordWriter(os.path.join(out_dir, shard_name(split, i, num_shards)))
-                         for i in range(num_shards)]
+        self._writers = [
+            tf.io.TFRecordWriter(os.path.join(out_dir, shard_name(split, i, num_shards)))
+            for i in range(num_shards)
+        ]
         self.count = 0
 
     def write(self, serialized: bytes) -> None:
@@ -106,7 +118,9 @@ def atomic_output_dir(out_dir: str, overwrite: bool = False) -> Iterator[str]:
     """Yields a temporary sibling directory that replaces `out_dir` only if the block finishes without error."""
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise FileExistsError(f"{out_dir!r} exists and is not empty; pass --overwrite to replace it")
+        raise FileExistsError(
+            f"{out_dir!r} exists and is not empty; pass --overwrite to replace it"
+        )
     tmp_dir = out_dir.rstrip("/") + ".partial"
     shutil.rmtree(tmp_dir, ignore_errors=True)
     os.makedirs(tmp_dir)

@@ -5,6 +5,7 @@ the artist, and on synthetic data one per content and style factor (softmax for 
 standardised values for continuous ones). Trained on real training images only, with a fixed seed, so two models
 evaluated on the same data set are measured by the same network. Weights are cached per data set and size.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,8 +26,9 @@ LEARNING_RATE = 2e-3
 @dataclasses.dataclass(frozen=True)
 class Head:
     """One output of the network: a factor (or the artist) and how it is predicted."""
-    name: str        # "artist", "content/hair_colour", "style/outline", ...
-    classes: int     # 0 = continuous (regressed after standardising)
+
+    name: str  # "artist", "content/hair_colour", "style/outline", ...
+    classes: int  # 0 = continuous (regressed after standardising)
     mean: float = 0.0
     std: float = 1.0
 
@@ -37,16 +39,24 @@ class FeatureNetwork:
     def __init__(self, image_size: int, heads: list[Head], seed: int = 0):
         self.heads = heads
         keras.utils.set_random_seed(seed)
-        full = dict(dtype="float32")  # the measuring network never follows a training run's bfloat16 policy
+        full = dict(
+            dtype="float32"
+        )  # the measuring network never follows a training run's bfloat16 policy
         inputs = keras.Input((image_size, image_size, 3))
         h = inputs
         for channels in (32, 64, 128, 128):
-            h = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu", **full)(h)
+            h = keras.layers.Conv2D(
+                channels, 3, strides=2, padding="same", activation="relu", **full
+            )(h)
             h = keras.layers.Conv2D(channels, 3, padding="same", activation="relu", **full)(h)
         h = keras.layers.GlobalAveragePooling2D(**full)(h)
         features = keras.layers.Dense(FEATURES, name="features", **full)(h)
-        outputs = [keras.layers.Dense(max(head.classes, 1), name=f"head{i}", **full)(keras.layers.ReLU(**full)(features))
-                   for i, head in enumerate(heads)]
+        outputs = [
+            keras.layers.Dense(max(head.classes, 1), name=f"head{i}", **full)(
+                keras.layers.ReLU(**full)(features)
+            )
+            for i, head in enumerate(heads)
+        ]
         self.model = keras.Model(inputs, [features] + outputs)
 
     def _run(self, images) -> list[np.ndarray]:
@@ -57,14 +67,22 @@ class FeatureNetwork:
 
     def predict(self, images) -> dict[str, np.ndarray]:
         outs = self._run(images)[1:]
-        return {head.name: (out.argmax(axis=1) if head.classes else out[:, 0] * head.std + head.mean)
-                for head, out in zip(self.heads, outs)}
+        return {
+            head.name: (out.argmax(axis=1) if head.classes else out[:, 0] * head.std + head.mean)
+            for head, out in zip(self.heads, outs)
+        }
 
-    def fit(self, images: np.ndarray, targets: dict[str, np.ndarray], steps: int = STEPS, seed: int = 0) -> None:
+    def fit(
+        self, images: np.ndarray, targets: dict[str, np.ndarray], steps: int = STEPS, seed: int = 0
+    ) -> None:
         optimizer = keras.optimizers.Adam(LEARNING_RATE)
         rng = np.random.default_rng(seed)
-        standardised = [np.asarray(targets[h.name], np.float32) if h.classes
-                        else (np.asarray(targets[h.name], np.float32) - h.mean) / h.std for h in self.heads]
+        standardised = [
+            np.asarray(targets[h.name], np.float32)
+            if h.classes
+            else (np.asarray(targets[h.name], np.float32) - h.mean) / h.std
+            for h in self.heads
+        ]
 
         @tf.function
         def step(x, ys):
@@ -73,8 +91,11 @@ class FeatureNetwork:
                 loss = 0.0
                 for head, out, y in zip(self.heads, outs, ys):
                     if head.classes:
-                        loss += tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                            labels=tf.cast(y, tf.int32), logits=out))
+                        loss += tf.reduce_mean(
+                            tf.nn.sparse_softmax_cross_entropy_with_logits(
+                                labels=tf.cast(y, tf.int32), logits=out
+                            )
+                        )
                     else:
                         loss += tf.reduce_mean(tf.square(out[:, 0] - y))
             grads = tape.gradient(loss, self.model.trainable_variables)
@@ -86,18 +107,25 @@ class FeatureNetwork:
             step(tf.constant(images[idx], tf.float32), [tf.constant(y[idx]) for y in standardised])
 
 
-def heads_for(info: dict, num_artists: int, content: np.ndarray | None, style: np.ndarray | None) -> list[Head]:
+def heads_for(
+    info: dict, num_artists: int, content: np.ndarray | None, style: np.ndarray | None
+) -> list[Head]:
     """The artist head, plus one per known factor that varies (synthetic data sets know theirs)."""
     heads = [Head("artist", num_artists)]
     for kind, values in (("content", content), ("style", style)):
         if values is None or not len(values):
             continue
-        for k, (name, classes) in enumerate(zip(info.get(f"{kind}_factors", []), info.get(f"{kind}_classes", []))):
+        for k, (name, classes) in enumerate(
+            zip(info.get(f"{kind}_factors", []), info.get(f"{kind}_classes", []))
+        ):
             column = values[:, k]
             if np.std(column) < 1e-9:
                 continue
-            heads.append(Head(f"{kind}/{name}", int(classes)) if classes else
-                         Head(f"{kind}/{name}", 0, float(column.mean()), float(column.std())))
+            heads.append(
+                Head(f"{kind}/{name}", int(classes))
+                if classes
+                else Head(f"{kind}/{name}", 0, float(column.mean()), float(column.std()))
+            )
     return heads
 
 
@@ -113,19 +141,28 @@ def targets_for(heads: list[Head], info: dict, artists, content, style) -> dict[
     return out
 
 
-def trained(cache_dir: str, data_key: dict, train: dict, info: dict, num_artists: int) -> FeatureNetwork:
+def trained(
+    cache_dir: str, data_key: dict, train: dict, info: dict, num_artists: int
+) -> FeatureNetwork:
     """The feature network of one data set (`train`: a split as tf_gadn.evaluation.transfer_eval.load_split gives it), loaded
     from `cache_dir` when a network with the same data key, heads and schedule was trained before."""
     content, style = train.get("content_factors"), train.get("style_factors")
     heads = heads_for(info, num_artists, content, style)
     net = FeatureNetwork(int(train["image"].shape[1]), heads)
-    tag = hashlib.sha1(json.dumps({**data_key, "heads": [dataclasses.asdict(h) for h in heads], "steps": STEPS},
-                                  sort_keys=True).encode()).hexdigest()[:12]
+    tag = hashlib.sha1(
+        json.dumps(
+            {**data_key, "heads": [dataclasses.asdict(h) for h in heads], "steps": STEPS},
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:12]
     path = os.path.join(cache_dir, f"feature_net_{tag}.weights.h5")
     if os.path.exists(path):
         net.model.load_weights(path)
         return net
-    net.fit(np.asarray(train["image"], np.float32), targets_for(heads, info, train["artist"], content, style))
+    net.fit(
+        np.asarray(train["image"], np.float32),
+        targets_for(heads, info, train["artist"], content, style),
+    )
     os.makedirs(cache_dir, exist_ok=True)
     tmp = path + ".tmp.weights.h5"
     net.model.save_weights(tmp)

@@ -7,6 +7,7 @@ method are scored by the same code on the same pairs x -> a' (a' != a, drawn wit
 Fréchet distance and the artist probe work on any collection. The feature network (tf_gadn.evaluation.feature_net) is trained on
 the data set's real training images and cached under `cache_dir`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,14 +18,15 @@ import numpy as np
 from tf_gadn.data import pipeline, records
 from tf_gadn.evaluation import feature_net, transfer_metrics
 
-MAX_TEST_IMAGES = 512       # transfers scored against ground truth
-FD_ARTISTS = 16             # target artists of the per-artist Fréchet distance
+MAX_TEST_IMAGES = 512  # transfers scored against ground truth
+FD_ARTISTS = 16  # target artists of the per-artist Fréchet distance
 FD_SOURCES_PER_ARTIST = 64  # transfers into each of them
 
 
 @dataclasses.dataclass(frozen=True)
 class TransferModel:
     """transfer(images, source_artists, target_artists) -> images; sample(target_artists, rng) -> images or None."""
+
     transfer: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     sample: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
 
@@ -33,8 +35,16 @@ def load_split(data_dir: str, image_size: int, split: str, max_images: int | Non
     """RGB images in [-1, 1], artists and (synthetic data) both factor vectors of a split, in file order."""
     info = records.read_dataset_info(data_dir)
     with_factors = bool(info.get("content_factors"))
-    ds = pipeline.make_dataset(data_dir, split, global_batch_size=256, image_size=image_size, shuffle=False,
-                               repeat=False, drop_remainder=False, with_factors=with_factors)
+    ds = pipeline.make_dataset(
+        data_dir,
+        split,
+        global_batch_size=256,
+        image_size=image_size,
+        shuffle=False,
+        repeat=False,
+        drop_remainder=False,
+        with_factors=with_factors,
+    )
     parts: dict[str, list] = {}
     for batch in ds:
         for key in ("image", "artist", "content_factors", "style_factors"):
@@ -45,7 +55,9 @@ def load_split(data_dir: str, image_size: int, split: str, max_images: int | Non
     return {key: np.concatenate(values)[:max_images] for key, values in parts.items()}
 
 
-def held_out_split(data_dir: str, image_size: int, max_images: int = MAX_TEST_IMAGES) -> tuple[dict, str]:
+def held_out_split(
+    data_dir: str, image_size: int, max_images: int = MAX_TEST_IMAGES
+) -> tuple[dict, str]:
     """The test split when the data set has one; else the training split, said so in the report."""
     has_test = any(a.get("test_count") for a in records.read_artists(data_dir))
     split = "test" if has_test else "train"
@@ -58,29 +70,59 @@ def other_artists(artists: np.ndarray, num_artists: int, seed: int) -> np.ndarra
     return (artists + rng.integers(1, num_artists, len(artists))) % num_artists
 
 
-def synthetic_truth(info: dict, content_factors: np.ndarray, artists: np.ndarray, image_size: int) -> np.ndarray:
+def synthetic_truth(
+    info: dict, content_factors: np.ndarray, artists: np.ndarray, image_size: int
+) -> np.ndarray:
     """render(content(x), style(a)) for each row, in RGB [-1, 1] (the artist's style without per-image jitter)."""
     from tf_gadn.data import synthetic
-    return np.stack([synthetic.render(synthetic.content_from_vector(f), synthetic.artist_style(info["seed"], int(a)),
-                                      image_size, info.get("family", "portraits")) for f, a in zip(content_factors, artists)]).astype(np.float32) \
-        / 127.5 - 1.0
+
+    return (
+        np.stack(
+            [
+                synthetic.render(
+                    synthetic.content_from_vector(f),
+                    synthetic.artist_style(info["seed"], int(a)),
+                    image_size,
+                    info.get("family", "portraits"),
+                )
+                for f, a in zip(content_factors, artists)
+            ]
+        ).astype(np.float32)
+        / 127.5
+        - 1.0
+    )
 
 
 def artist_style_vectors(info: dict, num_artists: int) -> np.ndarray:
     from tf_gadn.data import synthetic
-    return np.array([synthetic.style_vector(synthetic.artist_style(info["seed"], a)) for a in range(num_artists)],
-                    np.float32)
+
+    return np.array(
+        [
+            synthetic.style_vector(synthetic.artist_style(info["seed"], a))
+            for a in range(num_artists)
+        ],
+        np.float32,
+    )
 
 
 def _batched(fn, *arrays, batch: int = 64) -> np.ndarray:
-    return np.concatenate([np.asarray(fn(*(a[i:i + batch] for a in arrays))) for i in range(0, len(arrays[0]), batch)])
+    return np.concatenate(
+        [
+            np.asarray(fn(*(a[i : i + batch] for a in arrays)))
+            for i in range(0, len(arrays[0]), batch)
+        ]
+    )
 
 
-def pixel_baselines(test: dict, train: dict, targets: np.ndarray, truth: np.ndarray, num_artists: int) -> dict:
+def pixel_baselines(
+    test: dict, train: dict, targets: np.ndarray, truth: np.ndarray, num_artists: int
+) -> dict:
     """What a transfer must beat: the input unchanged, the target artist's mean image, and the training image by a'
     nearest to x (pixel L2): a retrieval that copies a real drawing of the right artist."""
     x = test["image"]
-    artist_means = np.stack([train["image"][train["artist"] == a].mean(axis=0) for a in range(num_artists)])
+    artist_means = np.stack(
+        [train["image"][train["artist"] == a].mean(axis=0) for a in range(num_artists)]
+    )
     flat_train = train["image"].reshape(len(train["image"]), -1)
     nearest = np.empty_like(x)
     for i, (image, target) in enumerate(zip(x, targets)):
@@ -88,18 +130,30 @@ def pixel_baselines(test: dict, train: dict, targets: np.ndarray, truth: np.ndar
         d = np.sum((flat_train[candidates] - image.reshape(1, -1)) ** 2, axis=1)
         nearest[i] = train["image"][candidates[np.argmin(d)]]
     mean = lambda images: float(np.mean(transfer_metrics.pixel_distances(images, truth)))  # noqa: E731
-    return {"baseline_input_unchanged": mean(x), "baseline_artist_mean_image": mean(artist_means[targets]),
-            "baseline_nearest_training_image": mean(nearest)}
+    return {
+        "baseline_input_unchanged": mean(x),
+        "baseline_artist_mean_image": mean(artist_means[targets]),
+        "baseline_nearest_training_image": mean(nearest),
+    }
 
 
-def factor_errors(net: feature_net.FeatureNetwork, images: np.ndarray, truth: dict[str, np.ndarray]) -> dict:
+def factor_errors(
+    net: feature_net.FeatureNetwork, images: np.ndarray, truth: dict[str, np.ndarray]
+) -> dict:
     """Per head: error of the network's prediction against `truth` (see transfer_metrics.factor_error)."""
     predicted = net.predict(images)
-    return {h.name: transfer_metrics.factor_error(predicted[h.name], truth[h.name], h.classes, 1.0 if h.classes else
-                                                  h.std) for h in net.heads if h.name in truth}
+    return {
+        h.name: transfer_metrics.factor_error(
+            predicted[h.name], truth[h.name], h.classes, 1.0 if h.classes else h.std
+        )
+        for h in net.heads
+        if h.name in truth
+    }
 
 
-def frechet_per_artist(net, model: TransferModel, train: dict, sources: dict, num_artists: int, seed: int) -> dict:
+def frechet_per_artist(
+    net, model: TransferModel, train: dict, sources: dict, num_artists: int, seed: int
+) -> dict:
     """Mean over (up to FD_ARTISTS) target artists of FD(train images of a', transfers of other artists' images into
     a'), the same for samples when the method has them, and the floor: FD between two halves of a' 's images."""
     rng = np.random.default_rng([seed, 12])
@@ -111,20 +165,28 @@ def frechet_per_artist(net, model: TransferModel, train: dict, sources: dict, nu
         others = np.flatnonzero(sources["artist"] != target)
         chosen = rng.permutation(others)[:FD_SOURCES_PER_ARTIST]
         targets = np.full(len(chosen), target)
-        fakes = _batched(model.transfer, sources["image"][chosen], sources["artist"][chosen], targets)
+        fakes = _batched(
+            model.transfer, sources["image"][chosen], sources["artist"][chosen], targets
+        )
         transfer.append(transfer_metrics.frechet_distance(real, net.features(fakes)))
         if model.sample is not None:
             samples = model.sample(targets, rng)
             sample.append(transfer_metrics.frechet_distance(real, net.features(samples)))
         half = rng.permutation(len(real))
-        floor.append(transfer_metrics.frechet_distance(real[half[: len(real) // 2]], real[half[len(real) // 2:]]))
+        floor.append(
+            transfer_metrics.frechet_distance(
+                real[half[: len(real) // 2]], real[half[len(real) // 2 :]]
+            )
+        )
     out = {"fd_transfer": float(np.mean(transfer)), "fd_real_floor": float(np.mean(floor))}
     if sample:
         out["fd_sample"] = float(np.mean(sample))
     return out
 
 
-def report(model: TransferModel, data_dir: str, image_size: int, cache_dir: str, seed: int = 1) -> dict:
+def report(
+    model: TransferModel, data_dir: str, image_size: int, cache_dir: str, seed: int = 1
+) -> dict:
     """Every transfer number for one model on one data set (JSON-ready)."""
     info = records.read_dataset_info(data_dir)
     num_artists = len(records.read_artists(data_dir))
@@ -133,11 +195,17 @@ def report(model: TransferModel, data_dir: str, image_size: int, cache_dir: str,
     synthetic = info.get("source") == "synthetic" and "content_factors" in test
     targets = other_artists(test["artist"], num_artists, seed)
     transfers = _batched(model.transfer, test["image"], test["artist"], targets)
-    net = feature_net.trained(cache_dir, {"data_dir": data_dir, "image_size": image_size}, train, info, num_artists)
-    out: dict = {"held_out_split": split, "test_images": int(len(targets)), "chance": 1.0 / num_artists}
+    net = feature_net.trained(
+        cache_dir, {"data_dir": data_dir, "image_size": image_size}, train, info, num_artists
+    )
+    out: dict = {
+        "held_out_split": split,
+        "test_images": int(len(targets)),
+        "chance": 1.0 / num_artists,
+    }
     predicted = net.predict(np.concatenate([transfers, test["image"]]))["artist"]
-    out["artist_accuracy_on_transfers"] = float(np.mean(predicted[:len(targets)] == targets))
-    out["artist_accuracy_on_real"] = float(np.mean(predicted[len(targets):] == test["artist"]))
+    out["artist_accuracy_on_transfers"] = float(np.mean(predicted[: len(targets)] == targets))
+    out["artist_accuracy_on_real"] = float(np.mean(predicted[len(targets) :] == test["artist"]))
     if synthetic:
         truth = synthetic_truth(info, test["content_factors"], targets, image_size)
         source_truth = synthetic_truth(info, test["content_factors"], test["artist"], image_size)
@@ -145,31 +213,54 @@ def report(model: TransferModel, data_dir: str, image_size: int, cache_dir: str,
         out.update(pixel_baselines(test, train, targets, truth, num_artists))
         out.update(transfer_metrics.style_attribution(transfers, truth, source_truth))
         styles = artist_style_vectors(info, num_artists)
-        real_truth = feature_net.targets_for(net.heads, info, test["artist"], test["content_factors"],
-                                             test["style_factors"])
-        transfer_truth = feature_net.targets_for(net.heads, info, targets, test["content_factors"], styles[targets])
+        real_truth = feature_net.targets_for(
+            net.heads, info, test["artist"], test["content_factors"], test["style_factors"]
+        )
+        transfer_truth = feature_net.targets_for(
+            net.heads, info, targets, test["content_factors"], styles[targets]
+        )
         real_errors = factor_errors(net, test["image"], real_truth)
         transfer_errors = factor_errors(net, transfers, transfer_truth)
-        out["factor_errors"] = {name: {"real": real_errors[name], "transfer": transfer_errors[name]}
-                                for name in real_errors if name != "artist"}
+        out["factor_errors"] = {
+            name: {"real": real_errors[name], "transfer": transfer_errors[name]}
+            for name in real_errors
+            if name != "artist"
+        }
         for kind in ("content", "style"):
             names = [n for n in out["factor_errors"] if n.startswith(kind + "/")]
             if names:
                 out[f"{kind}_factor_error_real"] = float(np.mean([real_errors[n] for n in names]))
-                out[f"{kind}_factor_error_transfer"] = float(np.mean([transfer_errors[n] for n in names]))
+                out[f"{kind}_factor_error_transfer"] = float(
+                    np.mean([transfer_errors[n] for n in names])
+                )
     out.update(frechet_per_artist(net, model, train, test, num_artists, seed))
     return out
 
 
-SUMMARY_KEYS = ("transfer_error", "baseline_input_unchanged", "baseline_artist_mean_image",
-                "baseline_nearest_training_image", "style_attribution", "style_distance_ratio",
-                "content_factor_error_real", "content_factor_error_transfer", "style_factor_error_real",
-                "style_factor_error_transfer", "artist_accuracy_on_real", "artist_accuracy_on_transfers", "chance",
-                "fd_transfer", "fd_sample", "fd_real_floor")
+SUMMARY_KEYS = (
+    "transfer_error",
+    "baseline_input_unchanged",
+    "baseline_artist_mean_image",
+    "baseline_nearest_training_image",
+    "style_attribution",
+    "style_distance_ratio",
+    "content_factor_error_real",
+    "content_factor_error_transfer",
+    "style_factor_error_real",
+    "style_factor_error_transfer",
+    "artist_accuracy_on_real",
+    "artist_accuracy_on_transfers",
+    "chance",
+    "fd_transfer",
+    "fd_sample",
+    "fd_real_floor",
+)
 
 
 def format_summary(numbers: dict) -> str:
-    return "\n".join(f"  {k:36s} {numbers[k]:.4f}" for k in SUMMARY_KEYS if numbers.get(k) is not None)
+    return "\n".join(
+        f"  {k:36s} {numbers[k]:.4f}" for k in SUMMARY_KEYS if numbers.get(k) is not None
+    )
 
 
 class TrainingProbe:
@@ -186,22 +277,40 @@ class TrainingProbe:
         train = load_split(data_dir, image_size, "train")
         self.test, _ = held_out_split(data_dir, image_size, self.BATCH)
         self.targets = other_artists(self.test["artist"], num_artists, seed)
-        self.net = feature_net.trained(cache_dir, {"data_dir": data_dir, "image_size": image_size}, train, info,
-                                       num_artists)
-        pick = np.random.default_rng([seed, 13]).permutation(len(train["image"]))[:self.REAL_FEATURES]
+        self.net = feature_net.trained(
+            cache_dir, {"data_dir": data_dir, "image_size": image_size}, train, info, num_artists
+        )
+        pick = np.random.default_rng([seed, 13]).permutation(len(train["image"]))[
+            : self.REAL_FEATURES
+        ]
         self.real_features = self.net.features(train["image"][pick])
         self.truth = self.source_truth = None
         if info.get("source") == "synthetic" and "content_factors" in self.test:
-            self.truth = synthetic_truth(info, self.test["content_factors"], self.targets, image_size)
-            self.source_truth = synthetic_truth(info, self.test["content_factors"], self.test["artist"], image_size)
+            self.truth = synthetic_truth(
+                info, self.test["content_factors"], self.targets, image_size
+            )
+            self.source_truth = synthetic_truth(
+                info, self.test["content_factors"], self.test["artist"], image_size
+            )
 
     def __call__(self, model: TransferModel) -> dict[str, float]:
-        transfers = np.asarray(model.transfer(self.test["image"], self.test["artist"], self.targets))
-        out = {"artist_accuracy_on_transfers": float(np.mean(self.net.predict(transfers)["artist"] == self.targets)),
-               "fd_pooled": transfer_metrics.frechet_distance(self.real_features, self.net.features(transfers))}
+        transfers = np.asarray(
+            model.transfer(self.test["image"], self.test["artist"], self.targets)
+        )
+        out = {
+            "artist_accuracy_on_transfers": float(
+                np.mean(self.net.predict(transfers)["artist"] == self.targets)
+            ),
+            "fd_pooled": transfer_metrics.frechet_distance(
+                self.real_features, self.net.features(transfers)
+            ),
+        }
         if self.truth is not None:
-            out["transfer_error"] = float(np.mean(transfer_metrics.pixel_distances(transfers, self.truth)))
-            out["baseline_input_unchanged"] = float(np.mean(transfer_metrics.pixel_distances(self.test["image"],
-                                                                                              self.truth)))
+            out["transfer_error"] = float(
+                np.mean(transfer_metrics.pixel_distances(transfers, self.truth))
+            )
+            out["baseline_input_unchanged"] = float(
+                np.mean(transfer_metrics.pixel_distances(self.test["image"], self.truth))
+            )
             out.update(transfer_metrics.style_attribution(transfers, self.truth, self.source_truth))
         return out

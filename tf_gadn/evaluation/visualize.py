@@ -4,6 +4,7 @@ Sample grids of every stage (rows = contents, columns = styles/artists) go throu
 exploration figures (random styles, interpolation, dimension sweeps; style-space Figures 3-7) build on `tile`;
 curves (pruning, style-space Figure 1) go through `line_plot_png`, drawn with PIL so no plotting library is needed.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,17 +41,31 @@ def grid_to_png(grid, path: str, color: str = "rgb") -> np.ndarray:
     return picture
 
 
-_PALETTE = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75)]
+_PALETTE = [
+    (31, 119, 180),
+    (214, 39, 40),
+    (44, 160, 44),
+    (255, 127, 14),
+    (148, 103, 189),
+    (140, 86, 75),
+]
 
 
 def _ticks(low: float, high: float, log: bool, count: int = 5) -> list[float]:
     if log:
-        return [2.0 ** e for e in range(math.floor(math.log2(low)), math.ceil(math.log2(high)) + 1)]
+        return [2.0**e for e in range(math.floor(math.log2(low)), math.ceil(math.log2(high)) + 1)]
     return list(np.linspace(low, high, count))
 
 
-def line_plot_png(curves: dict, path: str, x_label: str, y_label: str, log_x: bool = False, title: str = "",
-                  size: tuple[int, int] = (640, 420)) -> np.ndarray:
+def line_plot_png(
+    curves: dict,
+    path: str,
+    x_label: str,
+    y_label: str,
+    log_x: bool = False,
+    title: str = "",
+    size: tuple[int, int] = (640, 420),
+) -> np.ndarray:
     """Writes a line chart of {name: (xs, ys)} as a PNG (log2 x axis when log_x); returns the uint8 picture."""
     if not curves:
         raise ValueError("line_plot_png needs at least one curve")
@@ -105,7 +120,12 @@ SWEEP_VALUES = (-5.0, 0.0, 5.0)  # Section 6.3: "We set the value to -5, 0 and 5
 
 def cells_to_png(cells, path: str, color: str = "lab") -> np.ndarray:
     """Rows of model-space images [S, S, 3] (None = a blank white cell; rows may be short) -> one tiled PNG."""
-    filled = [(r, k, cell) for r, row in enumerate(cells) for k, cell in enumerate(row) if cell is not None]
+    filled = [
+        (r, k, cell)
+        for r, row in enumerate(cells)
+        for k, cell in enumerate(row)
+        if cell is not None
+    ]
     if not filled:
         raise ValueError("a figure needs at least one image")
     rgb = to_uint8_rgb(np.stack([cell for _, _, cell in filled]), color)
@@ -122,8 +142,9 @@ def bilinear_styles(corners, steps: int) -> np.ndarray:
     top_left, top_right, bottom_left, bottom_right = np.asarray(corners, np.float32)
     a = np.linspace(0.0, 1.0, steps, dtype=np.float32)
     rows, cols = a[:, None, None], a[None, :, None]
-    return (1 - rows) * ((1 - cols) * top_left + cols * top_right) + rows * ((1 - cols) * bottom_left
-                                                                            + cols * bottom_right)
+    return (1 - rows) * ((1 - cols) * top_left + cols * top_right) + rows * (
+        (1 - cols) * bottom_left + cols * bottom_right
+    )
 
 
 def sweep_dimension(codes, dim: int, values=SWEEP_VALUES) -> np.ndarray:
@@ -136,59 +157,82 @@ def sweep_dimension(codes, dim: int, values=SWEEP_VALUES) -> np.ndarray:
     return swept
 
 
-def extreme_indices(scores, count: int, fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def extreme_indices(
+    scores, count: int, fraction: float = 0.1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """`count` indices drawn from the lowest and from the highest `fraction` of `scores` (Figures 4-5, last row),
     each ordered by score."""
     scores = np.asarray(scores)
     order = np.argsort(scores, kind="stable")
     pool = max(count, int(math.ceil(fraction * len(scores))))
     if 2 * pool > len(scores):
-        raise ValueError(f"{len(scores)} images are too few to pick {count} from each {fraction:.0%} tail")
+        raise ValueError(
+            f"{len(scores)} images are too few to pick {count} from each {fraction:.0%} tail"
+        )
     rng = np.random.default_rng(seed)
     low = np.sort(rng.choice(pool, count, replace=False))
     high = np.sort(rng.choice(pool, count, replace=False)) + len(scores) - pool
     return order[low], order[high]
 
 
-def random_styles_figure(generate, content, noise, styles, path: str, columns: int = 6,
-                         color: str = "lab") -> np.ndarray:
+def random_styles_figure(
+    generate, content, noise, styles, path: str, columns: int = 6, color: str = "lab"
+) -> np.ndarray:
     """Figure 3 left: one content code v and noise w, a style u from `styles` in every cell, `columns` a row."""
     styles = np.asarray(styles, np.float32)
-    images = generate(styles, np.repeat(np.asarray(content)[None], len(styles), 0),
-                      np.repeat(np.asarray(noise)[None], len(styles), 0))
-    return cells_to_png([list(images[i:i + columns]) for i in range(0, len(images), columns)], path, color)
+    images = generate(
+        styles,
+        np.repeat(np.asarray(content)[None], len(styles), 0),
+        np.repeat(np.asarray(noise)[None], len(styles), 0),
+    )
+    return cells_to_png(
+        [list(images[i : i + columns]) for i in range(0, len(images), columns)], path, color
+    )
 
 
-def interpolation_figure(generate, content, noise, corner_styles, path: str, steps: int = 5,
-                         color: str = "lab") -> np.ndarray:
+def interpolation_figure(
+    generate, content, noise, corner_styles, path: str, steps: int = 5, color: str = "lab"
+) -> np.ndarray:
     """Figure 3 right: fixed content and noise; styles bilinearly interpolated between the four corner styles."""
     grid = bilinear_styles(corner_styles, steps).reshape(steps * steps, -1)
     return random_styles_figure(generate, content, noise, grid, path, steps, color)
 
 
-def dimension_sweep_figure(generate, codes, dim: int, low_images, high_images, path: str, values=SWEEP_VALUES,
-                           groups_per_row: int = 2, color: str = "lab") -> np.ndarray:
+def dimension_sweep_figure(
+    generate,
+    codes,
+    dim: int,
+    low_images,
+    high_images,
+    path: str,
+    values=SWEEP_VALUES,
+    groups_per_row: int = 2,
+    color: str = "lab",
+) -> np.ndarray:
     """Figures 4-5: each group is one random code (u, v, w) with u[dim] set to -5, 0, +5, `groups_per_row` groups a
     row; the last row: training images ranked lowest on `dim` (left) and highest (right)."""
     u, v, w = (np.asarray(c, np.float32) for c in codes)
-    swept = sweep_dimension(u, dim, values)                      # [n, len(values), d_style]
+    swept = sweep_dimension(u, dim, values)  # [n, len(values), d_style]
     k = len(values)
     images = generate(swept.reshape(-1, u.shape[-1]), np.repeat(v, k, 0), np.repeat(w, k, 0))
     per_row = groups_per_row * k
-    cells = [list(images[i:i + per_row]) for i in range(0, len(images), per_row)]
+    cells = [list(images[i : i + per_row]) for i in range(0, len(images), per_row)]
     cells.append(list(low_images) + list(high_images))
     return cells_to_png(cells, path, color)
 
 
-def reconstruction_figure(images, reconstructions, path: str, pairs_per_row: int = 4,
-                          color: str = "lab") -> np.ndarray:
+def reconstruction_figure(
+    images, reconstructions, path: str, pairs_per_row: int = 4, color: str = "lab"
+) -> np.ndarray:
     """Figure 6: pairs (image, reconstruction G(u(x), v(x), 0)), `pairs_per_row` pairs a row."""
     cells = [cell for pair in zip(images, reconstructions) for cell in pair]
     step = 2 * pairs_per_row
-    return cells_to_png([cells[i:i + step] for i in range(0, len(cells), step)], path, color)
+    return cells_to_png([cells[i : i + step] for i in range(0, len(cells), step)], path, color)
 
 
-def style_transfer_figure(content_images, style_images, transfers, path: str, color: str = "lab") -> np.ndarray:
+def style_transfer_figure(
+    content_images, style_images, transfers, path: str, color: str = "lab"
+) -> np.ndarray:
     """Figure 7 as a grid: transfers [n_content, n_style, S, S, 3]; header row = style sources, header column = content
     sources, top-left blank."""
     cells = [[None] + list(style_images)]

@@ -1,6 +1,7 @@
 """`python -m tf_gadn.explorer --server localhost:8501 --model style_space` (a running TF Serving REST API) or
 `python -m tf_gadn.explorer --model_dir runs/style_space_demo` (exports the run to a temp dir and serves it with the
 local server): the style explorer at http://localhost:8080/."""
+
 import os
 import signal
 import sys
@@ -12,10 +13,20 @@ from absl import app, flags
 from tf_gadn.explorer.app import ExplorerServer, export_and_serve
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("server", "", "host:port of a running TF Serving REST API (e.g. localhost:8501).")
-flags.DEFINE_string("model", "", "Served model name (default: the run's method with --model_dir, else style_space).")
-flags.DEFINE_string("model_dir", "", "A trained run: exported to a temp dir and served locally (instead of --server).")
-flags.DEFINE_string("data_dir", "", "Data set whose test split the page offers as contents (default: the run's).")
+flags.DEFINE_string(
+    "server", "", "host:port of a running TF Serving REST API (e.g. localhost:8501)."
+)
+flags.DEFINE_string(
+    "model", "", "Served model name (default: the run's method with --model_dir, else style_space)."
+)
+flags.DEFINE_string(
+    "model_dir",
+    "",
+    "A trained run: exported to a temp dir and served locally (instead of --server).",
+)
+flags.DEFINE_string(
+    "data_dir", "", "Data set whose test split the page offers as contents (default: the run's)."
+)
 flags.DEFINE_string("host", "127.0.0.1", "Address of the page; 0.0.0.0 exposes it to the network.")
 flags.DEFINE_integer("port", 8080, "Port of the page.")
 
@@ -34,9 +45,13 @@ def main(argv):
             upstream = f"127.0.0.1:{local.rest_port}"
         else:
             upstream, model, data_dir = FLAGS.server, FLAGS.model or "style_space", ""
-        explorer = ExplorerServer(upstream, model, FLAGS.data_dir or data_dir, FLAGS.host, FLAGS.port).start()
-        print(f"style explorer for model {model!r} at http://{FLAGS.host}:{explorer.port}/ (API {upstream})",
-              flush=True)
+        explorer = ExplorerServer(
+            upstream, model, FLAGS.data_dir or data_dir, FLAGS.host, FLAGS.port
+        ).start()
+        print(
+            f"style explorer for model {model!r} at http://{FLAGS.host}:{explorer.port}/ (API {upstream})",
+            flush=True,
+        )
         try:
             while True:
                 time.sleep(3600)

@@ -1,5 +1,6 @@
 """C2 pre-training (GADN Section 3, end): "at the equilibrium C2 is expected to classify real samples effectively", so
 C2 first learns L_C2-real = NLL(C2(x), a) on real images only, before stage 2 makes it adversarial."""
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -22,7 +23,9 @@ class C2Pretrain(Stage):
 
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)
-        self.classifier2 = gadn.build_networks(config, self.num_artists, ("classifier2",))["classifier2"]
+        self.classifier2 = gadn.build_networks(config, self.num_artists, ("classifier2",))[
+            "classifier2"
+        ]
         self.add_trackers("classifier_nll", "classifier_accuracy")
 
     def networks(self):
@@ -39,5 +42,7 @@ class C2Pretrain(Stage):
             logits = self.classifier2(x)
             loss = self.batch_mean(losses.nll(logits, a))
         self.minimize(tape, loss, "classifier2")
-        self.track(classifier_nll=loss, classifier_accuracy=self.batch_mean(self.correct(logits, a)))
+        self.track(
+            classifier_nll=loss, classifier_accuracy=self.batch_mean(self.correct(logits, a))
+        )
         return self.results()

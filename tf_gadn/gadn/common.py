@@ -1,4 +1,5 @@
 """Pieces the three GADN stages share: drawing codes from E and S with pipeline noise, and the style x content grid."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,7 +42,11 @@ def transfer_model(networks: dict, sample_content=None) -> TransferModel:
         return generate(networks["encoder"](tf.constant(images, tf.float32))[0], target_artists)
 
     def sample(target_artists, rng):
-        return np.concatenate([generate(sample_content(rng, len(part)), part)
-                               for part in np.array_split(target_artists, max(1, len(target_artists) // 64))])
+        return np.concatenate(
+            [
+                generate(sample_content(rng, len(part)), part)
+                for part in np.array_split(target_artists, max(1, len(target_artists) // 64))
+            ]
+        )
 
     return TransferModel(transfer, sample if sample_content is not None else None)

@@ -9,6 +9,7 @@
   true rendering and its baselines, style attribution, per-factor errors, Fréchet distances (transfers and samples).
 - Artist accuracy of a linear probe on E(x): how much style the content code still carries.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,22 @@ BATCH = 64
 def iterate(data_dir: str, image_size: int, split: str = "train"):
     """(images, artists, content_factors) of a split as numpy, in file order."""
     with_factors = bool(records.read_dataset_info(data_dir).get("content_factors"))
-    ds = pipeline.make_dataset(data_dir, split, global_batch_size=BATCH, image_size=image_size, shuffle=False,
-                               repeat=False, drop_remainder=False, with_factors=with_factors)
+    ds = pipeline.make_dataset(
+        data_dir,
+        split,
+        global_batch_size=BATCH,
+        image_size=image_size,
+        shuffle=False,
+        repeat=False,
+        drop_remainder=False,
+        with_factors=with_factors,
+    )
     for batch in ds:
-        yield batch["image"].numpy(), batch["artist"].numpy(), batch.get("content_factors", batch["artist"]).numpy()
+        yield (
+            batch["image"].numpy(),
+            batch["artist"].numpy(),
+            batch.get("content_factors", batch["artist"]).numpy(),
+        )
 
 
 def generate(networks: dict, content: np.ndarray, artists: np.ndarray) -> np.ndarray:
@@ -46,14 +59,16 @@ def content_sampler(stats: dict):
     return lambda rng, n: stats["mean"] + rng.standard_normal((n, len(stats["mean"]))) @ chol.T
 
 
-def table3_accuracy(generator_nets: dict, classifier, stats: dict, artist_counts, seed: int = 1) -> float:
+def table3_accuracy(
+    generator_nets: dict, classifier, stats: dict, artist_counts, seed: int = 1
+) -> float:
     """Top-1 accuracy of `classifier` on samples from random content codes, each artist as often as in training."""
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.repeat(np.arange(len(artist_counts)), artist_counts))
     draw = content_sampler(stats)
     correct = 0
     for start in range(0, len(labels), BATCH):
-        a = labels[start:start + BATCH]
+        a = labels[start : start + BATCH]
         content = draw(rng, len(a))
         logits = classifier(tf.constant(generate(generator_nets, content, a)))
         correct += int(np.sum(np.argmax(logits, axis=1) == a))
@@ -70,38 +85,63 @@ def zero_style_figure(networks: dict, images: np.ndarray, artists: np.ndarray, p
     return path
 
 
-def artist_from_content_code(networks: dict, data_dir: str, image_size: int, num_artists: int, seed: int = 1) -> float:
+def artist_from_content_code(
+    networks: dict, data_dir: str, image_size: int, num_artists: int, seed: int = 1
+) -> float:
     """Accuracy of a linear probe reading the artist from E(x) (held-out 30% of train): how much style E leaks."""
     train = transfer_eval.load_split(data_dir, image_size, "train")
-    codes = np.concatenate([networks["encoder"](tf.constant(train["image"][i:i + BATCH]))[0].numpy()
-                            for i in range(0, len(train["image"]), BATCH)])
+    codes = np.concatenate(
+        [
+            networks["encoder"](tf.constant(train["image"][i : i + BATCH]))[0].numpy()
+            for i in range(0, len(train["image"]), BATCH)
+        ]
+    )
     return probes.split_score(codes, train["artist"], num_artists, seed=seed)
 
 
-def evaluate(model_dir: str, compare_model_dir: str = "", data_dir: str = "", out_dir: str = "",
-             through_stage: str = "") -> dict:
+def evaluate(
+    model_dir: str,
+    compare_model_dir: str = "",
+    data_dir: str = "",
+    out_dir: str = "",
+    through_stage: str = "",
+) -> dict:
     config, artists, networks = checkpoints.load_trained(model_dir, through_stage)
     data_dir = data_dir or config.data_dir
     out_dir = out_dir or os.path.join(model_dir, "eval")
     counts = [a["count"] for a in artists]
-    stats = load_content_stats(model_dir if os.path.exists(os.path.join(model_dir, "gadn_stage1"))
-                               else config.inherit_dir)  # a stage-2-only run (ablation) inherited stage 1
+    stats = load_content_stats(
+        model_dir if os.path.exists(os.path.join(model_dir, "gadn_stage1")) else config.inherit_dir
+    )  # a stage-2-only run (ablation) inherited stage 1
     report: dict = {"model_dir": model_dir}
     if "classifier2" in networks:
-        report["table3"] = {"G (this run)": {"C2 (this run)": table3_accuracy(networks, networks["classifier2"],
-                                                                               stats, counts)}}
+        report["table3"] = {
+            "G (this run)": {
+                "C2 (this run)": table3_accuracy(networks, networks["classifier2"], stats, counts)
+            }
+        }
         if compare_model_dir:
             _, _, other = checkpoints.load_trained(compare_model_dir)
-            report["table3"]["G (this run)"]["C2 (compared run)"] = table3_accuracy(networks, other["classifier2"],
-                                                                                    stats, counts)
+            report["table3"]["G (this run)"]["C2 (compared run)"] = table3_accuracy(
+                networks, other["classifier2"], stats, counts
+            )
             report["table3"]["G (compared run)"] = {
                 "C2 (this run)": table3_accuracy(other, networks["classifier2"], stats, counts),
-                "C2 (compared run)": table3_accuracy(other, other["classifier2"], stats, counts)}
+                "C2 (compared run)": table3_accuracy(other, other["classifier2"], stats, counts),
+            }
     images, labels, _ = next(iterate(data_dir, config.image_size))
-    report["figure5"] = zero_style_figure(networks, images[:8], labels[:8], os.path.join(out_dir, "figure5.png"))
-    report["artist_from_content_code_accuracy"] = artist_from_content_code(networks, data_dir, config.image_size,
-                                                                           len(artists))
-    report["transfer"] = transfer_eval.report(gadn_common.transfer_model(networks, content_sampler(stats)), data_dir, config.image_size, out_dir)
+    report["figure5"] = zero_style_figure(
+        networks, images[:8], labels[:8], os.path.join(out_dir, "figure5.png")
+    )
+    report["artist_from_content_code_accuracy"] = artist_from_content_code(
+        networks, data_dir, config.image_size, len(artists)
+    )
+    report["transfer"] = transfer_eval.report(
+        gadn_common.transfer_model(networks, content_sampler(stats)),
+        data_dir,
+        config.image_size,
+        out_dir,
+    )
     os.makedirs(out_dir, exist_ok=True)
     records.write_json(os.path.join(out_dir, "report.json"), report)
     return report
@@ -110,9 +150,13 @@ def evaluate(model_dir: str, compare_model_dir: str = "", data_dir: str = "", ou
 def format_report(report: dict) -> str:
     lines = []
     for row, cols in report.get("table3", {}).items():
-        lines.append(f"Table 3  {row}: " + ", ".join(f"{c} top-1 = {v:.2%}" for c, v in cols.items()))
-    lines.append(f"Artist from E(x), linear probe: {report['artist_from_content_code_accuracy']:.2%} "
-                 f"(chance {report['transfer']['chance']:.2%})")
+        lines.append(
+            f"Table 3  {row}: " + ", ".join(f"{c} top-1 = {v:.2%}" for c, v in cols.items())
+        )
+    lines.append(
+        f"Artist from E(x), linear probe: {report['artist_from_content_code_accuracy']:.2%} "
+        f"(chance {report['transfer']['chance']:.2%})"
+    )
     if "transfer" in report:
         lines.append("Transfers x -> a' (held-out split):")
         lines.append(transfer_eval.format_summary(report["transfer"]))
@@ -120,8 +164,13 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def cli_report(model_dir: str, compare_model_dir: str = "", data_dir: str = "", out_dir: str = "",
-               through_stage: str = "") -> str:
+def cli_report(
+    model_dir: str,
+    compare_model_dir: str = "",
+    data_dir: str = "",
+    out_dir: str = "",
+    through_stage: str = "",
+) -> str:
     """What `python -m tf_gadn.evaluate` prints for a GADN run (this method's `Method.evaluator`)."""
     report = evaluate(model_dir, compare_model_dir, data_dir, out_dir, through_stage)
     return format_report(report) + "\n" + json.dumps(report["transfer"], indent=1)

@@ -4,6 +4,7 @@ E: trunk -> two parallel dense heads (mean, std) of the content code. G: [conten
 S: not a network, a table of per-artist (mean, std) style codes. C1, C2: trunk -> one logit per artist.
 D: trunk -> one score. Appendix B.1's classifier of [3]: an MLP on the content code.
 """
+
 from __future__ import annotations
 
 import keras
@@ -18,14 +19,21 @@ class StyleTable(keras.layers.Layer):
 
     def __init__(self, num_artists: int, style_dim: int, **kwargs):
         super().__init__(**kwargs)
-        self.mean = self.add_weight(name="mean", shape=(num_artists, style_dim), initializer="zeros")
+        self.mean = self.add_weight(
+            name="mean", shape=(num_artists, style_dim), initializer="zeros"
+        )
         # softplus(0.5413) = 1: every artist starts as N(0, I), the prior of L_S-KL.
-        self.raw_std = self.add_weight(name="raw_std", shape=(num_artists, style_dim),
-                                       initializer=keras.initializers.Constant(0.5413))
+        self.raw_std = self.add_weight(
+            name="raw_std",
+            shape=(num_artists, style_dim),
+            initializer=keras.initializers.Constant(0.5413),
+        )
         self.built = True
 
     def call(self, artist):
-        return float32(tf.gather(self.mean, artist)), positive(float32(tf.gather(self.raw_std, artist)))
+        return float32(tf.gather(self.mean, artist)), positive(
+            float32(tf.gather(self.raw_std, artist))
+        )
 
 
 class CodeClassifier(keras.Model):
@@ -33,8 +41,11 @@ class CodeClassifier(keras.Model):
 
     def __init__(self, code_dim: int, hidden_layers: int, width: int, num_artists: int, **kwargs):
         super().__init__(**kwargs)
-        self.mlp = keras.Sequential([keras.layers.Dense(width, activation="relu") for _ in range(hidden_layers)]
-                                    + [keras.layers.Dense(num_artists)], name="mlp")
+        self.mlp = keras.Sequential(
+            [keras.layers.Dense(width, activation="relu") for _ in range(hidden_layers)]
+            + [keras.layers.Dense(num_artists)],
+            name="mlp",
+        )
         self(tf.zeros([1, code_dim]))
 
     def call(self, code):
@@ -46,14 +57,20 @@ def build_networks(config: Config, num_artists: int, names=None) -> dict:
     spec = config.gadn_trunk()
     builders = {
         "encoder": lambda: ContentEncoder(spec, config.content_dim, name="encoder"),
-        "generator": lambda: Generator(spec, config.content_dim + config.style_dim, config.generator_output,
-                                           name="generator"),
+        "generator": lambda: Generator(
+            spec, config.content_dim + config.style_dim, config.generator_output, name="generator"
+        ),
         "style_table": lambda: StyleTable(num_artists, config.style_dim, name="style_table"),
         "classifier1": lambda: ImageHead(spec, num_artists, name="classifier1"),
         "classifier2": lambda: ImageHead(spec, num_artists, name="classifier2"),
         "discriminator": lambda: ImageHead(spec, 1, name="discriminator"),
-        "code_classifier": lambda: CodeClassifier(config.content_dim, config.mlp_layers, config.mlp_width,
-                                                  num_artists, name="code_classifier"),
+        "code_classifier": lambda: CodeClassifier(
+            config.content_dim,
+            config.mlp_layers,
+            config.mlp_width,
+            num_artists,
+            name="code_classifier",
+        ),
     }
     unknown = set(names or ()) - set(builders)
     if unknown:

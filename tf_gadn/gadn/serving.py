@@ -1,5 +1,6 @@
 """GADN's serving module (BUILD.md, "Serving"): its core functions on model-space images, which
 `tf_gadn.serving.export.ServingModule` wraps into every wire signature."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,23 +28,39 @@ class GadnServing(ServingModule):
     def functions(self):
         table = {
             "transfer": (self.transfer, {"image": IMAGE, "artist_id": ARTIST}),
-            "generate": (self.generate, {"content": tf.TensorSpec([None, self.content_dim], tf.float32, "content"),
-                                         "style": tf.TensorSpec([None, self.style_dim], tf.float32, "style")}),
+            "generate": (
+                self.generate,
+                {
+                    "content": tf.TensorSpec([None, self.content_dim], tf.float32, "content"),
+                    "style": tf.TensorSpec([None, self.style_dim], tf.float32, "style"),
+                },
+            ),
             "encode_content": (self.encode_content, {"image": IMAGE}),
-            "sample": (self.sample, {"artist_id": ARTIST, "seed": tf.TensorSpec([None], tf.int64, "seed")}),
+            "sample": (
+                self.sample,
+                {"artist_id": ARTIST, "seed": tf.TensorSpec([None], tf.int64, "seed")},
+            ),
         }
         if self.classifier is not None:
             table["classify"] = (self.classify, {"image": IMAGE})
-        table.update(self.explorer_functions({"content": table["generate"][1]["content"],
-                                              "style": table["generate"][1]["style"]}))
-        table["transfer_with_strength"][1]["source_artist_id"] = tf.TensorSpec([None], tf.int32, "source_artist_id")
+        table.update(
+            self.explorer_functions(
+                {"content": table["generate"][1]["content"], "style": table["generate"][1]["style"]}
+            )
+        )
+        table["transfer_with_strength"][1]["source_artist_id"] = tf.TensorSpec(
+            [None], tf.int32, "source_artist_id"
+        )
         return table
 
     def phone_tables(self):
         styles = self.style_table(tf.range(self.num_artists))[0]
-        return {"artists": [n.decode() for n in self.artist_names.numpy()], "style_table": styles.numpy().tolist(),
-                "content_mean": self.content_mean.numpy().tolist(),
-                "content_cholesky": self.content_chol.numpy().tolist()}
+        return {
+            "artists": [n.decode() for n in self.artist_names.numpy()],
+            "style_table": styles.numpy().tolist(),
+            "content_mean": self.content_mean.numpy().tolist(),
+            "content_cholesky": self.content_chol.numpy().tolist(),
+        }
 
     def transfer(self, image, artist_id):
         """x's content drawn by artist a': G(E(x).mean, S(a').mean)."""

@@ -6,6 +6,7 @@ L_rec - lambda_C1 L_C + lambda_E-KL L_E-KL + lambda_S-KL L_S-KL. Appendix B.1 ab
 classifier of [3], an MLP on E(x), instead. When done, the content statistics (mean and full covariance of E(x) over
 the training set) are stored for stage-2 sampling, Table 3 and export.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,11 @@ class GadnStage1(Stage):
     NAME = "gadn_stage1"
     CONFIG_PREFIX = "stage1"
     DISTINCT_OTHER_ARTIST = True
-    WATCH = Watch(kl=("content_kl", "style_kl"), output_spread="output_spread", reconstruction="reconstruction")
+    WATCH = Watch(
+        kl=("content_kl", "style_kl"),
+        output_spread="output_spread",
+        reconstruction="reconstruction",
+    )
 
     @classmethod
     def noise_dim(cls, config) -> int:
@@ -36,23 +41,46 @@ class GadnStage1(Stage):
         super().__init__(config, artist_counts, global_batch_size)
         self.on_code = config.stage1_classifier == "code"
         if config.stage1_classifier not in ("generated", "code"):
-            raise ValueError(f"stage1_classifier must be 'generated' or 'code', got {config.stage1_classifier!r}")
+            raise ValueError(
+                f"stage1_classifier must be 'generated' or 'code', got {config.stage1_classifier!r}"
+            )
         classifier = "code_classifier" if self.on_code else "classifier1"
-        nets = gadn.build_networks(config, self.num_artists, ("encoder", "generator", "style_table", classifier))
-        self.encoder, self.generator, self.style_table = nets["encoder"], nets["generator"], nets["style_table"]
+        nets = gadn.build_networks(
+            config, self.num_artists, ("encoder", "generator", "style_table", classifier)
+        )
+        self.encoder, self.generator, self.style_table = (
+            nets["encoder"],
+            nets["generator"],
+            nets["style_table"],
+        )
         self.classifier = nets[classifier]
         self.classifier_name = classifier
-        self.add_trackers("objective", "reconstruction", "classifier_nll", "classifier_accuracy", "content_kl", "style_kl",
-                          "output_spread")
+        self.add_trackers(
+            "objective",
+            "reconstruction",
+            "classifier_nll",
+            "classifier_accuracy",
+            "content_kl",
+            "style_kl",
+            "output_spread",
+        )
 
     def networks(self):
-        return {"encoder": self.encoder, "generator": self.generator, "style_table": self.style_table,
-                self.classifier_name: self.classifier}
+        return {
+            "encoder": self.encoder,
+            "generator": self.generator,
+            "style_table": self.style_table,
+            self.classifier_name: self.classifier,
+        }
 
     def make_optimizers(self):
         lr, style_lr = self.config.stage1_lr, self.config.stage1_style_lr
-        return {"encoder": self.new_optimizer("adam", lr), "generator": self.new_optimizer("adam", lr),
-                "style_table": self.new_optimizer("adam", style_lr), "classifier": self.new_optimizer("adam", lr)}
+        return {
+            "encoder": self.new_optimizer("adam", lr),
+            "generator": self.new_optimizer("adam", lr),
+            "style_table": self.new_optimizer("adam", style_lr),
+            "classifier": self.new_optimizer("adam", lr),
+        }
 
     def optimized_networks(self):
         return {**super().optimized_networks(), "classifier": (self.classifier_name,)}
@@ -64,7 +92,10 @@ class GadnStage1(Stage):
     def train_step(self, batch):
         x, a, a_other = batch["image"], batch["artist"], batch["other_artist"]
         eps_content, eps_style, eps_other = tf.split(
-            batch["noise"], [self.config.content_dim, self.config.style_dim, self.config.style_dim], axis=-1)
+            batch["noise"],
+            [self.config.content_dim, self.config.style_dim, self.config.style_dim],
+            axis=-1,
+        )
 
         # One forward of E and G serves both updates: C1's step does not change them.
         with tf.GradientTape() as tape:
@@ -75,7 +106,9 @@ class GadnStage1(Stage):
 
             # C1: name the true artist of x from x's content drawn in the style of a' != a.
             with tape.stop_recording(), tf.GradientTape() as c1_tape:
-                classifier_loss = self.batch_mean(losses.nll(self.classifier(tf.stop_gradient(seen_by_c1)), a))
+                classifier_loss = self.batch_mean(
+                    losses.nll(self.classifier(tf.stop_gradient(seen_by_c1)), a)
+                )
             with tape.stop_recording():
                 self.minimize(c1_tape, classifier_loss, "classifier")
 
@@ -88,25 +121,46 @@ class GadnStage1(Stage):
                 adversarial = tf.minimum(adversarial, losses.chance_level(self.num_artists))
             content_kl = self.batch_mean(losses.kl_to_standard_normal(content_mean, content_std))
             style_kl = self.batch_mean(losses.kl_to_standard_normal(style_mean, style_std))
-            total = (reconstruction - self.config.lambda_c1 * adversarial + self.config.lambda_e_kl * content_kl
-                     + self.config.lambda_s_kl * style_kl)
+            total = (
+                reconstruction
+                - self.config.lambda_c1 * adversarial
+                + self.config.lambda_e_kl * content_kl
+                + self.config.lambda_s_kl * style_kl
+            )
         self.minimize(tape, total, "encoder", "generator", "style_table")
 
-        self.track(objective=total, reconstruction=reconstruction, classifier_nll=classifier_loss,
-                   classifier_accuracy=self.batch_mean(self.correct(logits, a)), content_kl=content_kl, style_kl=style_kl,
-                   output_spread=output_spread(reconstructed, x))
+        self.track(
+            objective=total,
+            reconstruction=reconstruction,
+            classifier_nll=classifier_loss,
+            classifier_accuracy=self.batch_mean(self.correct(logits, a)),
+            content_kl=content_kl,
+            style_kl=style_kl,
+            output_spread=output_spread(reconstructed, x),
+        )
         return self.results()
 
     def transfer_model(self):
-        return transfer_model({"encoder": self.encoder, "generator": self.generator, "style_table": self.style_table})
+        return transfer_model(
+            {"encoder": self.encoder, "generator": self.generator, "style_table": self.style_table}
+        )
 
     def sample_grid(self, batch):
-        return style_by_content_grid(self.encoder, self.generator, self.style_table, batch["image"], self.num_artists)
+        return style_by_content_grid(
+            self.encoder, self.generator, self.style_table, batch["image"], self.num_artists
+        )
 
     def after_training(self, make_eval_dataset, model_dir):
-        codes = np.concatenate([self.encoder(batch["image"])[0].numpy() for batch in make_eval_dataset()])
+        codes = np.concatenate(
+            [self.encoder(batch["image"])[0].numpy() for batch in make_eval_dataset()]
+        )
         path = os.path.join(model_dir, self.NAME, CONTENT_STATS)
-        np.savez(path + ".tmp.npz", mean=codes.mean(axis=0), cov=np.cov(codes, rowvar=False), count=len(codes))
+        np.savez(
+            path + ".tmp.npz",
+            mean=codes.mean(axis=0),
+            cov=np.cov(codes, rowvar=False),
+            count=len(codes),
+        )
         os.replace(path + ".tmp.npz", path)
 
 

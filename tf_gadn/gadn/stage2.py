@@ -6,6 +6,7 @@ E is frozen (inherited from stage 1, with G and S; C2 comes from its pre-trainin
 lambda_D L_D-adv + lambda_C2 L_C2-adv + lambda_cont L_cont + lambda_S-KL L_S-KL (+ stage 1's reconstruction with
 --stage2_reconstruction, not in the paper).
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -20,7 +21,10 @@ from tf_gadn.training.stage import Stage
 class GadnStage2(Stage):
     NAME = "gadn_stage2"
     CONFIG_PREFIX = "stage2"
-    INHERITS = {"gadn_stage1": ("encoder", "generator", "style_table"), "c2_pretrain": ("classifier2",)}
+    INHERITS = {
+        "gadn_stage1": ("encoder", "generator", "style_table"),
+        "c2_pretrain": ("classifier2",),
+    }
     FROZEN = ("encoder",)
 
     @classmethod
@@ -29,7 +33,9 @@ class GadnStage2(Stage):
 
     @classmethod
     def uniform_dim(cls, config) -> int:
-        return 2 * augment.UNIFORMS if config.critic_augment else 0  # zoom/shift of real and of generated images
+        return (
+            2 * augment.UNIFORMS if config.critic_augment else 0
+        )  # zoom/shift of real and of generated images
 
     def critic_views(self, real, fake, uniform):
         """What D and C2 see: the images themselves, or (--critic_augment) randomly zoomed and shifted copies."""
@@ -40,45 +46,84 @@ class GadnStage2(Stage):
 
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)
-        nets = gadn.build_networks(config, self.num_artists,
-                                   ("encoder", "generator", "style_table", "classifier2", "discriminator"))
-        self.encoder, self.generator, self.style_table = nets["encoder"], nets["generator"], nets["style_table"]
+        nets = gadn.build_networks(
+            config,
+            self.num_artists,
+            ("encoder", "generator", "style_table", "classifier2", "discriminator"),
+        )
+        self.encoder, self.generator, self.style_table = (
+            nets["encoder"],
+            nets["generator"],
+            nets["style_table"],
+        )
         self.classifier2, self.discriminator = nets["classifier2"], nets["discriminator"]
         self.encoder.trainable = False
-        self.add_trackers("objective", "d_real", "d_fake", "c2_real", "c2_fake", "c2_real_accuracy", "c2_fake_accuracy",
-                          "d_adv", "c2_adv", "content", "style_kl",
-                          *(["reconstruction"] if config.stage2_reconstruction else []))
+        self.add_trackers(
+            "objective",
+            "d_real",
+            "d_fake",
+            "c2_real",
+            "c2_fake",
+            "c2_real_accuracy",
+            "c2_fake_accuracy",
+            "d_adv",
+            "c2_adv",
+            "content",
+            "style_kl",
+            *(["reconstruction"] if config.stage2_reconstruction else []),
+        )
         self.reconstruct = config.stage2_reconstruction > 0
 
     def networks(self):
-        return {"encoder": self.encoder, "generator": self.generator, "style_table": self.style_table,
-                "classifier2": self.classifier2, "discriminator": self.discriminator}
+        return {
+            "encoder": self.encoder,
+            "generator": self.generator,
+            "style_table": self.style_table,
+            "classifier2": self.classifier2,
+            "discriminator": self.discriminator,
+        }
 
     def make_optimizers(self):
         lr = self.config.stage2_lr
-        return {"generator": self.new_optimizer("rmsprop", lr),
-                "style_table": self.new_optimizer("rmsprop", self.config.stage2_style_lr),
-                "discriminator": self.new_optimizer("rmsprop", lr), "classifier2": self.new_optimizer("rmsprop", lr)}
+        return {
+            "generator": self.new_optimizer("rmsprop", lr),
+            "style_table": self.new_optimizer("rmsprop", self.config.stage2_style_lr),
+            "discriminator": self.new_optimizer("rmsprop", lr),
+            "classifier2": self.new_optimizer("rmsprop", lr),
+        }
 
     def train_step(self, batch):
         x, a, a_other = batch["image"], batch["artist"], batch["other_artist"]
-        eps_content, eps_other = tf.split(batch["noise"], [self.config.content_dim, self.config.style_dim], axis=-1)
-        content, content_mean, _ = sample_code(self.encoder, x, eps_content)  # E is fixed in stage 2
+        eps_content, eps_other = tf.split(
+            batch["noise"], [self.config.content_dim, self.config.style_dim], axis=-1
+        )
+        content, content_mean, _ = sample_code(
+            self.encoder, x, eps_content
+        )  # E is fixed in stage 2
 
         # One G forward serves both updates: the D/C2 step does not change G or S, so G(E(x), S(a')) is the same
         # before and after it.
         with tf.GradientTape() as tape:
             style_other, style_mean, style_std = sample_code(self.style_table, a_other, eps_other)
             if self.reconstruct:  # x in its own artist's (mean) style, drawn in the same G call
-                fake, redrawn = tf.split(self.generator([tf.concat([content, content], 0),
-                                                         tf.concat([style_other, self.style_table(a)[0]], 0)]), 2)
+                fake, redrawn = tf.split(
+                    self.generator(
+                        [
+                            tf.concat([content, content], 0),
+                            tf.concat([style_other, self.style_table(a)[0]], 0),
+                        ]
+                    ),
+                    2,
+                )
             else:
                 fake = self.generator([content, style_other])
             seen_real, seen_fake = self.critic_views(x, fake, batch.get("uniform"))
             # D and C2 on real images and on x's content drawn in the style of a'.
             with tape.stop_recording(), tf.GradientTape(persistent=True) as critic_tape:
                 d_real = self.batch_mean(losses.lsgan_real(self.discriminator(seen_real)))
-                d_fake = self.batch_mean(losses.lsgan_fake(self.discriminator(tf.stop_gradient(seen_fake))))
+                d_fake = self.batch_mean(
+                    losses.lsgan_fake(self.discriminator(tf.stop_gradient(seen_fake)))
+                )
                 logits_real = self.classifier2(seen_real)
                 logits_fake = self.classifier2(tf.stop_gradient(seen_fake))
                 c2_real = self.batch_mean(losses.nll(logits_real, a))
@@ -95,23 +140,40 @@ class GadnStage2(Stage):
             c2_adv = self.batch_mean(losses.nll(logits_adv, a_other))
             content_loss = self.batch_mean(losses.content_loss(self.encoder(fake)[0], content_mean))
             style_kl = self.batch_mean(losses.kl_to_standard_normal(style_mean, style_std))
-            total = (self.config.lambda_d * d_adv + self.config.lambda_c2 * c2_adv
-                     + self.config.lambda_cont * content_loss + self.config.lambda_s_kl * style_kl)
+            total = (
+                self.config.lambda_d * d_adv
+                + self.config.lambda_c2 * c2_adv
+                + self.config.lambda_cont * content_loss
+                + self.config.lambda_s_kl * style_kl
+            )
             extra = {}
             if self.reconstruct:
                 extra["reconstruction"] = self.batch_mean(losses.pixel_distance(x, redrawn))
                 total += self.config.stage2_reconstruction * extra["reconstruction"]
         self.minimize(tape, total, "generator", "style_table")
 
-        self.track(objective=total, d_real=d_real, d_fake=d_fake, c2_real=c2_real, c2_fake=c2_fake,
-                   c2_real_accuracy=self.batch_mean(self.correct(logits_real, a)),
-                   c2_fake_accuracy=self.batch_mean(self.correct(logits_adv, a_other)),
-                   d_adv=d_adv, c2_adv=c2_adv, content=content_loss, style_kl=style_kl, **extra)
+        self.track(
+            objective=total,
+            d_real=d_real,
+            d_fake=d_fake,
+            c2_real=c2_real,
+            c2_fake=c2_fake,
+            c2_real_accuracy=self.batch_mean(self.correct(logits_real, a)),
+            c2_fake_accuracy=self.batch_mean(self.correct(logits_adv, a_other)),
+            d_adv=d_adv,
+            c2_adv=c2_adv,
+            content=content_loss,
+            style_kl=style_kl,
+            **extra,
+        )
         return self.results()
 
     def transfer_model(self):
-        return transfer_model({"encoder": self.encoder, "generator": self.generator, "style_table": self.style_table})
+        return transfer_model(
+            {"encoder": self.encoder, "generator": self.generator, "style_table": self.style_table}
+        )
 
     def sample_grid(self, batch):
-        return style_by_content_grid(self.encoder, self.generator, self.style_table, batch["image"], self.num_artists)
-
+        return style_by_content_grid(
+            self.encoder, self.generator, self.style_table, batch["image"], self.num_artists
+        )

@@ -2,6 +2,7 @@
 encoder E(x) -> (mean, std), a generator G([code parts]) -> image, and an image head (trunk + one dense layer) for
 classifiers and discriminators. Constructors take a `TrunkSpec` and code sizes, never a Config.
 """
+
 from __future__ import annotations
 
 import keras

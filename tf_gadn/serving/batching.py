@@ -14,6 +14,7 @@ Two modes:
 `batching.config` is TF Serving's text-format BatchingParameters (`max_batch_size { value: 8 }` ...); only the fields
 below are used. That proto is not in the tensorflow-serving-api wheel, so its fields are read directly.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,10 +51,14 @@ class BatchingParameters:
             if any(b <= a for a, b in zip(sizes, sizes[1:])):
                 raise ValueError("allowed_batch_sizes entries must be monotonically increasing")
             if sizes[-1] != self.max_batch_size:
-                raise ValueError("Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
-                                 f"{sizes[-1]}; expected {self.max_batch_size}")
+                raise ValueError(
+                    "Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
+                    f"{sizes[-1]}; expected {self.max_batch_size}"
+                )
         if self.pad_variable_length_inputs:
-            raise ValueError("pad_variable_length_inputs is not supported: zero padding would become part of an image")
+            raise ValueError(
+                "pad_variable_length_inputs is not supported: zero padding would become part of an image"
+            )
 
     def padded_size(self, rows: int) -> int:
         """The smallest allowed batch size that holds `rows` (TF Serving's RoundToLowestAllowedBatchSize)."""
@@ -61,21 +66,32 @@ class BatchingParameters:
 
 
 # what serving/batching.config ships and each export writes as its batching_params.pbtxt
-SHIPPED = BatchingParameters(max_batch_size=8, batch_timeout_micros=2000, max_enqueued_batches=100,
-                             allowed_batch_sizes=(1, 2, 4, 8))
-PER_MODEL_FILE = "batching_params.pbtxt"   # in a version directory (--enable_per_model_batching_parameters)
+SHIPPED = BatchingParameters(
+    max_batch_size=8,
+    batch_timeout_micros=2000,
+    max_enqueued_batches=100,
+    allowed_batch_sizes=(1, 2, 4, 8),
+)
+PER_MODEL_FILE = (
+    "batching_params.pbtxt"  # in a version directory (--enable_per_model_batching_parameters)
+)
 
 
 def parse_batching_config(text: str, mode: str = "strict") -> BatchingParameters:
     text = re.sub(r"#.*", "", text)
-    values: dict = {name: int(value) for name, value in
-                    re.findall(r"(\w+)\s*\{\s*value\s*:\s*(\d+)\s*\}", text)}
+    values: dict = {
+        name: int(value) for name, value in re.findall(r"(\w+)\s*\{\s*value\s*:\s*(\d+)\s*\}", text)
+    }
     allowed = tuple(int(v) for v in re.findall(r"allowed_batch_sizes\s*:\s*(\d+)", text))
     pad = re.search(r"pad_variable_length_inputs\s*:\s*(\w+)", text)
     known = {f.name for f in dataclasses.fields(BatchingParameters)}
     values = {k: v for k, v in values.items() if k in known}
-    return BatchingParameters(**values, allowed_batch_sizes=allowed,
-                              pad_variable_length_inputs=bool(pad and pad.group(1) == "true"), mode=mode)
+    return BatchingParameters(
+        **values,
+        allowed_batch_sizes=allowed,
+        pad_variable_length_inputs=bool(pad and pad.group(1) == "true"),
+        mode=mode,
+    )
 
 
 def read_batching_config(path: str, mode: str = "strict") -> BatchingParameters:
@@ -86,9 +102,11 @@ def read_batching_config(path: str, mode: str = "strict") -> BatchingParameters:
 def batching_params_text(params: BatchingParameters) -> str:
     """A BatchingParameters text proto (a model's `batching_params.pbtxt`, read by tensorflow_model_server with
     --enable_per_model_batching_parameters from the version directory)."""
-    lines = [f"max_batch_size {{ value: {params.max_batch_size} }}",
-             f"batch_timeout_micros {{ value: {params.batch_timeout_micros} }}",
-             f"max_enqueued_batches {{ value: {params.max_enqueued_batches} }}"]
+    lines = [
+        f"max_batch_size {{ value: {params.max_batch_size} }}",
+        f"batch_timeout_micros {{ value: {params.batch_timeout_micros} }}",
+        f"max_enqueued_batches {{ value: {params.max_enqueued_batches} }}",
+    ]
     lines += [f"allowed_batch_sizes: {size}" for size in params.allowed_batch_sizes]
     lines.append("pad_variable_length_inputs: false")
     return "\n".join(lines) + "\n"
@@ -106,10 +124,12 @@ def rows(inputs: dict) -> int:
 
 def shape_mismatch(name: str) -> ServingError:
     """TF Serving's message, verbatim (BatchingSession::MergeInputTensors; its missing spaces included)."""
-    return ServingError(grpc.StatusCode.FAILED_PRECONDITION,
-                        f"Tensors with name '{name}' from different tasks have different shapes and padding is turned "
-                        "off.Set pad_variable_length_inputs to true, or ensure that all tensors with the same name"
-                        "have equal dimensions starting with the first dim.")
+    return ServingError(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        f"Tensors with name '{name}' from different tasks have different shapes and padding is turned "
+        "off.Set pad_variable_length_inputs to true, or ensure that all tensors with the same name"
+        "have equal dimensions starting with the first dim.",
+    )
 
 
 @dataclasses.dataclass
@@ -130,25 +150,37 @@ class Batcher:
         self.params = params
         self.queues: dict = {}
         self.lock = threading.Lock()
-        self.batches = self.rows = 0   # executed batches and their rows (monitoring endpoint, tests, benchmarks)
-        self.padding = 0               # rows added to reach an allowed batch size
+        self.batches = self.rows = (
+            0  # executed batches and their rows (monitoring endpoint, tests, benchmarks)
+        )
+        self.padding = 0  # rows added to reach an allowed batch size
 
     def run(self, key, function, inputs: dict, params: BatchingParameters | None = None) -> dict:
         """Queues one request; `params` are a model's own (per-model batching parameters), else the server's."""
         params = params or self.params
         task = _Task(inputs, rows(inputs), Future())
-        if task.rows > params.max_batch_size:   # the shared batch scheduler's check (no large-batch splitting)
-            raise invalid(f"Task size {task.rows} is larger than maximum input batch size {params.max_batch_size}")
+        if (
+            task.rows > params.max_batch_size
+        ):  # the shared batch scheduler's check (no large-batch splitting)
+            raise invalid(
+                f"Task size {task.rows} is larger than maximum input batch size {params.max_batch_size}"
+            )
         with self.lock:
             if key not in self.queues:
                 self.queues[key] = queue.Queue(params.max_enqueued_batches * params.max_batch_size)
-                threading.Thread(target=self._work, args=(key, function, params), daemon=True,
-                                 name=f"batch-{key}").start()
+                threading.Thread(
+                    target=self._work,
+                    args=(key, function, params),
+                    daemon=True,
+                    name=f"batch-{key}",
+                ).start()
             try:
                 self.queues[key].put_nowait(task)
             except queue.Full:
-                raise ServingError(grpc.StatusCode.UNAVAILABLE, "The batch scheduling queue to which this task was "
-                                                                "submitted is full") from None
+                raise ServingError(
+                    grpc.StatusCode.UNAVAILABLE,
+                    "The batch scheduling queue to which this task was submitted is full",
+                ) from None
         return task.future.result()
 
     def _work(self, key, function, params: BatchingParameters) -> None:
@@ -174,7 +206,7 @@ class Batcher:
                 except queue.Empty:
                     break
                 if total + task.rows > params.max_batch_size:
-                    held = task   # opens the next batch
+                    held = task  # opens the next batch
                     break
                 batch.append(task)
                 total += task.rows
@@ -204,7 +236,11 @@ class Batcher:
                 inputs[name] = np.concatenate(parts)
             outputs = function(inputs)
             with self.lock:
-                self.batches, self.rows, self.padding = self.batches + 1, self.rows + total, self.padding + padding
+                self.batches, self.rows, self.padding = (
+                    self.batches + 1,
+                    self.rows + total,
+                    self.padding + padding,
+                )
         except Exception as error:  # noqa: BLE001 - every caller's thread reports it (ServingError or INTERNAL)
             for task in batch:
                 task.future.set_exception(error)
@@ -234,5 +270,5 @@ class Batcher:
     def _split(group: list, outputs: dict) -> None:
         start = 0
         for task in group:
-            task.future.set_result({k: v[start:start + task.rows] for k, v in outputs.items()})
+            task.future.set_result({k: v[start : start + task.rows] for k, v in outputs.items()})
             start += task.rows

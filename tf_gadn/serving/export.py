@@ -15,6 +15,7 @@ G(E(x).mean, S(a').mean); style space: G(u(a'), v(x), 0), plus encode_style and 
 unknown name, undecodable or oversized image), which TF Serving and tf_gadn.serve report as INVALID_ARGUMENT.
 `artists.json` travels as an asset. A method is one ServingModule subclass named by its `Method` record (tf_gadn.training.registry).
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,8 +34,10 @@ from tf_gadn.serving.image_headers import (
 )
 from tf_gadn.training import checkpoints, registry
 
-TEMP_PREFIX = ".tmp-"   # hidden, not all-digit: TF Serving and tf_gadn.serve never load it as a version
-IMAGE, IMAGES, ARTIST = "image", "images", "artist"   # input kinds that have wire variants
+TEMP_PREFIX = (
+    ".tmp-"  # hidden, not all-digit: TF Serving and tf_gadn.serve never load it as a version
+)
+IMAGE, IMAGES, ARTIST = "image", "images", "artist"  # input kinds that have wire variants
 DEFAULT_SIGNATURE = "transfer"
 
 
@@ -45,6 +48,7 @@ class ServingModule(tf.Module):
     A core takes model-space float images [B, S, S, C] (IMAGES: [B, R, S, S, C]) and int32 artist ids, and returns a
     dict of tensors; an `image` output in model space leaves as uint8 RGB.
     """
+
     color = "rgb"
 
     def __init__(self, config, artists: list[dict], model_dir: str):
@@ -54,7 +58,9 @@ class ServingModule(tf.Module):
         names = [a["name"] for a in artists]
         self.artist_names = tf.constant(names, tf.string)
         self.name_to_id = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(names, tf.range(len(names), dtype=tf.int32)), default_value=-1)
+            tf.lookup.KeyValueTensorInitializer(names, tf.range(len(names), dtype=tf.int32)),
+            default_value=-1,
+        )
         self.artists_json = tf.saved_model.Asset(os.path.join(model_dir, records.ARTISTS_FILE))
 
     def functions(self) -> dict:
@@ -71,8 +77,11 @@ class ServingModule(tf.Module):
         x = tf.cast(uint8_or_float, tf.float32)
         size = self.image_size
         if x.shape[1] != size or x.shape[2] != size:
-            x = tf.cond(tf.reduce_all(tf.shape(x)[1:3] == size), lambda: x,
-                        lambda: tf.image.resize(x, [size, size], antialias=True))
+            x = tf.cond(
+                tf.reduce_all(tf.shape(x)[1:3] == size),
+                lambda: x,
+                lambda: tf.image.resize(x, [size, size], antialias=True),
+            )
         return colors.to_model_space(x / 127.5 - 1.0, self.color)
 
     def _decode(self, encoded):
@@ -81,13 +90,21 @@ class ServingModule(tf.Module):
         between a decompression bomb and tf.io.decode_image. Unreadable headers, oversized or undecodable images
         raise InvalidArgument."""
         width, height = image_headers.graph_image_size(encoded)
-        readable = tf.debugging.Assert(width >= 0, ["image_bytes: not a PNG, JPEG, GIF or BMP image (or its header "
-                                                    "is cut short)"])
+        readable = tf.debugging.Assert(
+            width >= 0,
+            ["image_bytes: not a PNG, JPEG, GIF or BMP image (or its header is cut short)"],
+        )
         with tf.control_dependencies([readable]):
             small = tf.debugging.Assert(
                 (width * height <= MAX_IMAGE_PIXELS),
-                ["image_bytes: the image header claims", tf.cast(width, tf.int64), "x", tf.cast(height, tf.int64),
-                 f"pixels, over the limit of {MAX_IMAGE_PIXELS} pixels"])
+                [
+                    "image_bytes: the image header claims",
+                    tf.cast(width, tf.int64),
+                    "x",
+                    tf.cast(height, tf.int64),
+                    f"pixels, over the limit of {MAX_IMAGE_PIXELS} pixels",
+                ],
+            )
         with tf.control_dependencies([small]):
             image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
         image = tf.cast(image, tf.float32)[None]
@@ -95,7 +112,11 @@ class ServingModule(tf.Module):
 
     def _images(self, wire, encoded: bool, sets: bool):
         """uint8 [B, (R,) H, W, 3] or bytes [B, (R)] -> model space [B, (R,) S, S, C]."""
-        flat = tf.reshape(wire, [-1]) if encoded else tf.reshape(wire, tf.concat([[-1], tf.shape(wire)[-3:]], 0))
+        flat = (
+            tf.reshape(wire, [-1])
+            if encoded
+            else tf.reshape(wire, tf.concat([[-1], tf.shape(wire)[-3:]], 0))
+        )
         if encoded:
             spec = tf.TensorSpec([self.image_size, self.image_size, 3], tf.float32)
             flat = tf.map_fn(self._decode, flat, fn_output_signature=spec)
@@ -106,12 +127,15 @@ class ServingModule(tf.Module):
         """Ids checked before any gather: on a GPU an out-of-range gather silently returns zeros."""
         if by_name:
             ids = self.name_to_id.lookup(wire)
-            valid = tf.debugging.Assert(tf.reduce_all(ids >= 0),
-                                        ["unknown artist name(s):", tf.boolean_mask(wire, ids < 0)])
+            valid = tf.debugging.Assert(
+                tf.reduce_all(ids >= 0), ["unknown artist name(s):", tf.boolean_mask(wire, ids < 0)]
+            )
         elif checked:
             ids = wire
-            valid = tf.debugging.Assert(tf.reduce_all((ids >= 0) & (ids < self.num_artists)),
-                                        [f"artist_id out of range [0, {self.num_artists}):", ids])
+            valid = tf.debugging.Assert(
+                tf.reduce_all((ids >= 0) & (ids < self.num_artists)),
+                [f"artist_id out of range [0, {self.num_artists}):", ids],
+            )
         else:
             return wire
         with tf.control_dependencies([valid]):
@@ -125,14 +149,21 @@ class ServingModule(tf.Module):
     @staticmethod
     def seeded_normal(seed, dim: int):
         """[B, dim] standard normal rows, row i a function of seed[i] alone (same seed, same draw, any batch)."""
-        return tf.map_fn(lambda s: tf.random.stateless_normal([dim], tf.stack([s, tf.zeros_like(s)])), seed,
-                         fn_output_signature=tf.TensorSpec([dim], tf.float32))
+        return tf.map_fn(
+            lambda s: tf.random.stateless_normal([dim], tf.stack([s, tf.zeros_like(s)])),
+            seed,
+            fn_output_signature=tf.TensorSpec([dim], tf.float32),
+        )
 
     def artist_prediction(self, logits):
         """classify outputs from per-artist scores: logits, probabilities, the best artist's id and name."""
         best = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits),
-                "artist_id": best, "artist": tf.gather(self.artist_names, best)}
+        return {
+            "logits": logits,
+            "probabilities": tf.nn.softmax(logits),
+            "artist_id": best,
+            "artist": tf.gather(self.artist_names, best),
+        }
 
     # ---- the explorer's signatures (issue 16), shared by every method --------------------------------------------------
     def explorer_functions(self, code_specs: dict) -> dict:
@@ -144,9 +175,15 @@ class ServingModule(tf.Module):
             "artists": (self.artists, {"row": tf.TensorSpec([None], tf.int32, "row")}),
             "artist_style": (self.artist_style, {"artist_id": ARTIST}),
             "render": (self.render, {**code_specs, "image": IMAGE, **amount}),
-            "transfer_with_strength": (self.transfer_with_strength, {
-                "image": IMAGE, "artist_id": ARTIST, "strength": tf.TensorSpec([None], tf.float32, "strength"),
-                **amount}),
+            "transfer_with_strength": (
+                self.transfer_with_strength,
+                {
+                    "image": IMAGE,
+                    "artist_id": ARTIST,
+                    "strength": tf.TensorSpec([None], tf.float32, "strength"),
+                    **amount,
+                },
+            ),
         }
 
     def artists(self, row):
@@ -156,8 +193,14 @@ class ServingModule(tf.Module):
     def render(self, image, keep_colors, **codes):
         """PNG only: on TF Serving's REST API a uint8 image output travels as a JSON list of numbers (json.dumps of
         one 256 px image took 0.6 s on this CPU), a PNG as one base64 string."""
-        pixels = self.to_uint8(self.keep_colors(self.generate(**codes)["image"], image, keep_colors))
-        return {"png_bytes": tf.map_fn(tf.io.encode_png, pixels, fn_output_signature=tf.TensorSpec([], tf.string))}
+        pixels = self.to_uint8(
+            self.keep_colors(self.generate(**codes)["image"], image, keep_colors)
+        )
+        return {
+            "png_bytes": tf.map_fn(
+                tf.io.encode_png, pixels, fn_output_signature=tf.TensorSpec([], tf.string)
+            )
+        }
 
     def render_pixels(self, image, keep_colors, **codes):
         return {"image": self.keep_colors(self.generate(**codes)["image"], image, keep_colors)}
@@ -165,27 +208,40 @@ class ServingModule(tf.Module):
     def keep_colors(self, output, image, amount):
         """Luminance-only transfer (Gatys et al., discussed in GADN's appendix): L from `output`, a and b from
         `image`, both model space [B, S, S, C]; amount [B] blends 0 (output's colours) ... 1 (image's colours)."""
-        to_lab = (lambda x: x) if self.color == "lab" else (lambda x: colors.to_model_space(x, "lab"))
+        to_lab = (
+            (lambda x: x) if self.color == "lab" else (lambda x: colors.to_model_space(x, "lab"))
+        )
         out, src = to_lab(output), to_lab(image)
         amount = tf.reshape(amount, [-1, 1, 1, 1])
-        lab = tf.concat([out[..., :1], out[..., 1:] + amount * (src[..., 1:] - out[..., 1:])], axis=-1)
+        lab = tf.concat(
+            [out[..., :1], out[..., 1:] + amount * (src[..., 1:] - out[..., 1:])], axis=-1
+        )
         return lab if self.color == "lab" else colors.to_rgb_m11(lab, "lab")
 
     # ---- signatures -------------------------------------------------------------------------------------------------
-    def wire_function(self, core, kinds: dict, encoded=False, by_name=False, checked=True, batch=None):
+    def wire_function(
+        self, core, kinds: dict, encoded=False, by_name=False, checked=True, batch=None
+    ):
         """A tf.function with one named TensorSpec per wire input, wrapping `core`; `batch` fixes the batch size
         and the image size (TFLite), else both stay dynamic."""
         side = None if batch is None else self.image_size
         wire_specs = {
-            IMAGE: tf.TensorSpec([batch], tf.string, "image_bytes") if encoded
+            IMAGE: tf.TensorSpec([batch], tf.string, "image_bytes")
+            if encoded
             else tf.TensorSpec([batch, side, side, 3], tf.uint8, "image"),
-            IMAGES: tf.TensorSpec([batch, None], tf.string, "reference_images_bytes") if encoded
+            IMAGES: tf.TensorSpec([batch, None], tf.string, "reference_images_bytes")
+            if encoded
             else tf.TensorSpec([batch, None, side, side, 3], tf.uint8, "reference_images"),
-            ARTIST: tf.TensorSpec([batch], tf.string, "artist") if by_name else tf.TensorSpec([batch], tf.int32,
-                                                                                              "artist_id"),
+            ARTIST: tf.TensorSpec([batch], tf.string, "artist")
+            if by_name
+            else tf.TensorSpec([batch], tf.int32, "artist_id"),
         }
-        specs = [wire_specs[k] if isinstance(k, str) else tf.TensorSpec([batch, *k.shape[1:]], k.dtype, k.name)
-                 for k in kinds.values()]
+        specs = [
+            wire_specs[k]
+            if isinstance(k, str)
+            else tf.TensorSpec([batch, *k.shape[1:]], k.dtype, k.name)
+            for k in kinds.values()
+        ]
 
         def serve(*wire):
             args = {}
@@ -199,8 +255,11 @@ class ServingModule(tf.Module):
             if "image" in outputs:
                 outputs["image"] = self.to_uint8(outputs["image"])
                 if encoded:
-                    outputs["png_bytes"] = tf.map_fn(tf.io.encode_png, outputs["image"],
-                                                     fn_output_signature=tf.TensorSpec([], tf.string))
+                    outputs["png_bytes"] = tf.map_fn(
+                        tf.io.encode_png,
+                        outputs["image"],
+                        fn_output_signature=tf.TensorSpec([], tf.string),
+                    )
             return outputs
 
         return tf.function(serve, input_signature=specs)
@@ -213,7 +272,9 @@ class ServingModule(tf.Module):
             for encoded in (False, True) if has_image else (False,):
                 for by_name in (False, True) if ARTIST in kinds.values() else (False,):
                     key = name + ("_encoded" if encoded else "") + ("_by_name" if by_name else "")
-                    sigs[key] = self.wire_function(core, kinds, encoded, by_name).get_concrete_function()
+                    sigs[key] = self.wire_function(
+                        core, kinds, encoded, by_name
+                    ).get_concrete_function()
         sigs["serving_default"] = sigs[DEFAULT_SIGNATURE]
         return sigs
 
@@ -231,7 +292,11 @@ def signatures_for(config, artists, networks, model_dir) -> ServingModule:
 
 
 def next_version(base_path: str) -> int:
-    versions = [int(d) for d in os.listdir(base_path) if re.fullmatch(r"\d+", d)] if os.path.isdir(base_path) else []
+    versions = (
+        [int(d) for d in os.listdir(base_path) if re.fullmatch(r"\d+", d)]
+        if os.path.isdir(base_path)
+        else []
+    )
     return max(versions, default=0) + 1
 
 
@@ -247,7 +312,9 @@ def remove_stale_temps(base_path: str) -> list[str]:
         if match and _process_alive(int(match.group(1))):
             continue
         shutil.rmtree(os.path.join(base_path, name), ignore_errors=True)
-        logging.warning("removed %s, left by an export that did not finish", os.path.join(base_path, name))
+        logging.warning(
+            "removed %s, left by an export that did not finish", os.path.join(base_path, name)
+        )
         removed.append(name)
     return removed
 
@@ -257,25 +324,32 @@ def _process_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:   # another user's process
+    except PermissionError:  # another user's process
         return True
     return True
 
 
-def export(model_dir: str, export_dir: str, name: str = "", version: int = 0, tflite_modes=()) -> str:
+def export(
+    model_dir: str, export_dir: str, name: str = "", version: int = 0, tflite_modes=()
+) -> str:
     """Writes E/<name>/<version>/ (version 0 = next free) atomically: saved into a hidden temp dir (TF Serving only
     loads all-digit names) and renamed into place once complete, so a polling server never sees half a model.
     Folders are created under the process umask (0755 with the usual 022, not tempfile's 0700), so a server running
     as another user can read them; temp folders of killed exports are removed first."""
     from tf_gadn.serving import batching, tflite, warmup
+
     unknown = set(tflite_modes) - set(tflite.MODES)
     if unknown:
-        raise ValueError(f"unknown --tflite mode(s) {sorted(unknown)}; known: {', '.join(tflite.MODES)}")
+        raise ValueError(
+            f"unknown --tflite mode(s) {sorted(unknown)}; known: {', '.join(tflite.MODES)}"
+        )
     base = os.path.join(export_dir, name or checkpoints.load_run_info(model_dir)[0].method)
     version = version or next_version(base)
     final = os.path.join(base, str(version))
     if os.path.exists(final):
-        raise FileExistsError(f"{final!r} exists: versions are immutable once served, pick another --version")
+        raise FileExistsError(
+            f"{final!r} exists: versions are immutable once served, pick another --version"
+        )
     config, artists, networks = checkpoints.load_trained(model_dir)
     module = signatures_for(config, artists, networks, model_dir)
     os.makedirs(base, exist_ok=True)
@@ -288,8 +362,12 @@ def export(model_dir: str, export_dir: str, name: str = "", version: int = 0, tf
         # warm-up requests it replays at load, one per main signature and transfer at every allowed batch size
         with open(os.path.join(tmp, batching.PER_MODEL_FILE), "w", encoding="utf-8") as f:
             f.write(batching.batching_params_text(batching.SHIPPED))
-        warmup.write(tmp, warmup.example_requests(module, os.path.basename(base),
-                                                  batching.SHIPPED.allowed_batch_sizes))
+        warmup.write(
+            tmp,
+            warmup.example_requests(
+                module, os.path.basename(base), batching.SHIPPED.allowed_batch_sizes
+            ),
+        )
         if tflite_modes:
             tflite.convert(module, os.path.join(tmp, "tflite"), tflite_modes, artists)
         os.rename(tmp, final)

@@ -5,16 +5,19 @@ chunk is enough), and the graph's own decoder (tf.io.decode_image) then allocate
 few bytes that state width and height are read here directly; bytes that are not one of these four formats, or whose
 header is cut short, have no known size and are refused by the caller.
 """
+
 from __future__ import annotations
 
 import struct
 
-MAX_IMAGE_PIXELS = 4096 * 4096   # the one pixel limit: server header check (tf_gadn.serve) and graph backstop (export)
+MAX_IMAGE_PIXELS = (
+    4096 * 4096
+)  # the one pixel limit: server header check (tf_gadn.serve) and graph backstop (export)
 
 _PNG = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic ...): all but DHT (C4), JPG (C8), DAC (CC)
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}   # TEM, RST0-7: no length field
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: no length field
 
 
 def _png(data: bytes):
@@ -47,19 +50,19 @@ def _jpeg(data: bytes):
         if data[position] != 0xFF:
             return None
         marker = data[position + 1]
-        if marker == 0xFF:            # fill byte before a marker
+        if marker == 0xFF:  # fill byte before a marker
             position += 1
             continue
         if marker in _JPEG_STANDALONE:
             position += 2
             continue
-        if marker in (0xD9, 0xDA):    # end of image or start of scan before any frame header
+        if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
             return None
-        length = struct.unpack(">H", data[position + 2:position + 4])[0]
+        length = struct.unpack(">H", data[position + 2 : position + 4])[0]
         if marker in _JPEG_SOF:
             if length < 7 or position + 9 > len(data):
                 return None
-            height, width = struct.unpack(">HH", data[position + 5:position + 9])
+            height, width = struct.unpack(">HH", data[position + 5 : position + 9])
             return width, height
         position += 2 + length
     return None
@@ -97,30 +100,45 @@ def graph_image_size(encoded):
         return sum(byte[start + i] * 256.0 ** (count - 1 - i) for i in range(count))
 
     def little_endian(start, count):
-        return sum(byte[start + i] * 256.0 ** i for i in range(count))
+        return sum(byte[start + i] * 256.0**i for i in range(count))
 
     def png():
         ok = (length >= 24) & tf.equal(tf.strings.substr(head, 12, 4), "IHDR")
         return tf.cond(ok, lambda: (big_endian(16, 4), big_endian(20, 4)), lambda: unknown)
 
     def gif():
-        return tf.cond(length >= 10, lambda: (little_endian(6, 2), little_endian(8, 2)), lambda: unknown)
+        return tf.cond(
+            length >= 10, lambda: (little_endian(6, 2), little_endian(8, 2)), lambda: unknown
+        )
 
     def bmp():
         def signed(start):
             value = little_endian(start, 4)
-            return tf.abs(tf.where(value >= 2.0 ** 31, value - 2.0 ** 32, value))
+            return tf.abs(tf.where(value >= 2.0**31, value - 2.0**32, value))
 
-        core = tf.equal(little_endian(14, 4), 12.0)   # OS/2 core header: uint16 sizes
-        return tf.cond(length < 26, lambda: unknown,
-                       lambda: tf.cond(core, lambda: (little_endian(18, 2), little_endian(20, 2)),
-                                       lambda: (signed(18), signed(22))))
+        core = tf.equal(little_endian(14, 4), 12.0)  # OS/2 core header: uint16 sizes
+        return tf.cond(
+            length < 26,
+            lambda: unknown,
+            lambda: tf.cond(
+                core,
+                lambda: (little_endian(18, 2), little_endian(20, 2)),
+                lambda: (signed(18), signed(22)),
+            ),
+        )
 
     def jpeg():
-        shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.float64)   # [height, width, channels]
+        shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.float64)  # [height, width, channels]
         return shape[1], shape[0]
 
-    starts = lambda prefix: tf.equal(tf.strings.substr(head, 0, len(prefix)), prefix)   # noqa: E731
-    return tf.case([(starts(_PNG), png), (starts(b"\xff\xd8"), jpeg),
-                    (starts(b"GIF87a") | starts(b"GIF89a"), gif), (starts(b"BM"), bmp)],
-                   default=lambda: unknown, exclusive=False)
+    starts = lambda prefix: tf.equal(tf.strings.substr(head, 0, len(prefix)), prefix)  # noqa: E731
+    return tf.case(
+        [
+            (starts(_PNG), png),
+            (starts(b"\xff\xd8"), jpeg),
+            (starts(b"GIF87a") | starts(b"GIF89a"), gif),
+            (starts(b"BM"), bmp),
+        ],
+        default=lambda: unknown,
+        exclusive=False,
+    )

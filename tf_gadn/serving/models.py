@@ -5,6 +5,7 @@ status codes and messages (tensorflow_serving/servables/tensorflow/predict_util.
 Why (BUILD.md, "Serving"): the tensorflow_model_server binary cannot be installed here, so this module serves the
 same `<base_path>/<version>/` SavedModel directories the real server would, and fails the same way on bad requests.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,8 +47,14 @@ _CODES = {code.value[0]: code for code in grpc.StatusCode}
 def from_tf_error(error: tf.errors.OpError) -> ServingError:
     """TF error codes are the canonical codes gRPC uses; keep the op's message, drop the graph stack."""
     lines = [line.strip() for line in str(error.message).splitlines()]
-    useful = [line for line in lines if line and not line.startswith(("[[", "Detected at", "<stack", "Graph exec"))]
-    return ServingError(_CODES.get(error.error_code, grpc.StatusCode.UNKNOWN), " ".join(useful) or str(error))
+    useful = [
+        line
+        for line in lines
+        if line and not line.startswith(("[[", "Detected at", "<stack", "Graph exec"))
+    ]
+    return ServingError(
+        _CODES.get(error.error_code, grpc.StatusCode.UNKNOWN), " ".join(useful) or str(error)
+    )
 
 
 def read_model_config(path: str) -> list:
@@ -60,9 +67,13 @@ def read_model_config(path: str) -> list:
     models = list(config.model_config_list.config)
     for model in models:
         if model.model_platform not in ("", "tensorflow"):
-            raise ValueError(f"model {model.name!r}: platform {model.model_platform!r} is not supported")
+            raise ValueError(
+                f"model {model.name!r}: platform {model.model_platform!r} is not supported"
+            )
         if not os.path.isabs(model.base_path):
-            model.base_path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), model.base_path))
+            model.base_path = os.path.normpath(
+                os.path.join(os.path.dirname(os.path.abspath(path)), model.base_path)
+            )
     return models
 
 
@@ -71,8 +82,11 @@ class RequestLimits:
     """What one request may make the server allocate. Checked on the shapes a request *declares* (a TensorProto's
     tensor_shape, a JSON list's lengths) before anything is materialised: a 30-byte TensorProto may declare a tensor
     of gigabytes, which tf.make_ndarray would allocate in full."""
-    max_rows: int = 64                       # TF Serving's max_batch_size when batching is on
-    max_tensor_bytes: int = 64 << 20         # one input once materialised (strings count a pointer per element)
+
+    max_rows: int = 64  # TF Serving's max_batch_size when batching is on
+    max_tensor_bytes: int = (
+        64 << 20
+    )  # one input once materialised (strings count a pointer per element)
     max_image_pixels: int = MAX_IMAGE_PIXELS
 
 
@@ -86,15 +100,22 @@ def tensor_declaration(alias: str, proto) -> tuple[tuple, tf.DType]:
         dtype = tf.as_dtype(proto.dtype)
     except TypeError:
         raise invalid(f"tensor parsing error: {alias} (unknown dtype {proto.dtype})") from None
-    if proto.tensor_content and dtype != tf.string and len(proto.tensor_content) != math.prod(shape) * dtype.size:
-        raise invalid(f"tensor parsing error: {alias} ({len(proto.tensor_content)} content bytes for a "
-                      f"{list(shape)} {dtype.name} tensor)")
+    if (
+        proto.tensor_content
+        and dtype != tf.string
+        and len(proto.tensor_content) != math.prod(shape) * dtype.size
+    ):
+        raise invalid(
+            f"tensor parsing error: {alias} ({len(proto.tensor_content)} content bytes for a "
+            f"{list(shape)} {dtype.name} tensor)"
+        )
     return shape, dtype
 
 
 @dataclasses.dataclass
 class Signature:
     """One signature of a loaded version: the callable and its input/output specs by alias."""
+
     name: str
     function: object
     inputs: dict
@@ -105,31 +126,52 @@ class Signature:
         then the limits: rows (TF Serving's batching message), bytes once materialised, image pixels."""
         for alias in output_filter:
             if alias not in self.outputs:
-                raise invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be in the "
-                              f"set {{{','.join(sorted(self.outputs))}}}.")
+                raise invalid(
+                    f"output tensor alias not found in signature: {alias} Outputs expected to be in the "
+                    f"set {{{','.join(sorted(self.outputs))}}}."
+                )
         if len(set(output_filter)) != len(output_filter):
             raise invalid("duplicate output tensor alias in output_filter")
         if set(declared) != set(self.inputs):
             sent, wanted = sorted(declared), sorted(self.inputs)
-            extra, missing = ",".join(sorted(set(sent) - set(wanted))), ",".join(sorted(set(wanted) - set(sent)))
-            raise invalid(f"input size does not match signature: {len(sent)}!={len(wanted)} len({{{','.join(sent)}}})"
-                          f" != len({{{','.join(wanted)}}}). Sent extra: {{{extra}}}. Missing but required: {{{missing}}}.")
+            extra, missing = (
+                ",".join(sorted(set(sent) - set(wanted))),
+                ",".join(sorted(set(wanted) - set(sent))),
+            )
+            raise invalid(
+                f"input size does not match signature: {len(sent)}!={len(wanted)} len({{{','.join(sent)}}})"
+                f" != len({{{','.join(wanted)}}}). Sent extra: {{{extra}}}. Missing but required: {{{missing}}}."
+            )
         for position, (alias, spec) in enumerate(sorted(self.inputs.items())):
             shape, dtype = declared[alias]
             if dtype != spec.dtype:
-                raise invalid(f"Expects arg[{position}] ({alias}) to be {spec.dtype.name} but {dtype.name} is provided")
+                raise invalid(
+                    f"Expects arg[{position}] ({alias}) to be {spec.dtype.name} but {dtype.name} is provided"
+                )
             if not spec.shape.is_compatible_with(shape):
-                raise invalid(f"input {alias!r} has shape {list(shape)}, the signature expects "
-                              f"{[-1 if d is None else d for d in spec.shape.as_list()]}")
+                raise invalid(
+                    f"input {alias!r} has shape {list(shape)}, the signature expects "
+                    f"{[-1 if d is None else d for d in spec.shape.as_list()]}"
+                )
             if shape and shape[0] > limits.max_rows:
-                raise invalid(f"Task size {shape[0]} is larger than maximum input batch size {limits.max_rows}")
+                raise invalid(
+                    f"Task size {shape[0]} is larger than maximum input batch size {limits.max_rows}"
+                )
             size = math.prod(shape) * (8 if dtype == tf.string else dtype.size)
             if size > limits.max_tensor_bytes:
-                raise invalid(f"tensor parsing error: {alias} declares {list(shape)} {dtype.name}, {size} bytes, over "
-                              f"the limit of {limits.max_tensor_bytes}")
-            if dtype == tf.uint8 and len(shape) >= 3 and shape[-3] * shape[-2] > limits.max_image_pixels:
-                raise invalid(f"input {alias!r}: images of {shape[-3]}x{shape[-2]} exceed the limit of "
-                              f"{limits.max_image_pixels} pixels")
+                raise invalid(
+                    f"tensor parsing error: {alias} declares {list(shape)} {dtype.name}, {size} bytes, over "
+                    f"the limit of {limits.max_tensor_bytes}"
+                )
+            if (
+                dtype == tf.uint8
+                and len(shape) >= 3
+                and shape[-3] * shape[-2] > limits.max_image_pixels
+            ):
+                raise invalid(
+                    f"input {alias!r}: images of {shape[-3]}x{shape[-2]} exceed the limit of "
+                    f"{limits.max_image_pixels} pixels"
+                )
 
     def check_encoded(self, inputs: dict, limits: RequestLimits) -> None:
         """Encoded images (`*_bytes` string inputs) are sized from their headers before the graph decodes them."""
@@ -151,10 +193,14 @@ def check_encoded_image(alias: str, encoded: bytes, max_image_pixels: int) -> No
     PNG/JPEG/GIF/BMP, or cut short): nothing reaches the graph's decoder unchecked (decompression bombs)."""
     size = image_size(bytes(encoded))
     if size is None:
-        raise invalid(f"input {alias!r}: not a PNG, JPEG, GIF or BMP image (or its header is cut short)")
+        raise invalid(
+            f"input {alias!r}: not a PNG, JPEG, GIF or BMP image (or its header is cut short)"
+        )
     width, height = size
     if width * height > max_image_pixels:
-        raise invalid(f"input {alias!r}: a {width}x{height} image exceeds the limit of {max_image_pixels} pixels")
+        raise invalid(
+            f"input {alias!r}: a {width}x{height} image exceeds the limit of {max_image_pixels} pixels"
+        )
 
 
 class Version:
@@ -162,30 +208,42 @@ class Version:
 
     def __init__(self, number: int, path: str):
         from tf_gadn.serving import batching, warmup
+
         self.number, self.path = number, path
         self.loaded = tf.saved_model.load(path)
         self.signatures = {
-            name: Signature(name, fn, dict(fn.structured_input_signature[1]), dict(fn.structured_outputs))
-            for name, fn in self.loaded.signatures.items()}
+            name: Signature(
+                name, fn, dict(fn.structured_input_signature[1]), dict(fn.structured_outputs)
+            )
+            for name, fn in self.loaded.signatures.items()
+        }
         with open(os.path.join(path, "saved_model.pb"), "rb") as f:
-            self.signature_defs = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0].signature_def
+            self.signature_defs = (
+                saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0].signature_def
+            )
         params_file = os.path.join(path, batching.PER_MODEL_FILE)
-        self.batching = batching.read_batching_config(params_file) if os.path.exists(params_file) else None
+        self.batching = (
+            batching.read_batching_config(params_file) if os.path.exists(params_file) else None
+        )
         # TF Serving replays assets.extra/tf_serving_warmup_requests before a version becomes AVAILABLE
         requests = warmup.read(path)
         self.warmup_requests, self.warmup_seconds = len(requests), warmup.replay(self, requests)
         if requests:
-            logging.info("warmed up %s with %d requests in %.3f s", path, len(requests), self.warmup_seconds)
+            logging.info(
+                "warmed up %s with %d requests in %.3f s", path, len(requests), self.warmup_seconds
+            )
 
     def signature(self, name: str) -> Signature:
         if (name or DEFAULT_SIGNATURE) not in self.signatures:
-            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
-                               f'Serving signature key "{name or DEFAULT_SIGNATURE}" not found.')
+            raise ServingError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f'Serving signature key "{name or DEFAULT_SIGNATURE}" not found.',
+            )
         return self.signatures[name or DEFAULT_SIGNATURE]
 
 
-LOAD_RETRY_MAX_SECONDS = 60.0   # TF Serving's default --load_retry_interval_micros
-INT64_MAX = 2 ** 63 - 1
+LOAD_RETRY_MAX_SECONDS = 60.0  # TF Serving's default --load_retry_interval_micros
+INT64_MAX = 2**63 - 1
 
 
 class Model:
@@ -201,8 +259,10 @@ class Model:
         self.name, self.base_path = config.name, config.base_path
         self.labels = dict(config.version_labels)
         self.versions: dict[int, Version] = {}
-        self.states: dict[int, tuple[int, str]] = {}   # version -> (State, error message)
-        self.retries: dict[int, tuple[int, float]] = {}   # failed version -> (failures, monotonic time of next try)
+        self.states: dict[int, tuple[int, str]] = {}  # version -> (State, error message)
+        self.retries: dict[
+            int, tuple[int, float]
+        ] = {}  # failed version -> (failures, monotonic time of next try)
         self.poll_seconds = poll_seconds
         self.lock = threading.Lock()
 
@@ -211,9 +271,13 @@ class Model:
         (or killed) are not versions, and neither is a number beyond int64 (ModelSpec.version)."""
         if not os.path.isdir(self.base_path):
             return []
-        return sorted(int(d) for d in os.listdir(self.base_path)
-                      if re.fullmatch(r"\d+", d) and int(d) <= INT64_MAX
-                      and os.path.exists(os.path.join(self.base_path, d, "saved_model.pb")))
+        return sorted(
+            int(d)
+            for d in os.listdir(self.base_path)
+            if re.fullmatch(r"\d+", d)
+            and int(d) <= INT64_MAX
+            and os.path.exists(os.path.join(self.base_path, d, "saved_model.pb"))
+        )
 
     def wanted(self, available: list[int]) -> set[int]:
         policy = self.config.model_version_policy
@@ -222,7 +286,7 @@ class Model:
             return set(available)
         if choice == "specific":
             return set(available) & set(policy.specific.versions)
-        return set(available[-max(policy.latest.num_versions, 1):]) if available else set()
+        return set(available[-max(policy.latest.num_versions, 1) :]) if available else set()
 
     def _load(self, number: int) -> None:
         """Loads one version; a failure is logged, reported in GetModelStatus and retried after a back-off."""
@@ -234,9 +298,16 @@ class Model:
         try:
             version = Version(number, os.path.join(self.base_path, str(number)))
         except Exception as error:  # noqa: BLE001 - any load failure is reported in GetModelStatus and retried
-            delay = min(max(self.poll_seconds, 0.1) * 2 ** failures, LOAD_RETRY_MAX_SECONDS)
-            logging.error("loading %s version %d failed (attempt %d, next in %.1f s): %s: %s", self.name, number,
-                          failures + 1, delay, type(error).__name__, error)
+            delay = min(max(self.poll_seconds, 0.1) * 2**failures, LOAD_RETRY_MAX_SECONDS)
+            logging.error(
+                "loading %s version %d failed (attempt %d, next in %.1f s): %s: %s",
+                self.name,
+                number,
+                failures + 1,
+                delay,
+                type(error).__name__,
+                error,
+            )
             self.retries[number] = (failures + 1, time.monotonic() + delay)
             self.states[number] = (State.END, f"{type(error).__name__}: {error}")
             return
@@ -252,12 +323,14 @@ class Model:
         wanted = self.wanted(self.on_disk())
         for number in sorted(wanted - set(self.versions), reverse=True):
             self._load(number)
-        for number in set(self.retries) - wanted:   # deleted or no longer wanted: forget its failures
+        for number in (
+            set(self.retries) - wanted
+        ):  # deleted or no longer wanted: forget its failures
             del self.retries[number]
             self.states.pop(number, None)
         unwanted = sorted(set(self.versions) - wanted)
         if wanted and not wanted & set(self.versions):
-            unwanted = unwanted[:-1]   # keep the newest loaded version until a wanted one is ready
+            unwanted = unwanted[:-1]  # keep the newest loaded version until a wanted one is ready
         for number in unwanted:
             with self.lock:
                 del self.versions[number]
@@ -282,7 +355,9 @@ class Model:
             else:
                 number, request = max(self.versions, default=None), f"Latest({self.name})"
             if number not in self.versions:
-                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {request}")
+                raise ServingError(
+                    grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {request}"
+                )
             return self.versions[number]
 
 
@@ -292,13 +367,15 @@ class ModelRegistry:
     tensorflow_model_server's --model_config_file_poll_wait_seconds (new models load, removed ones unload, labels
     and version policies change in place)."""
 
-    def __init__(self, model_config_path: str, poll_seconds: float = 1.0, config_poll_seconds: float = 0.0):
+    def __init__(
+        self, model_config_path: str, poll_seconds: float = 1.0, config_poll_seconds: float = 0.0
+    ):
         self.config_path = model_config_path
         self.models = {c.name: Model(c, poll_seconds) for c in read_model_config(model_config_path)}
         self.poll_seconds, self.config_poll_seconds = poll_seconds, config_poll_seconds
         self._stop = threading.Event()
         self._threads: list = []
-        self._poll_lock = threading.Lock()   # version polls and config reloads take turns
+        self._poll_lock = threading.Lock()  # version polls and config reloads take turns
 
     def poll(self) -> None:
         with self._poll_lock:
@@ -330,10 +407,14 @@ class ModelRegistry:
 
     def start(self) -> ModelRegistry:
         self.poll()
-        for seconds, step, name in ((self.poll_seconds, self.poll, "version-poller"),
-                                    (self.config_poll_seconds, self.reload_config, "config-poller")):
+        for seconds, step, name in (
+            (self.poll_seconds, self.poll, "version-poller"),
+            (self.config_poll_seconds, self.reload_config, "config-poller"),
+        ):
             if seconds > 0:
-                thread = threading.Thread(target=self._loop, args=(seconds, step), name=name, daemon=True)
+                thread = threading.Thread(
+                    target=self._loop, args=(seconds, step), name=name, daemon=True
+                )
                 thread.start()
                 self._threads.append(thread)
         return self
@@ -342,10 +423,14 @@ class ModelRegistry:
         while not self._stop.wait(seconds):
             try:
                 step()
-            except OSError:   # e.g. a base path made unreadable: keep serving what is loaded, keep polling
+            except (
+                OSError
+            ):  # e.g. a base path made unreadable: keep serving what is loaded, keep polling
                 logging.exception("scanning for model versions failed")
             except Exception:  # noqa: BLE001 - a bad edit of the config file keeps the last good config serving
-                logging.exception("reloading %s failed; the previous config stays", self.config_path)
+                logging.exception(
+                    "reloading %s failed; the previous config stays", self.config_path
+                )
 
     def stop(self) -> None:
         self._stop.set()
@@ -358,8 +443,10 @@ class ModelRegistry:
 
     def model(self, name: str, request: str = "") -> Model:
         if name not in self.models:
-            raise ServingError(grpc.StatusCode.NOT_FOUND,
-                               f"Servable not found for request: {request or f'Latest({name})'}")
+            raise ServingError(
+                grpc.StatusCode.NOT_FOUND,
+                f"Servable not found for request: {request or f'Latest({name})'}",
+            )
         return self.models[name]
 
     def resolve(self, spec) -> Version:
@@ -372,7 +459,9 @@ class ModelRegistry:
         model = self.model(spec.name)
         states = dict(model.states)
         if not states:
-            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}")
+            raise ServingError(
+                grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}"
+            )
         if spec.WhichOneof("version_choice") == "version":
             wanted = [spec.version.value]
         else:
@@ -380,10 +469,18 @@ class ModelRegistry:
         response = get_model_status_pb2.GetModelStatusResponse()
         for number in wanted:
             if number not in states:
-                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find version {number} of model {spec.name}")
+                raise ServingError(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"Could not find version {number} of model {spec.name}",
+                )
             state, message = states[number]
-            response.model_version_status.add(version=number, state=state, status=status_pb2.StatusProto(
-                error_code=2 if message else 0, error_message=message))   # 2 = UNKNOWN: the load failed
+            response.model_version_status.add(
+                version=number,
+                state=state,
+                status=status_pb2.StatusProto(
+                    error_code=2 if message else 0, error_message=message
+                ),
+            )  # 2 = UNKNOWN: the load failed
         return response
 
     def metadata(self, spec, fields) -> get_model_metadata_pb2.GetModelMetadataResponse:

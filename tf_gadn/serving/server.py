@@ -13,6 +13,7 @@ replaying its warm-up records) before the old one goes (tf_gadn.serving.models).
 WSGI server (listen backlog, read timeouts, Content-Length and chunked bodies), around the WSGI application of
 tf_gadn.serving.rest.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,37 +48,63 @@ from tf_gadn.serving.models import (
 from tf_gadn.serving.protocol import MAX_MESSAGE_BYTES
 from tf_gadn.serving.rest import RestApp
 
-MAX_REQUEST_ROWS = 64          # rows per request without batching (with batching: max_batch_size, as TF Serving)
-REST_BACKLOG = 1024            # listen backlog of the REST socket (waitress's default; the kernel caps it at somaxconn)
-REST_THREADS = 16              # REST requests run concurrently (gRPC: grpc_workers)
-REST_READ_TIMEOUT_SECONDS = 30   # a REST connection idle this long mid-request (or between requests) is closed
-UNKNOWN_MODEL_LABEL = "<unknown>"   # metrics label of every model name the config does not list (bounded labels)
-METHOD_NAMES = {"classification": "tensorflow/serving/classify", "regression": "tensorflow/serving/regress"}
+MAX_REQUEST_ROWS = (
+    64  # rows per request without batching (with batching: max_batch_size, as TF Serving)
+)
+REST_BACKLOG = (
+    1024  # listen backlog of the REST socket (waitress's default; the kernel caps it at somaxconn)
+)
+REST_THREADS = 16  # REST requests run concurrently (gRPC: grpc_workers)
+REST_READ_TIMEOUT_SECONDS = (
+    30  # a REST connection idle this long mid-request (or between requests) is closed
+)
+UNKNOWN_MODEL_LABEL = (
+    "<unknown>"  # metrics label of every model name the config does not list (bounded labels)
+)
+METHOD_NAMES = {
+    "classification": "tensorflow/serving/classify",
+    "regression": "tensorflow/serving/regress",
+}
 
 
 class LocalServer:
     """The servers (gRPC and REST) around one ModelRegistry; port 0 picks a free port (read .port / .rest_port)."""
 
-    def __init__(self, model_config: str, host: str = "127.0.0.1", port: int = 8500, rest_port: int | None = 8501,
-                 batching: BatchingParameters | None = None, poll_seconds: float = 1.0,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES, max_image_pixels: int = MAX_IMAGE_PIXELS,
-                 metrics_path: str = "", grpc_workers: int = 64, max_request_rows: int = MAX_REQUEST_ROWS,
-                 rest_threads: int = REST_THREADS, rest_read_timeout: int = REST_READ_TIMEOUT_SECONDS,
-                 per_model_batching: bool = False, config_poll_seconds: float = 0.0,
-                 wait_for_models_seconds: float = 0.0):
+    def __init__(
+        self,
+        model_config: str,
+        host: str = "127.0.0.1",
+        port: int = 8500,
+        rest_port: int | None = 8501,
+        batching: BatchingParameters | None = None,
+        poll_seconds: float = 1.0,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_image_pixels: int = MAX_IMAGE_PIXELS,
+        metrics_path: str = "",
+        grpc_workers: int = 64,
+        max_request_rows: int = MAX_REQUEST_ROWS,
+        rest_threads: int = REST_THREADS,
+        rest_read_timeout: int = REST_READ_TIMEOUT_SECONDS,
+        per_model_batching: bool = False,
+        config_poll_seconds: float = 0.0,
+        wait_for_models_seconds: float = 0.0,
+    ):
         self.registry = ModelRegistry(model_config, poll_seconds, config_poll_seconds)
         self.wait_for_models_seconds = wait_for_models_seconds
         self.host, self.port, self.rest_port = host, port, rest_port
         self.batcher = Batcher(batching) if batching else None
         # with per-model batching parameters each version's own max_batch_size caps its rows (in the batcher)
         self.per_model_batching = per_model_batching
-        rows = min(max_request_rows, batching.max_batch_size) if batching and not per_model_batching \
+        rows = (
+            min(max_request_rows, batching.max_batch_size)
+            if batching and not per_model_batching
             else max_request_rows
+        )
         self.limits = RequestLimits(rows, max_message_bytes, max_image_pixels)
         self.max_message_bytes = max_message_bytes
         self.metrics_path, self.grpc_workers = metrics_path, grpc_workers
         self.rest_threads, self.rest_read_timeout = rest_threads, rest_read_timeout
-        self.counts: dict = {}   # (model, status) -> requests
+        self.counts: dict = {}  # (model, status) -> requests
         self.count_lock = threading.Lock()
         self._grpc = self._http = self._http_thread = None
 
@@ -109,8 +136,10 @@ class LocalServer:
         name = spec.signature_name or DEFAULT_SIGNATURE
         if name not in version.signature_defs:
             raise invalid(f"No signature was found with the name: {name}")
-        raise invalid(f"Expected {kind} signature method_name to be {METHOD_NAMES[kind]}. Was: "
-                      f"{version.signature_defs[name].method_name}")
+        raise invalid(
+            f"Expected {kind} signature method_name to be {METHOD_NAMES[kind]}. Was: "
+            f"{version.signature_defs[name].method_name}"
+        )
 
     def answer(self, model_name: str, handler, *args):
         """Runs a handler; returns (result, None) or (None, ServingError) and counts the outcome per model (names
@@ -130,27 +159,37 @@ class LocalServer:
 
     def metrics_text(self) -> str:
         with self.count_lock:
-            lines = [f':tensorflow:serving:request_count{{model_name={json.dumps(m)},status="{s}"}} {n}'
-                     for (m, s), n in sorted(self.counts.items())]
+            lines = [
+                f':tensorflow:serving:request_count{{model_name={json.dumps(m)},status="{s}"}} {n}'
+                for (m, s), n in sorted(self.counts.items())
+            ]
         for model in self.registry.models.values():
             for version in list(model.versions.values()):
                 if version.warmup_requests:
-                    lines.append(f':tensorflow:serving:model_warmup_latency_sum{{model_path={json.dumps(version.path)}'
-                                 f',status="OK"}} {round(version.warmup_seconds * 1e6)}')
+                    lines.append(
+                        f":tensorflow:serving:model_warmup_latency_sum{{model_path={json.dumps(version.path)}"
+                        f',status="OK"}} {round(version.warmup_seconds * 1e6)}'
+                    )
         if self.batcher is not None:
-            lines += [f":tensorflow:serving:batching_session:processed_batch_size_count {self.batcher.batches}",
-                      f":tensorflow:serving:batching_session:processed_batch_size_sum {self.batcher.rows}",
-                      f":tensorflow:serving:batching_session:padding_size_sum {self.batcher.padding}"]
+            lines += [
+                f":tensorflow:serving:batching_session:processed_batch_size_count {self.batcher.batches}",
+                f":tensorflow:serving:batching_session:processed_batch_size_sum {self.batcher.rows}",
+                f":tensorflow:serving:batching_session:padding_size_sum {self.batcher.padding}",
+            ]
         return "\n".join(lines) + "\n"
 
     # ---- lifecycle --------------------------------------------------------------------------------------------------
     def start(self) -> LocalServer:
         self.registry.start()
         self.wait_for_models()
-        options = [("grpc.max_receive_message_length", self.max_message_bytes),
-                   ("grpc.max_send_message_length", self.max_message_bytes)]
+        options = [
+            ("grpc.max_receive_message_length", self.max_message_bytes),
+            ("grpc.max_send_message_length", self.max_message_bytes),
+        ]
         self._grpc = grpc.server(futures.ThreadPoolExecutor(self.grpc_workers), options=options)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(self), self._grpc)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(self), self._grpc
+        )
         self._grpc.add_generic_rpc_handlers([health_handler(self)])
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self), self._grpc)
         bound = self._grpc.add_insecure_port(f"{self.host}:{self.port}")
@@ -162,9 +201,18 @@ class LocalServer:
             # waitress parses HTTP/1.1 (Content-Length, chunked bodies, pipelining), buffers each body in full before
             # a worker thread sees it, refuses bodies over the limit with 413 and closes idle or stalled connections
             self._http = create_server(
-                RestApp(self), host=self.host, port=self.rest_port, threads=self.rest_threads, backlog=REST_BACKLOG,
-                channel_timeout=self.rest_read_timeout, cleanup_interval=1, connection_limit=512,
-                asyncore_use_poll=True, max_request_body_size=self.max_message_bytes + 1, ident="tf_gadn.serve")
+                RestApp(self),
+                host=self.host,
+                port=self.rest_port,
+                threads=self.rest_threads,
+                backlog=REST_BACKLOG,
+                channel_timeout=self.rest_read_timeout,
+                cleanup_interval=1,
+                connection_limit=512,
+                asyncore_use_poll=True,
+                max_request_body_size=self.max_message_bytes + 1,
+                ident="tf_gadn.serve",
+            )
             self.rest_port = self._http.effective_port
             self._http_thread = threading.Thread(target=self._http.run, name="rest", daemon=True)
             self._http_thread.start()
@@ -188,8 +236,12 @@ class LocalServer:
         if self._http is not None:
             http = self._http
             try:
-                http.trigger.pull_trigger(lambda: wasyncore.close_all(http._map))   # closed inside the event loop
-            except OSError:  # the loop already closed its trigger (it has ended): close what is left from here
+                http.trigger.pull_trigger(
+                    lambda: wasyncore.close_all(http._map)
+                )  # closed inside the event loop
+            except (
+                OSError
+            ):  # the loop already closed its trigger (it has ended): close what is left from here
                 wasyncore.close_all(http._map, ignore_all=True)
             self._http_thread.join(10)
             http.task_dispatcher.shutdown()
@@ -217,18 +269,28 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.server = server
 
     def Classify(self, request, context):
-        _, error = self.server.answer(request.model_spec.name, self.server.refuse_by_method_name,
-                                      request.model_spec, "classification")
+        _, error = self.server.answer(
+            request.model_spec.name,
+            self.server.refuse_by_method_name,
+            request.model_spec,
+            "classification",
+        )
         _abort_on(context, error)
 
     def Regress(self, request, context):
-        _, error = self.server.answer(request.model_spec.name, self.server.refuse_by_method_name,
-                                      request.model_spec, "regression")
+        _, error = self.server.answer(
+            request.model_spec.name,
+            self.server.refuse_by_method_name,
+            request.model_spec,
+            "regression",
+        )
         _abort_on(context, error)
 
     def _predict(self, request):
         version, signature = self.server.resolve(request.model_spec)
-        declared = {alias: tensor_declaration(alias, proto) for alias, proto in request.inputs.items()}
+        declared = {
+            alias: tensor_declaration(alias, proto) for alias, proto in request.inputs.items()
+        }
 
         def materialise():
             inputs = {}
@@ -239,7 +301,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                     raise invalid(f"tensor parsing error: {alias} ({e})") from None
             return inputs
 
-        outputs = self.server.predict(version, signature, declared, materialise, list(request.output_filter))
+        outputs = self.server.predict(
+            version, signature, declared, materialise, list(request.output_filter)
+        )
         response = predict_pb2.PredictResponse()
         response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = version.number
@@ -254,8 +318,12 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     def GetModelMetadata(self, request, context):
-        response, error = self.server.answer(request.model_spec.name, self.server.registry.metadata, request.model_spec,
-                                             list(request.metadata_field))
+        response, error = self.server.answer(
+            request.model_spec.name,
+            self.server.registry.metadata,
+            request.model_spec,
+            list(request.metadata_field),
+        )
         _abort_on(context, error)
         return response
 
@@ -265,7 +333,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self.server = server
 
     def GetModelStatus(self, request, context):
-        response, error = self.server.answer(request.model_spec.name, self.server.registry.status, request.model_spec)
+        response, error = self.server.answer(
+            request.model_spec.name, self.server.registry.status, request.model_spec
+        )
         _abort_on(context, error)
         return response
 
@@ -293,7 +363,7 @@ def _health_service(data: bytes) -> str:
     while position < len(data):
         key = data[position]
         position += 1
-        if key & 7 != 2:   # the request has one length-delimited field; anything else is malformed
+        if key & 7 != 2:  # the request has one length-delimited field; anything else is malformed
             raise ValueError("malformed HealthCheckRequest")
         length, shift = 0, 0
         while True:
@@ -303,14 +373,15 @@ def _health_service(data: bytes) -> str:
             if not data[position - 1] & 0x80:
                 break
         if key >> 3 == 1:
-            return data[position:position + length].decode("utf-8")
+            return data[position : position + length].decode("utf-8")
         position += length
     return ""
 
 
 def health_handler(server: LocalServer):
-    """"" is SERVING once every configured model has a version available (what TF Serving waits for before it opens
+    """ "" is SERVING once every configured model has a version available (what TF Serving waits for before it opens
     its ports); a model name is SERVING while it has one; unknown names are NOT_FOUND (the health protocol)."""
+
     def check(service: str, context):
         available = server.registry.available()
         if service and service not in available:
@@ -318,9 +389,16 @@ def health_handler(server: LocalServer):
         ready = available[service] if service else all(available.values())
         return HEALTH_SERVING if ready else HEALTH_NOT_SERVING
 
-    return grpc.method_handlers_generic_handler("grpc.health.v1.Health", {
-        "Check": grpc.unary_unary_rpc_method_handler(check, request_deserializer=_health_service,
-                                                     response_serializer=lambda status: bytes([8, status]))})
+    return grpc.method_handlers_generic_handler(
+        "grpc.health.v1.Health",
+        {
+            "Check": grpc.unary_unary_rpc_method_handler(
+                check,
+                request_deserializer=_health_service,
+                response_serializer=lambda status: bytes([8, status]),
+            )
+        },
+    )
 
 
 # ---- REST (the WSGI application and its JSON codec: tf_gadn.serving.rest) ---------------------------------------------

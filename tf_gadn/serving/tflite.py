@@ -13,6 +13,7 @@ The phone versions take uint8 images already at the model size and skip the Asse
 (TFLite has none; its Gather rejects an out-of-range artist id by itself). `TOLERANCE` is the parity each mode keeps
 against the SavedModel, in uint8 levels of the output image; tests/test_tflite.py checks it.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,9 +30,11 @@ MODES = ("float32", "float16", "dynamic_int8")
 # only by op order (a rounding flip of one level); float16 weights move a few pixels by a few levels; int8 weights
 # move every pixel a little and a few isolated ones a lot (61 levels seen at 256 px), so that mode has no bound on the
 # largest error, only on p99 and mean. Measured: tiny test model and a 256 px demo trunk (BUILD.md).
-TOLERANCE = {"float32": {"max": 1, "p99": 1, "mean": 0.01},
-             "float16": {"max": 4, "p99": 2, "mean": 0.25},
-             "dynamic_int8": {"max": None, "p99": 32, "mean": 4.0}}
+TOLERANCE = {
+    "float32": {"max": 1, "p99": 1, "mean": 0.01},
+    "float16": {"max": 4, "p99": 2, "mean": 0.25},
+    "dynamic_int8": {"max": None, "p99": 32, "mean": 4.0},
+}
 
 
 def _saved_function(concrete, key: str, directory: str) -> str:
@@ -59,15 +62,24 @@ def interpreter_signature(path: str) -> dict:
     """{signature_key, inputs, outputs} of a .tflite file as the interpreter reports them: inputs and outputs in its
     order, each with name, dtype and shape."""
     runner_interpreter = interpreter(path)
-    (key, names), = runner_interpreter.get_signature_list().items()
+    ((key, names),) = runner_interpreter.get_signature_list().items()
     runner = runner_interpreter.get_signature_runner(key)
 
     def described(details, order):
-        return [{"name": name, "dtype": np.dtype(details[name]["dtype"]).name,
-                 "shape": [int(d) for d in details[name]["shape"]]} for name in order]
+        return [
+            {
+                "name": name,
+                "dtype": np.dtype(details[name]["dtype"]).name,
+                "shape": [int(d) for d in details[name]["shape"]],
+            }
+            for name in order
+        ]
 
-    return {"signature_key": key, "inputs": described(runner.get_input_details(), names["inputs"]),
-            "outputs": described(runner.get_output_details(), names["outputs"])}
+    return {
+        "signature_key": key,
+        "inputs": described(runner.get_input_details(), names["inputs"]),
+        "outputs": described(runner.get_output_details(), names["outputs"]),
+    }
 
 
 def file_name(signature: str, mode: str) -> str:
@@ -84,19 +96,30 @@ def convert(module, out_dir: str, modes, artists: list[dict]) -> list[str]:
     records.write_json(os.path.join(out_dir, TABLES_FILE), module.phone_tables())
     meta_paths = []
     with tempfile.TemporaryDirectory() as work:
-        saved = {name: _saved_function(module.tflite_function(name), name, work) for name in SIGNATURES}
+        saved = {
+            name: _saved_function(module.tflite_function(name), name, work) for name in SIGNATURES
+        }
         for mode in modes:
-            meta = {"mode": mode, "image_size": module.image_size, "color_in_model": module.color,
-                    "image_format": "uint8 RGB [1, size, size, 3] in and out", "tables": TABLES_FILE,
-                    "artists": [a["name"] for a in artists], "tolerance_uint8_levels": TOLERANCE[mode],
-                    "signatures": {}}
+            meta = {
+                "mode": mode,
+                "image_size": module.image_size,
+                "color_in_model": module.color,
+                "image_format": "uint8 RGB [1, size, size, 3] in and out",
+                "tables": TABLES_FILE,
+                "artists": [a["name"] for a in artists],
+                "tolerance_uint8_levels": TOLERANCE[mode],
+                "signatures": {},
+            }
             for name, saved_path in saved.items():
                 path = os.path.join(out_dir, file_name(name, mode))
                 with open(path + ".tmp", "wb") as f:
                     f.write(_converter(saved_path, name, mode).convert())
                 os.replace(path + ".tmp", path)
-                meta["signatures"][name] = {"file": os.path.basename(path), "bytes": os.path.getsize(path),
-                                            **interpreter_signature(path)}
+                meta["signatures"][name] = {
+                    "file": os.path.basename(path),
+                    "bytes": os.path.getsize(path),
+                    **interpreter_signature(path),
+                }
             meta_paths.append(os.path.join(out_dir, f"{mode}.json"))
             records.write_json(meta_paths[-1], meta)
     return meta_paths
@@ -107,7 +130,10 @@ def sample_on_phone(generate_file: str, tables: dict, artist: str, seed: int) ->
     phone's few lines of Kotlin/Swift): content = mean + L z with z ~ N(0, I) from the seed (GADN's fitted normal;
     the style space's N(0, I) prior has mean 0 and L = I), style = the artist's row of the style table."""
     z = np.random.default_rng(seed).standard_normal(len(tables["content_mean"])).astype(np.float32)
-    content = np.asarray(tables["content_mean"], np.float32) + np.asarray(tables["content_cholesky"], np.float32) @ z
+    content = (
+        np.asarray(tables["content_mean"], np.float32)
+        + np.asarray(tables["content_cholesky"], np.float32) @ z
+    )
     style = np.asarray(tables["style_table"][tables["artists"].index(artist)], np.float32)
     runner = interpreter(generate_file).get_signature_runner("generate")
     return runner(content=content[None], style=style[None])["image"][0]
@@ -127,13 +153,13 @@ class Runner:
 
     def __init__(self, path: str):
         self.interpreter = interpreter(path)
-        (self.key, _), = self.interpreter.get_signature_list().items()
+        ((self.key, _),) = self.interpreter.get_signature_list().items()
         self.runner = self.interpreter.get_signature_runner(self.key)
 
     def __call__(self, **inputs) -> dict:
         inputs = {k: np.asarray(v) for k, v in inputs.items()}
         count = len(next(iter(inputs.values())))
-        rows = [self.runner(**{k: v[i:i + 1] for k, v in inputs.items()}) for i in range(count)]
+        rows = [self.runner(**{k: v[i : i + 1] for k, v in inputs.items()}) for i in range(count)]
         return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
 
 
@@ -146,8 +172,14 @@ def parity(saved_model, tflite_dir: str, mode: str, inputs: dict) -> dict:
     ({signature: {input: array}}), with `saved_model` a tf.saved_model.load result."""
     errors = {}
     for name, feed in inputs.items():
-        expected = saved_model.signatures[name](**{k: tf.constant(v) for k, v in feed.items()})["image"].numpy()
+        expected = saved_model.signatures[name](**{k: tf.constant(v) for k, v in feed.items()})[
+            "image"
+        ].numpy()
         got = Runner(os.path.join(tflite_dir, file_name(name, mode)))(**feed)["image"]
         diff = np.abs(got.astype(np.int32) - expected.astype(np.int32))
-        errors[name] = {"max": int(diff.max()), "p99": float(np.percentile(diff, 99)), "mean": float(diff.mean())}
+        errors[name] = {
+            "max": int(diff.max()),
+            "p99": float(np.percentile(diff, 99)),
+            "mean": float(diff.mean()),
+        }
     return errors

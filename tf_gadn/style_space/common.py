@@ -5,6 +5,7 @@ the pruned style code S(x)[:d_style], its training-set statistics, and the GAN's
 the training set": the style encoder stage writes those statistics (mean, std of S(x)[:, :d_style] over the train
 split) to <model_dir>/style_encoder/style_stats.npz; `load_style_stats` reads them and `StyleSpace` applies them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,8 +43,12 @@ def save_style_stats(out_dir: str, train_sums, d_style: int) -> str:
     mean, std = train_sums.mean_and_std()
     path = os.path.join(out_dir, STYLE_STATS)
     os.makedirs(out_dir, exist_ok=True)
-    np.savez(path + ".tmp.npz", mean=mean[:d_style].astype(np.float32), std=std[:d_style].astype(np.float32),
-             count=int(train_sums.counts.sum()))
+    np.savez(
+        path + ".tmp.npz",
+        mean=mean[:d_style].astype(np.float32),
+        std=std[:d_style].astype(np.float32),
+        count=int(train_sums.counts.sum()),
+    )
     os.replace(path + ".tmp.npz", path)
     return path
 
@@ -52,7 +57,9 @@ def read_style_stats(model_dir: str) -> dict:
     """The statistics file as written: {"mean": [d_style], "std": [d_style], "count"}."""
     path = style_stats_path(model_dir)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path!r} is missing: it is written when the style_encoder stage finishes")
+        raise FileNotFoundError(
+            f"{path!r} is missing: it is written when the style_encoder stage finishes"
+        )
     return dict(np.load(path))
 
 
@@ -61,14 +68,16 @@ def load_style_stats(model_dir: str, d_style: int) -> tuple[np.ndarray, np.ndarr
     stats = read_style_stats(model_dir)
     mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
     if mean.shape[-1] < d_style:
-        raise ValueError(f"the style statistics of {model_dir!r} cover {mean.shape[-1]} dimensions, "
-                         f"d_style is {d_style}")
+        raise ValueError(
+            f"the style statistics of {model_dir!r} cover {mean.shape[-1]} dimensions, "
+            f"d_style is {d_style}"
+        )
     return mean[:d_style], np.maximum(std[:d_style], 1e-6)
 
 
 def split_gan_code(code, d_style: int, d_content: int):
     """G's code [u | v | w]: style (d_style), content (d_content), unconditioned noise (the rest), eq. 6."""
-    return code[:, :d_style], code[:, d_style:d_style + d_content], code[:, d_style + d_content:]
+    return code[:, :d_style], code[:, d_style : d_style + d_content], code[:, d_style + d_content :]
 
 
 @dataclasses.dataclass
@@ -76,6 +85,7 @@ class StyleSpace:
     """A trained model seen through its codes: u = normalised S(x)^[d_style], v = Enc(x) mean^[d_content], G(u, v, w).
 
     Exploration, evaluation and export use this, so every tool encodes and generates exactly as the GAN was trained."""
+
     config: object
     style_encoder: object
     content_encoder: object
@@ -89,35 +99,67 @@ class StyleSpace:
 
     def _batched(self, fn, images) -> np.ndarray:
         images = np.asarray(images, np.float32)
-        return np.concatenate([fn(tf.constant(images[i:i + BATCH])).numpy() for i in range(0, len(images), BATCH)])
+        return np.concatenate(
+            [fn(tf.constant(images[i : i + BATCH])).numpy() for i in range(0, len(images), BATCH)]
+        )
 
     def style(self, images) -> np.ndarray:
-        return self._batched(lambda x: normalise_style(style_prefix(self.style_encoder, x, self.config.d_style),
-                                                       self.style_mean, self.style_std), images)
+        return self._batched(
+            lambda x: normalise_style(
+                style_prefix(self.style_encoder, x, self.config.d_style),
+                self.style_mean,
+                self.style_std,
+            ),
+            images,
+        )
 
     def content(self, images) -> np.ndarray:
-        return self._batched(lambda x: content_prefix(self.content_encoder, x, self.config.d_content), images)
+        return self._batched(
+            lambda x: content_prefix(self.content_encoder, x, self.config.d_content), images
+        )
 
     def generate(self, u, v, w=None) -> np.ndarray:
         """G(u, v, w) in Lab model space; w = 0 (the mode of the noise prior) when not given."""
         u, v = np.asarray(u, np.float32), np.asarray(v, np.float32)
-        w = np.zeros((len(u), self.noise_dim), np.float32) if w is None else np.asarray(w, np.float32)
+        w = (
+            np.zeros((len(u), self.noise_dim), np.float32)
+            if w is None
+            else np.asarray(w, np.float32)
+        )
         if not len(u) == len(v) == len(w):
-            raise ValueError(f"u, v, w need the same number of rows, got {len(u)}, {len(v)}, {len(w)}")
-        return np.concatenate([self.generator([u[i:i + BATCH], v[i:i + BATCH], w[i:i + BATCH]]).numpy()
-                               for i in range(0, len(u), BATCH)])
+            raise ValueError(
+                f"u, v, w need the same number of rows, got {len(u)}, {len(v)}, {len(w)}"
+            )
+        return np.concatenate(
+            [
+                self.generator([u[i : i + BATCH], v[i : i + BATCH], w[i : i + BATCH]]).numpy()
+                for i in range(0, len(u), BATCH)
+            ]
+        )
 
 
 def load_style_space(model_dir: str) -> StyleSpace:
     """The run's S, Enc and G (each from the last stage that trained it) and the style statistics."""
     from tf_gadn.training import checkpoints
+
     config, _, networks = checkpoints.load_trained(model_dir)
     if config.method != "style_space":
-        raise ValueError(f"{model_dir!r} was trained with method {config.method!r}, not 'style_space'")
+        raise ValueError(
+            f"{model_dir!r} was trained with method {config.method!r}, not 'style_space'"
+        )
     missing = [n for n in ("style_encoder", "content_encoder", "generator") if n not in networks]
     if missing:
-        raise FileNotFoundError(f"{model_dir!r} has no trained {', '.join(missing)} yet: train the whole chain first")
+        raise FileNotFoundError(
+            f"{model_dir!r} has no trained {', '.join(missing)} yet: train the whole chain first"
+        )
     # A run that trained only the GAN (--inherit_dir) reads the statistics where its encoders were trained.
     own = os.path.exists(style_stats_path(model_dir)) or not config.inherit_dir
     mean, std = load_style_stats(model_dir if own else config.inherit_dir, config.d_style)
-    return StyleSpace(config, networks["style_encoder"], networks["content_encoder"], networks["generator"], mean, std)
+    return StyleSpace(
+        config,
+        networks["style_encoder"],
+        networks["content_encoder"],
+        networks["generator"],
+        mean,
+        std,
+    )

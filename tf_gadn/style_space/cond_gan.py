@@ -9,6 +9,7 @@ patches, then over the networks. D minimises eq. (5); G minimises eq. (6): L_GAN
 lambda_content L_content, with the frozen S (output normalised by training-set statistics) and the frozen Enc (mean)
 asked to give u and v back. When done, the exploration figures are written (tf_gadn.explore).
 """
+
 from __future__ import annotations
 
 import os
@@ -31,14 +32,20 @@ from tf_gadn.style_space.common import (
 from tf_gadn.training.stage import Stage
 
 GRID_COLUMNS = 8
-LAB_WHITE = (1.0, 0.0, 0.0)  # L = 100, a = b = 0 in model space: the blank corner of the sample grid
+LAB_WHITE = (
+    1.0,
+    0.0,
+    0.0,
+)  # L = 100, a = b = 0 in model space: the blank corner of the sample grid
 
 
 def consortium_scales(image_size: int, disc_size: int) -> list[tuple[int, int]]:
     """(size the image is resized to, number of disc_size patches) for each discriminator of the consortium."""
     if disc_size > image_size:
         raise ValueError(f"ss_disc_size {disc_size} exceeds image_size {image_size}")
-    return [(min(image_size, disc_size * 2 ** s), 4 ** s) for s in range(style_space.DISCRIMINATOR_SCALES)]
+    return [
+        (min(image_size, disc_size * 2**s), 4**s) for s in range(style_space.DISCRIMINATOR_SCALES)
+    ]
 
 
 def patch_uniform_dim(image_size: int, disc_size: int) -> int:
@@ -65,9 +72,15 @@ def random_patches(images, uniform, count: int, patch: int):
     corners = tf.minimum(tf.cast(tf.floor(uniform * (size - patch + 1)), tf.int32), size - patch)
     top, left = corners[:, :count], corners[:, count:]
     offsets = tf.range(patch)
-    pixel = ((top[:, :, None, None] + offsets[:, None]) * size + left[:, :, None, None] + offsets)  # [B, n, p, p]
+    pixel = (
+        (top[:, :, None, None] + offsets[:, None]) * size + left[:, :, None, None] + offsets
+    )  # [B, n, p, p]
     batch = tf.shape(images)[0]
-    flat = tf.gather(tf.reshape(images, [batch, size * size, channels]), tf.reshape(pixel, [batch, -1]), batch_dims=1)
+    flat = tf.gather(
+        tf.reshape(images, [batch, size * size, channels]),
+        tf.reshape(pixel, [batch, -1]),
+        batch_dims=1,
+    )
     return tf.reshape(flat, [batch, count, patch, patch, channels])
 
 
@@ -75,7 +88,11 @@ def consortium_views(images, uniform, image_size: int, disc_size: int) -> list:
     """What each discriminator sees: one [B, patches, disc, disc, C] tensor per scale."""
     views, start = [], 0
     for size, count in consortium_scales(image_size, disc_size):
-        views.append(random_patches(resize_to(images, size), uniform[:, start:start + 2 * count], count, disc_size))
+        views.append(
+            random_patches(
+                resize_to(images, size), uniform[:, start : start + 2 * count], count, disc_size
+            )
+        )
         start += 2 * count
     return views
 
@@ -93,49 +110,78 @@ class CondGanStage(Stage):
 
     @classmethod
     def uniform_dim(cls, config) -> int:
-        augmenting = 2 * augment.UNIFORMS if config.critic_augment else 0  # zoom/shift of real and generated images
-        return 2 * patch_uniform_dim(config.image_size, config.ss_disc_size) + augmenting  # + their patches
+        augmenting = (
+            2 * augment.UNIFORMS if config.critic_augment else 0
+        )  # zoom/shift of real and generated images
+        return (
+            2 * patch_uniform_dim(config.image_size, config.ss_disc_size) + augmenting
+        )  # + their patches
 
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)
         names = ["style_encoder", "content_encoder", "generator"] + [
-            f"discriminator{s}" for s in range(style_space.DISCRIMINATOR_SCALES)]
+            f"discriminator{s}" for s in range(style_space.DISCRIMINATOR_SCALES)
+        ]
         nets = style_space.build_networks(config, self.num_artists, names)
         self.style_encoder, self.content_encoder, self.generator = (
-            nets["style_encoder"], nets["content_encoder"], nets["generator"])
-        self.discriminators = [nets[f"discriminator{s}"] for s in range(style_space.DISCRIMINATOR_SCALES)]
+            nets["style_encoder"],
+            nets["content_encoder"],
+            nets["generator"],
+        )
+        self.discriminators = [
+            nets[f"discriminator{s}"] for s in range(style_space.DISCRIMINATOR_SCALES)
+        ]
         self.style_encoder.trainable = False
         self.content_encoder.trainable = False
         # Filled from the style encoder's statistics file before the first step (not checkpointed: always reloaded).
-        self.style_mean = tf.Variable(tf.zeros([config.d_style]), trainable=False, name="style_mean")
+        self.style_mean = tf.Variable(
+            tf.zeros([config.d_style]), trainable=False, name="style_mean"
+        )
         self.style_std = tf.Variable(tf.ones([config.d_style]), trainable=False, name="style_std")
-        self.add_trackers("objective", "d_real", "d_fake", "gan", "style", "content",
-                          *(["reconstruction"] if config.cond_gan_reconstruction else []))
+        self.add_trackers(
+            "objective",
+            "d_real",
+            "d_fake",
+            "gan",
+            "style",
+            "content",
+            *(["reconstruction"] if config.cond_gan_reconstruction else []),
+        )
 
     def networks(self):
-        nets = {"style_encoder": self.style_encoder, "content_encoder": self.content_encoder,
-                "generator": self.generator}
+        nets = {
+            "style_encoder": self.style_encoder,
+            "content_encoder": self.content_encoder,
+            "generator": self.generator,
+        }
         nets.update({f"discriminator{s}": d for s, d in enumerate(self.discriminators)})
         return nets
 
     def make_optimizers(self):
         lr = self.config.cond_gan_lr
-        return {"generator": self.new_optimizer("rmsprop", lr), "discriminators": self.new_optimizer("rmsprop", lr)}
+        return {
+            "generator": self.new_optimizer("rmsprop", lr),
+            "discriminators": self.new_optimizer("rmsprop", lr),
+        }
 
     def optimized_networks(self):
-        return {"generator": ("generator",),
-                "discriminators": tuple(f"discriminator{s}" for s in range(len(self.discriminators)))}
+        return {
+            "generator": ("generator",),
+            "discriminators": tuple(f"discriminator{s}" for s in range(len(self.discriminators))),
+        }
 
     def after_inheriting(self, inherit_dir):
         """--cond_gan_init=decoder: G starts as the content VAE's decoder (style_space.generator_from_decoder)."""
         if self.config.cond_gan_init != "decoder":
             return
         from tf_gadn.training import checkpoints
+
         decoder = style_space.build_networks(self.config, self.num_artists, ["decoder"])["decoder"]
         checkpoints.restore_networks(inherit_dir, "content_vae", {"decoder": decoder})
         mean, std = load_style_stats(inherit_dir, self.config.d_style)
-        style_space.generator_from_decoder(self.generator, decoder, mean, std, self.config.d_style,
-                                           self.config.d_content)
+        style_space.generator_from_decoder(
+            self.generator, decoder, mean, std, self.config.d_style, self.config.d_content
+        )
 
     def before_training(self, make_eval_dataset, model_dir):
         mean, std = load_style_stats(self.config.inherit_dir or model_dir, self.config.d_style)
@@ -157,7 +203,12 @@ class CondGanStage(Stage):
         def transfer(images, source_artists, target_artists):
             del source_artists
             v = self.content_code(colorspace.to_model_space(tf.constant(images, tf.float32), "lab"))
-            w = tf.zeros([len(images), self.config.gan_code_dim - self.config.d_style - self.config.d_content])
+            w = tf.zeros(
+                [
+                    len(images),
+                    self.config.gan_code_dim - self.config.d_style - self.config.d_content,
+                ]
+            )
             fakes = self.generator([tf.constant(self.artist_styles[target_artists]), v, w])
             return colorspace.to_rgb_m11(fakes, "lab").numpy()
 
@@ -165,8 +216,11 @@ class CondGanStage(Stage):
 
     def style_code(self, images):
         """u of an image: S(x)^[d_style] normalised with the training-set statistics (Section 4)."""
-        return normalise_style(style_prefix(self.style_encoder, images, self.config.d_style),
-                               self.style_mean, self.style_std)
+        return normalise_style(
+            style_prefix(self.style_encoder, images, self.config.d_style),
+            self.style_mean,
+            self.style_std,
+        )
 
     def content_code(self, images):
         return content_prefix(self.content_encoder, images, self.config.d_content)
@@ -174,9 +228,10 @@ class CondGanStage(Stage):
     def consortium_loss(self, images, uniform, per_logit_loss):
         """[B]: per_logit_loss of every discriminator on its patches, averaged over patches, then over networks."""
         per_patch = []
-        for discriminator, view in zip(self.discriminators,
-                                       consortium_views(images, uniform, self.config.image_size,
-                                                        self.config.ss_disc_size)):
+        for discriminator, view in zip(
+            self.discriminators,
+            consortium_views(images, uniform, self.config.image_size, self.config.ss_disc_size),
+        ):
             logits = discriminator(tf.reshape(view, [-1] + view.shape[2:].as_list()))
             per_patch.append(per_logit_loss(tf.reshape(logits, [tf.shape(view)[0], view.shape[1]])))
         return losses.consortium_mean(per_patch)
@@ -195,13 +250,18 @@ class CondGanStage(Stage):
     def train_step(self, batch):
         x = batch["image"]
         u, v, w = split_gan_code(batch["noise"], self.config.d_style, self.config.d_content)
-        patches, zooms = tf.split(batch["uniform"], [batch["uniform"].shape[-1] - self.zoom_uniforms,
-                                                     self.zoom_uniforms], axis=-1)
+        patches, zooms = tf.split(
+            batch["uniform"],
+            [batch["uniform"].shape[-1] - self.zoom_uniforms, self.zoom_uniforms],
+            axis=-1,
+        )
         patches_real, patches_fake = tf.split(patches, 2, axis=-1)
 
         codes = [u, v, w]
         reconstruct = self.config.cond_gan_reconstruction > 0
-        if reconstruct:  # the batch's own drawings from their codes (w = 0, as in transfers), in the same G call
+        if (
+            reconstruct
+        ):  # the batch's own drawings from their codes (w = 0, as in transfers), in the same G call
             own = [self.style_code(x), self.content_code(x), tf.zeros_like(w)]
             codes = [tf.concat(pair, 0) for pair in zip(codes, own)]
 
@@ -212,14 +272,21 @@ class CondGanStage(Stage):
             seen_real, seen_fake = self.critic_views(x, fake, zooms)
             # D, eq. (5): real images are real, G(z) is not -- on every scale of the consortium.
             with tape.stop_recording(), tf.GradientTape() as d_tape:
-                d_real = self.batch_mean(self.consortium_loss(seen_real, patches_real, losses.gan_discriminator_real))
-                d_fake = self.batch_mean(self.consortium_loss(tf.stop_gradient(seen_fake), patches_fake,
-                                                              losses.gan_discriminator_fake))
+                d_real = self.batch_mean(
+                    self.consortium_loss(seen_real, patches_real, losses.gan_discriminator_real)
+                )
+                d_fake = self.batch_mean(
+                    self.consortium_loss(
+                        tf.stop_gradient(seen_fake), patches_fake, losses.gan_discriminator_fake
+                    )
+                )
                 d_loss = d_real + d_fake
             with tape.stop_recording():
                 self.minimize(d_tape, d_loss, "discriminators")
             # G, eqs. (6)-(9): fool the updated D, and let the frozen S and Enc read u and v back off G(z).
-            gan = self.batch_mean(self.consortium_loss(seen_fake, patches_fake, losses.gan_generator))
+            gan = self.batch_mean(
+                self.consortium_loss(seen_fake, patches_fake, losses.gan_generator)
+            )
             style = self.batch_mean(losses.style_code_loss(self.style_code(fake), u))
             content = self.batch_mean(losses.content_code_loss(self.content_code(fake), v))
             total = gan + self.config.lambda_style * style + self.config.lambda_content * content
@@ -229,7 +296,15 @@ class CondGanStage(Stage):
                 total += self.config.cond_gan_reconstruction * extra["reconstruction"]
         self.minimize(tape, total, "generator")
 
-        self.track(objective=total, d_real=d_real, d_fake=d_fake, gan=gan, style=style, content=content, **extra)
+        self.track(
+            objective=total,
+            d_real=d_real,
+            d_fake=d_fake,
+            gan=gan,
+            style=style,
+            content=content,
+            **extra,
+        )
         return self.results()
 
     def sample_grid(self, batch):
@@ -238,16 +313,22 @@ class CondGanStage(Stage):
         x = batch["image"][:GRID_COLUMNS]
         u, v = self.style_code(x), self.content_code(x)
         n = tf.shape(x)[0]
-        noise = tf.zeros([n * n, self.config.gan_code_dim - self.config.d_style - self.config.d_content])
+        noise = tf.zeros(
+            [n * n, self.config.gan_code_dim - self.config.d_style - self.config.d_content]
+        )
         fakes = self.generator([tf.tile(u, [n, 1]), tf.repeat(v, n, axis=0), noise])
         cells = tf.reshape(fakes, tf.concat([[n, n], tf.shape(x)[1:]], axis=0))
         corner = tf.ones_like(x[:1]) * tf.constant(LAB_WHITE)
-        header = tf.concat([corner, x], axis=0)[None]                 # [1, n + 1, S, S, 3]
-        body = tf.concat([x[:, None], cells], axis=1)                  # [n, n + 1, S, S, 3]
+        header = tf.concat([corner, x], axis=0)[None]  # [1, n + 1, S, S, 3]
+        body = tf.concat([x[:, None], cells], axis=1)  # [n, n + 1, S, S, 3]
         return tf.concat([header, body], axis=0)
 
     def after_training(self, make_eval_dataset, model_dir):
         """The exploration figures of Sections 6.3-6.4 (tf_gadn.explore), so a finished run shows its style space."""
         from tf_gadn.style_space import explore
+
         written = explore.explore(model_dir)
-        print(f"[{self.NAME}] exploration figures: {os.path.dirname(next(iter(written.values())))}", flush=True)
+        print(
+            f"[{self.NAME}] exploration figures: {os.path.dirname(next(iter(written.values())))}",
+            flush=True,
+        )

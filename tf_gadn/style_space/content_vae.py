@@ -7,6 +7,7 @@ of the reconstruction error over d ~ p(d) = (1-t)t^(d-1)/(1-t^D); one d per imag
 batch's uniform, is an unbiased estimate of it with a single decoder pass. The KL term of the VAE is unchanged (over
 all D dimensions). When done, the content pruning curve (reconstruction loss against prefix length) is written.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,8 @@ from tf_gadn.training.stage import Stage
 
 PRUNING_JSON = "content_pruning.json"
 PRUNING_PNG = "content_pruning.png"
-PRUNING_IMAGES = 512       # per split: enough for a smooth curve, cheap at any size
-PRUNING_KEEP = 0.05        # suggest the shortest prefix within 5% of the way from d=1 to d=D
+PRUNING_IMAGES = 512  # per split: enough for a smooth curve, cheap at any size
+PRUNING_KEEP = 0.05  # suggest the shortest prefix within 5% of the way from d=1 to d=D
 
 
 def check_dropout_t(t: float) -> None:
@@ -40,7 +41,7 @@ def sample_prefix_length(uniform, t: float, dim: int):
     """d ~ p(d) = (1-t) t^(d-1) / (1-t^D) on {1..D} by inverse CDF: F(d) = (1-t^d)/(1-t^D), so
     d = ceil(log(1 - u (1 - t^D)) / log t). Stateless: u comes from the input pipeline."""
     check_dropout_t(t)
-    tail = 1.0 - t ** dim
+    tail = 1.0 - t**dim
     d = tf.math.ceil(tf.math.log1p(-tf.cast(uniform, tf.float32) * tail) / math.log(t))
     return tf.cast(tf.clip_by_value(d, 1.0, float(dim)), tf.int32)
 
@@ -77,18 +78,32 @@ class ContentVaeStage(Stage):
 
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)
-        nets = style_space.build_networks(config, self.num_artists, ("style_encoder", "content_encoder", "decoder"))
+        nets = style_space.build_networks(
+            config, self.num_artists, ("style_encoder", "content_encoder", "decoder")
+        )
         self.style_encoder, self.content_encoder, self.decoder = (
-            nets["style_encoder"], nets["content_encoder"], nets["decoder"])
-        check_dropout_t(config.nested_dropout_t)  # before any step, not in the middle of the first one
+            nets["style_encoder"],
+            nets["content_encoder"],
+            nets["decoder"],
+        )
+        check_dropout_t(
+            config.nested_dropout_t
+        )  # before any step, not in the middle of the first one
         self.add_trackers("objective", "reconstruction", "content_kl", "mean_prefix_length")
 
     def networks(self):
-        return {"style_encoder": self.style_encoder, "content_encoder": self.content_encoder, "decoder": self.decoder}
+        return {
+            "style_encoder": self.style_encoder,
+            "content_encoder": self.content_encoder,
+            "decoder": self.decoder,
+        }
 
     def make_optimizers(self):
         lr = self.config.content_vae_lr
-        return {"content_encoder": self.new_optimizer("rmsprop", lr), "decoder": self.new_optimizer("rmsprop", lr)}
+        return {
+            "content_encoder": self.new_optimizer("rmsprop", lr),
+            "decoder": self.new_optimizer("rmsprop", lr),
+        }
 
     def style(self, x):
         """S(x)^[d_style]: the decoder's style input comes from the frozen S, never from the content code."""
@@ -96,25 +111,34 @@ class ContentVaeStage(Stage):
 
     def train_step(self, batch):
         x = batch["image"]
-        lengths = sample_prefix_length(batch["uniform"][:, 0], self.config.nested_dropout_t,
-                                       self.config.content_code_dim)
+        lengths = sample_prefix_length(
+            batch["uniform"][:, 0], self.config.nested_dropout_t, self.config.content_code_dim
+        )
         with tf.GradientTape() as tape:
             mean, std = self.content_encoder(x)
             content = keep_prefix(reparameterize(mean, std, batch["noise"]), lengths)
-            reconstruction = self.batch_mean(losses.squared_reconstruction(x, self.decoder([self.style(x), content])))
+            reconstruction = self.batch_mean(
+                losses.squared_reconstruction(x, self.decoder([self.style(x), content]))
+            )
             content_kl = self.batch_mean(losses.kl_to_standard_normal(mean, std))
             total = reconstruction + content_kl
         self.minimize(tape, total, "content_encoder", "decoder")
-        self.track(objective=total, reconstruction=reconstruction, content_kl=content_kl,
-                   mean_prefix_length=self.batch_mean(tf.cast(lengths, tf.float32)))
+        self.track(
+            objective=total,
+            reconstruction=reconstruction,
+            content_kl=content_kl,
+            mean_prefix_length=self.batch_mean(tf.cast(lengths, tf.float32)),
+        )
         return self.results()
 
     def sample_grid(self, batch):
         """Rows = images; columns: the input, then its reconstruction from prefixes d = 1, 2, 4, ..., D of Enc(x)."""
         x = batch["image"]
         (mean, _), style = self.content_encoder(x), self.style(x)
-        columns = [x] + [self.decoder([style, keep_prefix(mean, tf.fill([tf.shape(x)[0]], d))])
-                         for d in prefix_lengths(self.config.content_code_dim)]
+        columns = [x] + [
+            self.decoder([style, keep_prefix(mean, tf.fill([tf.shape(x)[0]], d))])
+            for d in prefix_lengths(self.config.content_code_dim)
+        ]
         return tf.stack(columns, axis=1)
 
     def prefix_losses(self, batches, lengths) -> list[float]:
@@ -135,16 +159,26 @@ class ContentVaeStage(Stage):
         take = max(1, PRUNING_IMAGES // 32)
         curves = {"train": self.prefix_losses(make_eval_dataset().take(take), lengths)}
         if has_images(self.config.data_dir, "test"):
-            curves["test"] = self.prefix_losses(split_batches(self.config, "test", 32).take(take), lengths)
+            curves["test"] = self.prefix_losses(
+                split_batches(self.config, "test", 32).take(take), lengths
+            )
         reference = curves.get("test", curves["train"])
-        report = {"prefix_lengths": lengths, "reconstruction_loss": curves,
-                  "loss": "eq. (4) term per image: squared L2 summed over pixels and Lab channels (model space)",
-                  "suggested_d_content": suggest_prefix(lengths, reference),
-                  "rule": f"shortest prefix within {PRUNING_KEEP:.0%} of the d=1 -> d=D gap above the d=D loss",
-                  "configured_d_content": self.config.d_content}
+        report = {
+            "prefix_lengths": lengths,
+            "reconstruction_loss": curves,
+            "loss": "eq. (4) term per image: squared L2 summed over pixels and Lab channels (model space)",
+            "suggested_d_content": suggest_prefix(lengths, reference),
+            "rule": f"shortest prefix within {PRUNING_KEEP:.0%} of the d=1 -> d=D gap above the d=D loss",
+            "configured_d_content": self.config.d_content,
+        }
         folder = os.path.join(model_dir, self.NAME)
         os.makedirs(folder, exist_ok=True)
         records.write_json(os.path.join(folder, PRUNING_JSON), report)
-        visualize.line_plot_png({name: (lengths, values) for name, values in curves.items()},
-                                os.path.join(folder, PRUNING_PNG), "content prefix length d",
-                                "reconstruction loss", log_x=True, title="content pruning")
+        visualize.line_plot_png(
+            {name: (lengths, values) for name, values in curves.items()},
+            os.path.join(folder, PRUNING_PNG),
+            "content prefix length d",
+            "reconstruction loss",
+            log_x=True,
+            title="content pruning",
+        )

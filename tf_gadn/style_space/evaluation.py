@@ -9,6 +9,7 @@ Each number is the mean over factors of a chance-corrected score: R^2 for a cont
 Also: artist accuracy from each code, and the transfer error (per-pixel L2, GADN's distance, in RGB) of a style taken
 from images of an artist held out of training against its true rendering, next to seen artists and to the input.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,10 @@ FACTORS = ("style_factors", "content_factors")
 def encode_split(space: StyleSpace, split: str, max_images: int = MAX_IMAGES) -> dict:
     """u, v, artists and both factor vectors of a split's first `max_images` images."""
     encoded = explore.training_images(space.config, max_images, with_factors=True, split=split)
-    encoded["style_code"], encoded["content_code"] = space.style(encoded["image"]), space.content(encoded["image"])
+    encoded["style_code"], encoded["content_code"] = (
+        space.style(encoded["image"]),
+        space.content(encoded["image"]),
+    )
     return encoded
 
 
@@ -58,8 +62,12 @@ def probe_table(train: dict, test: dict, info: dict) -> dict:
         for factors in FACTORS:
             kind = factors.split("_")[0]
             names, classes = info[f"{kind}_factors"], info[f"{kind}_classes"]
-            scores = {name: factor_score(train[code], train[factors][:, k], test[code], test[factors][:, k], c)
-                      for k, (name, c) in enumerate(zip(names, classes))}
+            scores = {
+                name: factor_score(
+                    train[code], train[factors][:, k], test[code], test[factors][:, k], c
+                )
+                for k, (name, c) in enumerate(zip(names, classes))
+            }
             scores = {name: s for name, s in scores.items() if s is not None}
             key = f"{code}->{factors}"
             table[key] = float(np.mean(list(scores.values()))) if scores else None
@@ -76,7 +84,9 @@ def pixel_error(x, y) -> float:
     return float(np.mean(losses.pixel_distance(rgb(x), rgb(y)).numpy()))
 
 
-def held_out_transfer(space: StyleSpace, images, content_factors, info: dict, num_artists: int) -> dict:
+def held_out_transfer(
+    space: StyleSpace, images, content_factors, info: dict, num_artists: int
+) -> dict:
     """Contents of `images` drawn in the style of (a) an artist never seen in training, (b) a seen artist, each style
     taken from that artist's drawings alone; scored against the true renderings."""
     contents = [synthetic.content_from_vector(f) for f in content_factors]
@@ -88,9 +98,13 @@ def held_out_transfer(space: StyleSpace, images, content_factors, info: dict, nu
         u = space.style(drawings).mean(axis=0, keepdims=True)
         return space.generate(np.repeat(u, len(v), axis=0), v)
 
-    return {"transfer_error_held_out_artist": pixel_error(transfer(held_out["images"]), held_out["truth"]),
-            "transfer_error_seen_artist_0": pixel_error(transfer(seen["images"]), seen["truth"]),
-            "baseline_input_unchanged_held_out": pixel_error(images, held_out["truth"])}
+    return {
+        "transfer_error_held_out_artist": pixel_error(
+            transfer(held_out["images"]), held_out["truth"]
+        ),
+        "transfer_error_seen_artist_0": pixel_error(transfer(seen["images"]), seen["truth"]),
+        "baseline_input_unchanged_held_out": pixel_error(images, held_out["truth"]),
+    }
 
 
 def transfer_model(space: StyleSpace, artist_styles: np.ndarray) -> transfer_eval.TransferModel:
@@ -111,7 +125,9 @@ def transfer_model(space: StyleSpace, artist_styles: np.ndarray) -> transfer_eva
 
 def artist_styles(space: StyleSpace, train: dict, num_artists: int) -> np.ndarray:
     """Each artist's mean style code over its training images (what a user's reference drawings would give)."""
-    return np.stack([train["style_code"][train["artist"] == a].mean(axis=0) for a in range(num_artists)])
+    return np.stack(
+        [train["style_code"][train["artist"] == a].mean(axis=0) for a in range(num_artists)]
+    )
 
 
 def evaluate(model_dir: str, out_dir: str = "") -> dict:
@@ -120,7 +136,9 @@ def evaluate(model_dir: str, out_dir: str = "") -> dict:
     data_dir = space.config.data_dir
     info = records.read_dataset_info(data_dir)
     if info.get("source") != "synthetic" or not info.get("style_factors"):
-        raise ValueError(f"{data_dir!r} is not a synthetic data set: the probes need the true factors")
+        raise ValueError(
+            f"{data_dir!r} is not a synthetic data set: the probes need the true factors"
+        )
     artists = records.read_artists(data_dir)
     train = encode_split(space, "train")
     if any(a.get("test_count") for a in artists):
@@ -129,20 +147,36 @@ def evaluate(model_dir: str, out_dir: str = "") -> dict:
     else:  # no test split: a fixed 30% of train
         order = np.random.default_rng(0).permutation(len(train["artist"]))
         cut = int(0.7 * len(order))
-        train, test = ({k: v[order[:cut]] for k, v in train.items()}, {k: v[order[cut:]] for k, v in train.items()})
+        train, test = (
+            {k: v[order[:cut]] for k, v in train.items()},
+            {k: v[order[cut:]] for k, v in train.items()},
+        )
         held = "30% of train"
-    report = {"model_dir": model_dir, "probe_scored_on": held, "train_images": len(train["artist"]),
-              "score": "mean over factors: R^2 (continuous), chance-corrected accuracy (categorical); 0 = chance"}
+    report = {
+        "model_dir": model_dir,
+        "probe_scored_on": held,
+        "train_images": len(train["artist"]),
+        "score": "mean over factors: R^2 (continuous), chance-corrected accuracy (categorical); 0 = chance",
+    }
     report.update(probe_table(train, test, info))
-    report["artist_accuracy"] = {code: probes.score(probes.fit(train[code], train["artist"], len(artists)),
-                                                    test[code], test["artist"]) for code in CODES}
+    report["artist_accuracy"] = {
+        code: probes.score(
+            probes.fit(train[code], train["artist"], len(artists)), test[code], test["artist"]
+        )
+        for code in CODES
+    }
     report["artist_chance"] = 1.0 / len(artists)
     n = min(TRANSFER_IMAGES, len(test["image"]))
-    report["held_out_artist"] = held_out_transfer(space, test["image"][:n], test["content_factors"][:n], info,
-                                                  len(artists))
+    report["held_out_artist"] = held_out_transfer(
+        space, test["image"][:n], test["content_factors"][:n], info, len(artists)
+    )
     out_dir = out_dir or os.path.join(model_dir, "eval")
-    report["transfer"] = transfer_eval.report(transfer_model(space, artist_styles(space, train, len(artists))),
-                                              data_dir, space.config.image_size, out_dir)
+    report["transfer"] = transfer_eval.report(
+        transfer_model(space, artist_styles(space, train, len(artists))),
+        data_dir,
+        space.config.image_size,
+        out_dir,
+    )
     os.makedirs(out_dir, exist_ok=True)
     records.write_json(os.path.join(out_dir, "style_space_report.json"), report)
     return report
@@ -150,18 +184,29 @@ def evaluate(model_dir: str, out_dir: str = "") -> dict:
 
 def format_report(report: dict) -> str:
     lines = [f"Linear probes ({report['probe_scored_on']}; {report['score']}):"]
-    lines += [f"  {pair:36s} {value:.3f}" if value is not None else f"  {pair:36s} n/a"
-              for pair, value in report["four_numbers"].items()]
-    lines += [f"  artist accuracy from {code:14s} {acc:.3f} (chance {report['artist_chance']:.3f})"
-              for code, acc in report["artist_accuracy"].items()]
+    lines += [
+        f"  {pair:36s} {value:.3f}" if value is not None else f"  {pair:36s} n/a"
+        for pair, value in report["four_numbers"].items()
+    ]
+    lines += [
+        f"  artist accuracy from {code:14s} {acc:.3f} (chance {report['artist_chance']:.3f})"
+        for code, acc in report["artist_accuracy"].items()
+    ]
     lines += [f"  {name:36s} {value:.4f}" for name, value in report["held_out_artist"].items()]
-    lines += ["Transfers x -> a' (held-out split, style from a' 's training drawings):",
-              transfer_eval.format_summary(report["transfer"])]
+    lines += [
+        "Transfers x -> a' (held-out split, style from a' 's training drawings):",
+        transfer_eval.format_summary(report["transfer"]),
+    ]
     return "\n".join(lines)
 
 
-def cli_report(model_dir: str, compare_model_dir: str = "", data_dir: str = "", out_dir: str = "",
-               through_stage: str = "") -> str:
+def cli_report(
+    model_dir: str,
+    compare_model_dir: str = "",
+    data_dir: str = "",
+    out_dir: str = "",
+    through_stage: str = "",
+) -> str:
     """What `python -m tf_gadn.evaluate` prints for a style-space run (this method's `Method.evaluator`): probes on
     the codes and transfers; the comparison run, data set and stage options are GADN's and ignored here."""
     del compare_model_dir, data_dir, through_stage

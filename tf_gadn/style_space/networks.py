@@ -6,6 +6,7 @@ equation (3) are learned with S. Baseline: the same S shape plus a linear classi
 Enc: trunk + the extra 512-wide fully connected layer -> (mean, std) of the content code. Dec([S(x)[:d_style], z]).
 G([style, content, noise]) -> image. D: three identical 64 px networks, one per scale of the consortium.
 """
+
 from __future__ import annotations
 
 import keras
@@ -20,30 +21,58 @@ DISCRIMINATOR_SCALES = 3
 
 
 def style_spec(config: Config) -> TrunkSpec:
-    return TrunkSpec(config.image_size, tuple(config.ss_style_channels), tuple(config.ss_style_blocks), weight_norm=True)
+    return TrunkSpec(
+        config.image_size,
+        tuple(config.ss_style_channels),
+        tuple(config.ss_style_blocks),
+        weight_norm=True,
+    )
 
 
 def vae_spec(config: Config) -> TrunkSpec:
-    return TrunkSpec(config.image_size, tuple(config.ss_vae_channels), tuple(config.ss_vae_blocks),
-                     config.ss_vae_fc_width, weight_norm=True)
+    return TrunkSpec(
+        config.image_size,
+        tuple(config.ss_vae_channels),
+        tuple(config.ss_vae_blocks),
+        config.ss_vae_fc_width,
+        weight_norm=True,
+    )
 
 
 def generator_spec(config: Config) -> TrunkSpec:
     """Table 1's G; with --cond_gan_init=decoder the decoder's trunk (same levels, plus its F layer) to start from."""
     if config.cond_gan_init == "decoder":
-        if (tuple(config.ss_gen_channels), tuple(config.ss_gen_blocks)) != (tuple(config.ss_vae_channels),
-                                                                            tuple(config.ss_vae_blocks)):
-            raise ValueError("--cond_gan_init=decoder needs ss_gen_channels/ss_gen_blocks equal to ss_vae_channels/"
-                             f"ss_vae_blocks, got {config.ss_gen_channels}/{config.ss_gen_blocks} and "
-                             f"{config.ss_vae_channels}/{config.ss_vae_blocks}")
+        if (tuple(config.ss_gen_channels), tuple(config.ss_gen_blocks)) != (
+            tuple(config.ss_vae_channels),
+            tuple(config.ss_vae_blocks),
+        ):
+            raise ValueError(
+                "--cond_gan_init=decoder needs ss_gen_channels/ss_gen_blocks equal to ss_vae_channels/"
+                f"ss_vae_blocks, got {config.ss_gen_channels}/{config.ss_gen_blocks} and "
+                f"{config.ss_vae_channels}/{config.ss_vae_blocks}"
+            )
         return vae_spec(config)
     if config.cond_gan_init != "random":
-        raise ValueError(f"cond_gan_init must be 'random' or 'decoder', got {config.cond_gan_init!r}")
-    return TrunkSpec(config.image_size, tuple(config.ss_gen_channels), tuple(config.ss_gen_blocks), weight_norm=True)
+        raise ValueError(
+            f"cond_gan_init must be 'random' or 'decoder', got {config.cond_gan_init!r}"
+        )
+    return TrunkSpec(
+        config.image_size,
+        tuple(config.ss_gen_channels),
+        tuple(config.ss_gen_blocks),
+        weight_norm=True,
+    )
 
 
-def generator_from_decoder(generator, decoder, style_mean, style_std, d_style: int, d_content: int,
-                           noise_scale: float = 0.1) -> None:
+def generator_from_decoder(
+    generator,
+    decoder,
+    style_mean,
+    style_std,
+    d_style: int,
+    d_content: int,
+    noise_scale: float = 0.1,
+) -> None:
     """Sets G so that G(u, v, 0) = Dec(u * std + mean, [v, 0]): the decoder reads the raw style prefix and the whole
     content code, G the normalised style, the content prefix and noise. Only the first dense layer differs; its
     effective weight (g v / ||v||) is rebuilt with the style rows scaled by std, the mean folded into the bias, the
@@ -51,20 +80,28 @@ def generator_from_decoder(generator, decoder, style_mean, style_std, d_style: i
     initial rows times noise_scale, so w starts small but not without gradient. Every other layer is copied."""
     first_g, first_d = generator.trunk.layers[0], decoder.trunk.layers[0]
     kernel = first_d.layer.kernel.numpy()
-    effective = kernel * first_d.g.numpy() / np.sqrt(np.sum(kernel ** 2, axis=0) + 1e-12)
+    effective = kernel * first_d.g.numpy() / np.sqrt(np.sum(kernel**2, axis=0) + 1e-12)
     style_rows = effective[:d_style] * np.asarray(style_std, np.float32)[:, None]
-    noise_rows = first_g.layer.kernel.numpy()[d_style + d_content:] * noise_scale
-    merged = np.concatenate([style_rows, effective[d_style:d_style + d_content], noise_rows]).astype(np.float32)
+    noise_rows = first_g.layer.kernel.numpy()[d_style + d_content :] * noise_scale
+    merged = np.concatenate(
+        [style_rows, effective[d_style : d_style + d_content], noise_rows]
+    ).astype(np.float32)
     first_g.layer.kernel.assign(merged)
-    first_g.g.assign(np.sqrt(np.sum(merged ** 2, axis=0)))
-    first_g.layer.bias.assign(first_d.layer.bias.numpy() + np.asarray(style_mean, np.float32) @ effective[:d_style])
+    first_g.g.assign(np.sqrt(np.sum(merged**2, axis=0)))
+    first_g.layer.bias.assign(
+        first_d.layer.bias.numpy() + np.asarray(style_mean, np.float32) @ effective[:d_style]
+    )
     for mine, theirs in zip(generator.trunk.layers[1:], decoder.trunk.layers[1:], strict=True):
         mine.set_weights(theirs.get_weights())
 
 
 def discriminator_spec(config: Config) -> TrunkSpec:
-    return TrunkSpec(config.ss_disc_size, tuple(config.ss_disc_channels), tuple(config.ss_disc_blocks),
-                     weight_norm=True)
+    return TrunkSpec(
+        config.ss_disc_size,
+        tuple(config.ss_disc_channels),
+        tuple(config.ss_disc_blocks),
+        weight_norm=True,
+    )
 
 
 class StyleEncoder(keras.Model):
@@ -85,9 +122,14 @@ class RepresentativeStyles(keras.layers.Layer):
 
     def __init__(self, num_artists: int, code_dim: int, **kwargs):
         super().__init__(**kwargs)
-        self.styles = self.add_weight(name="styles", shape=(num_artists, code_dim),
-                                      initializer=keras.initializers.RandomNormal(stddev=1.0))
-        self.prefix_scales = self.add_weight(name="prefix_scales", shape=(code_dim,), initializer="ones")
+        self.styles = self.add_weight(
+            name="styles",
+            shape=(num_artists, code_dim),
+            initializer=keras.initializers.RandomNormal(stddev=1.0),
+        )
+        self.prefix_scales = self.add_weight(
+            name="prefix_scales", shape=(code_dim,), initializer="ones"
+        )
         self.built = True
 
     def call(self, artist):
@@ -110,25 +152,39 @@ class StyleClassifier(keras.Model):
 def build_networks(config: Config, num_artists: int, names=None) -> dict:
     """Style-space networks by their checkpoint names (all, or just `names`), built at once."""
     if config.d_style + config.d_content > config.gan_code_dim:
-        raise ValueError(f"d_style + d_content = {config.d_style + config.d_content} exceeds gan_code_dim "
-                         f"{config.gan_code_dim} (the rest of the GAN code is noise)")
+        raise ValueError(
+            f"d_style + d_content = {config.d_style + config.d_content} exceeds gan_code_dim "
+            f"{config.gan_code_dim} (the rest of the GAN code is noise)"
+        )
     if config.d_style > config.style_code_dim or config.d_content > config.content_code_dim:
         raise ValueError("d_style / d_content cannot exceed the encoders' code lengths")
     builders = {
-        "style_encoder": lambda: StyleEncoder(style_spec(config), config.style_code_dim, name="style_encoder"),
-        "representative_styles": lambda: RepresentativeStyles(num_artists, config.style_code_dim,
-                                                               name="representative_styles"),
-        "style_classifier": lambda: StyleClassifier(style_spec(config), config.style_code_dim, num_artists,
-                                                    name="style_classifier"),
-        "content_encoder": lambda: ContentEncoder(vae_spec(config), config.content_code_dim, name="content_encoder"),
-        "decoder": lambda: Generator(vae_spec(config), config.d_style + config.content_code_dim, config.generator_output,
-                                         name="decoder"),
-        "generator": lambda: Generator(generator_spec(config), config.gan_code_dim, config.generator_output,
-                                           name="generator"),
+        "style_encoder": lambda: StyleEncoder(
+            style_spec(config), config.style_code_dim, name="style_encoder"
+        ),
+        "representative_styles": lambda: RepresentativeStyles(
+            num_artists, config.style_code_dim, name="representative_styles"
+        ),
+        "style_classifier": lambda: StyleClassifier(
+            style_spec(config), config.style_code_dim, num_artists, name="style_classifier"
+        ),
+        "content_encoder": lambda: ContentEncoder(
+            vae_spec(config), config.content_code_dim, name="content_encoder"
+        ),
+        "decoder": lambda: Generator(
+            vae_spec(config),
+            config.d_style + config.content_code_dim,
+            config.generator_output,
+            name="decoder",
+        ),
+        "generator": lambda: Generator(
+            generator_spec(config), config.gan_code_dim, config.generator_output, name="generator"
+        ),
     }
     for scale in range(DISCRIMINATOR_SCALES):
-        builders[f"discriminator{scale}"] = (
-            lambda scale=scale: ImageHead(discriminator_spec(config), 1, name=f"discriminator{scale}"))
+        builders[f"discriminator{scale}"] = lambda scale=scale: ImageHead(
+            discriminator_spec(config), 1, name=f"discriminator{scale}"
+        )
     unknown = set(names or ()) - set(builders)
     if unknown:
         raise ValueError(f"unknown style-space network(s) {sorted(unknown)}")

@@ -11,6 +11,7 @@ accuracy with all D dimensions (the paper keeps 32 of 512: "almost as good as us
 `python -m tf_gadn.pruning --model_dir M [--split test]` writes pruning.png, pruning.json and prints a markdown table;
 the style_encoder stage runs the same report when it finishes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,53 +28,65 @@ from tf_gadn.training.config import Config
 DEFAULT_TOLERANCE = 0.02
 PRUNING_JSON = "pruning.json"
 PRUNING_PNG = "pruning.png"
-NETWORKS = ("metric", "baseline")  # the metric-learned S, and the classification-trained network of Section 6.1
-LABELS = {"metric": "metric learning (nearest s_i)", "baseline": "classification (nearest class mean)"}
+NETWORKS = (
+    "metric",
+    "baseline",
+)  # the metric-learned S, and the classification-trained network of Section 6.1
+LABELS = {
+    "metric": "metric learning (nearest s_i)",
+    "baseline": "classification (nearest class mean)",
+}
 
 
 def prefix_lengths(dim: int) -> list[int]:
     """1, 2, 4, ... up to and including D (Figure 1's log-scale x axis)."""
     if dim < 1:
         raise ValueError(f"code dimension must be >= 1, got {dim}")
-    lengths = [2 ** k for k in range(dim.bit_length()) if 2 ** k < dim]
+    lengths = [2**k for k in range(dim.bit_length()) if 2**k < dim]
     return lengths + [dim]
 
 
 @dataclasses.dataclass
 class ArtistSums:
     """Per-artist count, sum and sum of squares (per coordinate) of codes: all that eq. (10) and class means need."""
-    counts: np.ndarray           # [A]
-    sums: np.ndarray             # [A, D]
+
+    counts: np.ndarray  # [A]
+    sums: np.ndarray  # [A, D]
     sums_of_squares: np.ndarray  # [A, D]
 
     @classmethod
     def empty(cls, num_artists: int, dim: int) -> ArtistSums:
-        return cls(np.zeros(num_artists), np.zeros((num_artists, dim)), np.zeros((num_artists, dim)))
+        return cls(
+            np.zeros(num_artists), np.zeros((num_artists, dim)), np.zeros((num_artists, dim))
+        )
 
     def add(self, codes: np.ndarray, artists: np.ndarray) -> None:
         codes = np.asarray(codes, np.float64)
         np.add.at(self.counts, artists, 1.0)
         np.add.at(self.sums, artists, codes)
-        np.add.at(self.sums_of_squares, artists, codes ** 2)
+        np.add.at(self.sums_of_squares, artists, codes**2)
 
     def class_means(self) -> np.ndarray:
         if (self.counts == 0).any():
-            raise ValueError(f"artists {np.flatnonzero(self.counts == 0).tolist()} have no image to take a mean of")
+            raise ValueError(
+                f"artists {np.flatnonzero(self.counts == 0).tolist()} have no image to take a mean of"
+            )
         return self.sums / self.counts[:, None]
 
     def mean_and_std(self) -> tuple[np.ndarray, np.ndarray]:
         """Over all images, per coordinate (the GAN's style-code normalisation, style-space Section 4)."""
         total = self.counts.sum()
         mean = self.sums.sum(axis=0) / total
-        return mean, np.sqrt(np.maximum(self.sums_of_squares.sum(axis=0) / total - mean ** 2, 0.0))
+        return mean, np.sqrt(np.maximum(self.sums_of_squares.sum(axis=0) / total - mean**2, 0.0))
 
     def variance_ratio(self) -> np.ndarray:
         """Equation (10) for every prefix length 1..D."""
         present = self.counts > 0
         if present.sum() < 2:
             raise ValueError("the variance ratio needs images of at least two artists")
-        return losses.style_variance_ratio(self.counts[present], self.sums[present],
-                                           self.sums_of_squares[present]).numpy()
+        return losses.style_variance_ratio(
+            self.counts[present], self.sums[present], self.sums_of_squares[present]
+        ).numpy()
 
 
 def encoders(networks: dict):
@@ -108,10 +121,12 @@ def encode_split(networks: dict, batches) -> dict[str, np.ndarray]:
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 
-def nearest_centre_accuracy(codes: np.ndarray, artists: np.ndarray, centres: np.ndarray, columns) -> float:
+def nearest_centre_accuracy(
+    codes: np.ndarray, artists: np.ndarray, centres: np.ndarray, columns
+) -> float:
     """Top-1 accuracy of "the nearest centre's artist" using only the code coordinates `columns`."""
     x, s = np.asarray(codes, np.float64)[:, columns], np.asarray(centres, np.float64)[:, columns]
-    distances = (s ** 2).sum(axis=1)[None, :] - 2.0 * x @ s.T  # ||x||^2 is the same for every centre
+    distances = (s**2).sum(axis=1)[None, :] - 2.0 * x @ s.T  # ||x||^2 is the same for every centre
     return float((distances.argmin(axis=1) == artists).mean())
 
 
@@ -121,38 +136,61 @@ def choose_d_style(dims, accuracy, tolerance: float = DEFAULT_TOLERANCE) -> int:
     return int(min(d for d, acc in zip(dims, accuracy) if acc >= full - tolerance))
 
 
-def pruning_report(networks: dict, train_sums: dict[str, ArtistSums], eval_batches, split: str,
-                   tolerance: float = DEFAULT_TOLERANCE) -> dict:
+def pruning_report(
+    networks: dict,
+    train_sums: dict[str, ArtistSums],
+    eval_batches,
+    split: str,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> dict:
     """Figure 1's two curves for both networks on `eval_batches`, and the chosen d_style (see module docstring)."""
     codes = encode_split(networks, eval_batches)
-    centres = {"metric": networks["representative_styles"].styles.numpy(),
-               "baseline": train_sums["baseline"].class_means()}
+    centres = {
+        "metric": networks["representative_styles"].styles.numpy(),
+        "baseline": train_sums["baseline"].class_means(),
+    }
     num_artists, dim = centres["metric"].shape
     dims = prefix_lengths(dim)
-    report = {"split": split, "num_images": int(len(codes["artist"])), "num_artists": int(num_artists),
-              "chance": 1.0 / num_artists, "dims": dims}
+    report = {
+        "split": split,
+        "num_images": int(len(codes["artist"])),
+        "num_artists": int(num_artists),
+        "chance": 1.0 / num_artists,
+        "dims": dims,
+    }
     for name in NETWORKS:
         held_out = ArtistSums.empty(num_artists, dim)
         held_out.add(codes[name], codes["artist"])
         ratio = held_out.variance_ratio()
-        report[name] = {"accuracy": [nearest_centre_accuracy(codes[name], codes["artist"], centres[name],
-                                                             np.arange(d)) for d in dims],
-                        "variance_ratio": [float(ratio[d - 1]) for d in dims]}
+        report[name] = {
+            "accuracy": [
+                nearest_centre_accuracy(codes[name], codes["artist"], centres[name], np.arange(d))
+                for d in dims
+            ],
+            "variance_ratio": [float(ratio[d - 1]) for d in dims],
+        }
     report["tolerance"] = tolerance
-    report["rule"] = (f"smallest d with metric-learning accuracy >= accuracy with all {dim} dims - {tolerance} "
-                      "(absolute)")
+    report["rule"] = (
+        f"smallest d with metric-learning accuracy >= accuracy with all {dim} dims - {tolerance} "
+        "(absolute)"
+    )
     report["d_style"] = choose_d_style(dims, report["metric"]["accuracy"], tolerance)
     return report
 
 
 def markdown_table(report: dict) -> str:
-    lines = [f"Style-code pruning on the {report['split']} split ({report['num_images']} images, "
-             f"{report['num_artists']} artists, chance {report['chance']:.3f}); chosen d_style = {report['d_style']}",
-             "", "| d | accuracy, metric | accuracy, baseline | eq. 10 ratio, metric | eq. 10 ratio, baseline |",
-             "|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Style-code pruning on the {report['split']} split ({report['num_images']} images, "
+        f"{report['num_artists']} artists, chance {report['chance']:.3f}); chosen d_style = {report['d_style']}",
+        "",
+        "| d | accuracy, metric | accuracy, baseline | eq. 10 ratio, metric | eq. 10 ratio, baseline |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for k, d in enumerate(report["dims"]):
-        lines.append(f"| {d} | {report['metric']['accuracy'][k]:.3f} | {report['baseline']['accuracy'][k]:.3f} | "
-                     f"{report['metric']['variance_ratio'][k]:.3f} | {report['baseline']['variance_ratio'][k]:.3f} |")
+        lines.append(
+            f"| {d} | {report['metric']['accuracy'][k]:.3f} | {report['baseline']['accuracy'][k]:.3f} | "
+            f"{report['metric']['variance_ratio'][k]:.3f} | {report['baseline']['variance_ratio'][k]:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -162,12 +200,24 @@ def write_report(report: dict, out_dir: str) -> dict[str, str]:
     json_path = os.path.join(out_dir, PRUNING_JSON)
     records.write_json(json_path, report)
     panels = []
-    for key, label in (("accuracy", "top-1 accuracy"), ("variance_ratio", "variance ratio (eq. 10)")):
+    for key, label in (
+        ("accuracy", "top-1 accuracy"),
+        ("variance_ratio", "variance ratio (eq. 10)"),
+    ):
         curves = {LABELS[name]: (report["dims"], report[name][key]) for name in NETWORKS}
-        panels.append(visualize.line_plot_png(curves, os.path.join(out_dir, f"pruning_{key}.png"),
-                                              "style dimensions d", label, log_x=True,
-                                              title=f"{report['split']} split"))
-    png_path = visualize.save_png(os.path.join(out_dir, PRUNING_PNG), np.concatenate(panels, axis=1))
+        panels.append(
+            visualize.line_plot_png(
+                curves,
+                os.path.join(out_dir, f"pruning_{key}.png"),
+                "style dimensions d",
+                label,
+                log_x=True,
+                title=f"{report['split']} split",
+            )
+        )
+    png_path = visualize.save_png(
+        os.path.join(out_dir, PRUNING_PNG), np.concatenate(panels, axis=1)
+    )
     return {"json": json_path, "png": png_path}
 
 
@@ -182,28 +232,50 @@ def evaluation_split(data_dir: str, preferred: str = "test") -> str:
     """The held-out split when the data set has one (paper: 10% or 10 images per artist), else train (with a note)."""
     if has_images(data_dir, preferred):
         return preferred
-    print(f"note: {data_dir!r} has no '{preferred}' images; pruning curves use the train split", flush=True)
+    print(
+        f"note: {data_dir!r} has no '{preferred}' images; pruning curves use the train split",
+        flush=True,
+    )
     return "train"
 
 
 def split_batches(config: Config, split: str, batch_size: int = 64) -> tf.data.Dataset:
     """One in-order pass over a split in Lab, the style-space colour space."""
-    return pipeline.make_dataset(config.data_dir, split, global_batch_size=batch_size, image_size=config.image_size,
-                                 color="lab", seed=config.seed, shuffle=False, repeat=False, drop_remainder=False)
+    return pipeline.make_dataset(
+        config.data_dir,
+        split,
+        global_batch_size=batch_size,
+        image_size=config.image_size,
+        color="lab",
+        seed=config.seed,
+        shuffle=False,
+        repeat=False,
+        drop_remainder=False,
+    )
 
 
-def run(model_dir: str, split: str = "test", out_dir: str = "", tolerance: float = DEFAULT_TOLERANCE,
-        batch_size: int = 64) -> dict:
+def run(
+    model_dir: str,
+    split: str = "test",
+    out_dir: str = "",
+    tolerance: float = DEFAULT_TOLERANCE,
+    batch_size: int = 64,
+) -> dict:
     """Library form of the CLI: restores a trained style_encoder stage and writes its pruning report."""
     from tf_gadn.training import checkpoints
+
     config, artists, networks = checkpoints.load_trained(model_dir)
     missing = {"style_encoder", "representative_styles", "style_classifier"} - set(networks)
     if config.method != "style_space" or missing:
-        raise ValueError(f"{model_dir!r} has no trained style_encoder stage (method {config.method!r}, "
-                         f"missing {sorted(missing)})")
+        raise ValueError(
+            f"{model_dir!r} has no trained style_encoder stage (method {config.method!r}, "
+            f"missing {sorted(missing)})"
+        )
     train_sums = artist_sums(networks, split_batches(config, "train", batch_size), len(artists))
     split = evaluation_split(config.data_dir, split) if split != "train" else split
-    report = pruning_report(networks, train_sums, split_batches(config, split, batch_size), split, tolerance)
+    report = pruning_report(
+        networks, train_sums, split_batches(config, split, batch_size), split, tolerance
+    )
     report["files"] = write_report(report, out_dir or os.path.join(model_dir, "style_encoder"))
     print(markdown_table(report), flush=True)
     return report

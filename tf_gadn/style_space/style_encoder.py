@@ -7,6 +7,7 @@ with its own optimizer, a network of the same shape is trained to classify the a
 so one run gives both curves of Figure 1. When done: the style statistics the conditional GAN normalises S(x) with
 (Section 4) and the pruning report (tf_gadn.pruning) on the held-out split.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,18 +31,30 @@ class StyleEncoderStage(Stage):
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)
         if self.num_artists < 2:
-            raise ValueError("metric learning of style needs at least two artists (equation 2 pushes artists apart)")
-        nets = style_space.build_networks(config, self.num_artists,
-                                          ("style_encoder", "representative_styles", "style_classifier"))
+            raise ValueError(
+                "metric learning of style needs at least two artists (equation 2 pushes artists apart)"
+            )
+        nets = style_space.build_networks(
+            config, self.num_artists, ("style_encoder", "representative_styles", "style_classifier")
+        )
         self.style_encoder = nets["style_encoder"]
         self.representative_styles = nets["representative_styles"]
         self.style_classifier = nets["style_classifier"]
-        self.add_trackers("objective", "same_artist", "different_artist", "nearest_style_accuracy",
-                          "classifier_nll", "classifier_accuracy")
+        self.add_trackers(
+            "objective",
+            "same_artist",
+            "different_artist",
+            "nearest_style_accuracy",
+            "classifier_nll",
+            "classifier_accuracy",
+        )
 
     def networks(self):
-        return {"style_encoder": self.style_encoder, "representative_styles": self.representative_styles,
-                "style_classifier": self.style_classifier}
+        return {
+            "style_encoder": self.style_encoder,
+            "representative_styles": self.representative_styles,
+            "style_classifier": self.style_classifier,
+        }
 
     def make_optimizers(self):
         lr = self.config.style_encoder_lr
@@ -52,10 +65,16 @@ class StyleEncoderStage(Stage):
 
         # S, s_i, h_d: equation (2) with L'_same, L'_diff of equation (3).
         with tf.GradientTape() as tape:
-            prefix_squared = losses.prefix_squared_distances(self.style_encoder(x), self.representative_styles.styles)
+            prefix_squared = losses.prefix_squared_distances(
+                self.style_encoder(x), self.representative_styles.styles
+            )
             same, different = losses.nested_metric_learning_loss(
-                prefix_squared, a, self.representative_styles.prefix_scales, self.artist_counts,
-                self.config.nested_dropout_t)
+                prefix_squared,
+                a,
+                self.representative_styles.prefix_scales,
+                self.artist_counts,
+                self.config.nested_dropout_t,
+            )
             same, different = self.batch_mean(same), self.batch_mean(different)
             objective = same + different
         self.minimize(tape, objective, "style_encoder", "representative_styles")
@@ -68,9 +87,14 @@ class StyleEncoderStage(Stage):
 
         # Section 6.1's classification rule: the artist whose representative style is nearest (full code, this
         # step's distances).
-        self.track(objective=objective, same_artist=same, different_artist=different,
-                   nearest_style_accuracy=self.batch_mean(self.correct(-prefix_squared[..., -1], a)),
-                   classifier_nll=classifier_nll, classifier_accuracy=self.batch_mean(self.correct(logits, a)))
+        self.track(
+            objective=objective,
+            same_artist=same,
+            different_artist=different,
+            nearest_style_accuracy=self.batch_mean(self.correct(-prefix_squared[..., -1], a)),
+            classifier_nll=classifier_nll,
+            classifier_accuracy=self.batch_mean(self.correct(logits, a)),
+        )
         return self.results()
 
     def after_training(self, make_eval_dataset, model_dir):
@@ -78,6 +102,8 @@ class StyleEncoderStage(Stage):
         train_sums = pruning.artist_sums(self.networks(), make_eval_dataset(), self.num_artists)
         save_style_stats(out_dir, train_sums["metric"], self.config.d_style)
         split = pruning.evaluation_split(self.config.data_dir)
-        report = pruning.pruning_report(self.networks(), train_sums, pruning.split_batches(self.config, split), split)
+        report = pruning.pruning_report(
+            self.networks(), train_sums, pruning.split_batches(self.config, split), split
+        )
         pruning.write_report(report, out_dir)
         print(pruning.markdown_table(report), flush=True)

@@ -12,6 +12,7 @@ Faults this module absorbs: a rerun with another config or data set is refused b
 checkpoint to the newest one that restores (the training loop moves the damaged one into `<ckpt>/corrupt/`); what a
 killed save leaves behind is removed before the next save (`remove_leftovers`).
 """
+
 from __future__ import annotations
 
 import collections
@@ -31,7 +32,9 @@ from tf_gadn.training import registry
 from tf_gadn.training.config import RUN_SETTINGS, Config
 
 CORRUPT_DIR = "corrupt"
-_CHECKPOINT_NAME = re.compile(r"^ckpt-(\d+)$")  # tf.train.CheckpointManager's default prefix + number
+_CHECKPOINT_NAME = re.compile(
+    r"^ckpt-(\d+)$"
+)  # tf.train.CheckpointManager's default prefix + number
 # What restoring a damaged checkpoint raises in TF 2.21: an OpError (NotFoundError, DataLossError, or a bare OpError)
 # for a missing, empty or garbled .index or .data file, and IndexError("Read less bytes than requested") for a
 # truncated .data file. A checkpoint that reads but does not fit the networks raises ValueError instead.
@@ -63,10 +66,19 @@ class VariableBag(tf.Module):
             setattr(self, f"w{index:04d}", variable)
 
 
-def stage_checkpoint(step: tf.Variable, networks: dict, optimizers: dict | None = None) -> tf.train.Checkpoint:
-    parts = {"step": step, "networks": tf.train.Checkpoint(**{n: VariableBag(net.weights) for n, net in networks.items()})}
+def stage_checkpoint(
+    step: tf.Variable, networks: dict, optimizers: dict | None = None
+) -> tf.train.Checkpoint:
+    parts = {
+        "step": step,
+        "networks": tf.train.Checkpoint(
+            **{n: VariableBag(net.weights) for n, net in networks.items()}
+        ),
+    }
     if optimizers is not None:
-        parts["optimizers"] = tf.train.Checkpoint(**{n: VariableBag(o.variables) for n, o in optimizers.items()})
+        parts["optimizers"] = tf.train.Checkpoint(
+            **{n: VariableBag(o.variables) for n, o in optimizers.items()}
+        )
     return tf.train.Checkpoint(**parts)
 
 
@@ -96,8 +108,12 @@ class FiniteCheck:
         if not self._owners:
             return ""
         total = collections.Counter(self._owners)
-        bad = collections.Counter(owner for owner, ok in zip(self._owners, self._flags().numpy()) if not ok)
-        return ", ".join(f"{owner}: {bad[owner]} of {total[owner]} tensors" for owner in total if bad[owner])
+        bad = collections.Counter(
+            owner for owner, ok in zip(self._owners, self._flags().numpy()) if not ok
+        )
+        return ", ".join(
+            f"{owner}: {bad[owner]} of {total[owner]} tensors" for owner in total if bad[owner]
+        )
 
 
 def checkpoint_number(path: str) -> int:
@@ -110,7 +126,9 @@ def checkpoint_candidates(ckpt_dir: str) -> list[str]:
     newest one's .index is missing, which would silently start the stage again from scratch)."""
     names = set()
     if os.path.isdir(ckpt_dir):
-        names.update(name[:-len(".index")] for name in os.listdir(ckpt_dir) if name.endswith(".index"))
+        names.update(
+            name[: -len(".index")] for name in os.listdir(ckpt_dir) if name.endswith(".index")
+        )
     state = tf.train.get_checkpoint_state(ckpt_dir)
     if state is not None:
         names.update(os.path.basename(path) for path in state.all_model_checkpoint_paths)
@@ -132,8 +150,10 @@ def _restore_problem(checkpoint: tf.train.Checkpoint, path: str, check: FiniteCh
     except UNREADABLE as err:
         return f"cannot be read ({type(err).__name__}: {_first_line(err)})"
     except (ValueError, AssertionError) as err:
-        raise CheckpointError(f"checkpoint {path} does not fit the networks of this configuration ({_first_line(err)})"
-                              ": was the run trained with another config or data set?") from err
+        raise CheckpointError(
+            f"checkpoint {path} does not fit the networks of this configuration ({_first_line(err)})"
+            ": was the run trained with another config or data set?"
+        ) from err
     bad = check.failures()
     return f"holds non-finite values ({bad})" if bad else None
 
@@ -151,8 +171,9 @@ def _move_aside(path: str) -> str:
     return target
 
 
-def restore_newest(checkpoint: tf.train.Checkpoint, ckpt_dir: str, check: FiniteCheck,
-                   move_aside: bool = False) -> str | None:
+def restore_newest(
+    checkpoint: tf.train.Checkpoint, ckpt_dir: str, check: FiniteCheck, move_aside: bool = False
+) -> str | None:
     """Restores the newest checkpoint of ckpt_dir that reads back whole and holds only finite values, and returns its
     path (None when ckpt_dir holds no checkpoint at all). Each newer one that fails is named in a warning on stderr;
     with move_aside (the training loop, which owns the folder) it is moved into <ckpt_dir>/corrupt/ and the state file
@@ -164,25 +185,46 @@ def restore_newest(checkpoint: tf.train.Checkpoint, ckpt_dir: str, check: Finite
         problem = _restore_problem(checkpoint, path, check)
         if problem is None:
             if failures and move_aside:
-                older = [p for p in checkpoint_candidates(ckpt_dir) if checkpoint_number(p) <= checkpoint_number(path)]
-                tf.compat.v1.train.update_checkpoint_state(ckpt_dir, path, all_model_checkpoint_paths=older[::-1])
+                older = [
+                    p
+                    for p in checkpoint_candidates(ckpt_dir)
+                    if checkpoint_number(p) <= checkpoint_number(path)
+                ]
+                tf.compat.v1.train.update_checkpoint_state(
+                    ckpt_dir, path, all_model_checkpoint_paths=older[::-1]
+                )
             return path
         failures.append(f"{os.path.basename(path)} {problem}")
         where = f"moved to {_move_aside(path)}" if move_aside else "left in place"
-        print(f"warning: checkpoint {path} {problem}; {where}; trying an older one", file=sys.stderr, flush=True)
+        print(
+            f"warning: checkpoint {path} {problem}; {where}; trying an older one",
+            file=sys.stderr,
+            flush=True,
+        )
     if failures:
-        moved = f". They were moved into {CORRUPT_DIR}/: a rerun trains this stage from its start" if move_aside else ""
-        raise CheckpointError(f"no checkpoint in {ckpt_dir!r} restores: " + "; ".join(failures) + moved)
+        moved = (
+            f". They were moved into {CORRUPT_DIR}/: a rerun trains this stage from its start"
+            if move_aside
+            else ""
+        )
+        raise CheckpointError(
+            f"no checkpoint in {ckpt_dir!r} restores: " + "; ".join(failures) + moved
+        )
     return None
 
 
 def restore_networks(model_dir: str, stage: str, networks: dict) -> int:
     """Restores the named networks from a stage's newest checkpoint that restores; returns the step it was taken at."""
     step = tf.Variable(0, dtype=tf.int64)
-    path = restore_newest(stage_checkpoint(step, networks), os.path.join(stage_dir(model_dir, stage), "ckpt"),
-                          FiniteCheck(networks))
+    path = restore_newest(
+        stage_checkpoint(step, networks),
+        os.path.join(stage_dir(model_dir, stage), "ckpt"),
+        FiniteCheck(networks),
+    )
     if path is None:
-        raise FileNotFoundError(f"no checkpoint of stage {stage!r} in {model_dir!r}: train that stage first")
+        raise FileNotFoundError(
+            f"no checkpoint of stage {stage!r} in {model_dir!r}: train that stage first"
+        )
     return int(step.numpy())
 
 
@@ -210,8 +252,11 @@ def remove_leftovers(ckpt_dir: str) -> list[str]:
             continue
         removed.append(name)
     if removed:
-        print(f"removed leftovers of an interrupted save in {ckpt_dir}: {', '.join(removed)}", file=sys.stderr,
-              flush=True)
+        print(
+            f"removed leftovers of an interrupted save in {ckpt_dir}: {', '.join(removed)}",
+            file=sys.stderr,
+            flush=True,
+        )
     return removed
 
 
@@ -223,17 +268,25 @@ def _read_json(path: str):
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (OSError, ValueError) as err:
-        raise RunMismatchError(f"{path!r} cannot be read ({err}); pass --overwrite_config to replace it") from err
+        raise RunMismatchError(
+            f"{path!r} cannot be read ({err}); pass --overwrite_config to replace it"
+        ) from err
 
 
 def _data_identity(artists) -> list:
     """What identifies a data set for training: its artists in id order, each with its training-image count."""
-    return [(a.get("name"), a.get("count")) for a in artists] if isinstance(artists, list) else [artists]
+    return (
+        [(a.get("name"), a.get("count")) for a in artists]
+        if isinstance(artists, list)
+        else [artists]
+    )
 
 
 def _describe(artists) -> str:
     identity = _data_identity(artists)
-    names = ", ".join(str(name) for name, _ in identity[:8]) + (", ..." if len(identity) > 8 else "")
+    names = ", ".join(str(name) for name, _ in identity[:8]) + (
+        ", ..." if len(identity) > 8 else ""
+    )
     total = sum(count for _, count in identity if isinstance(count, int))
     return f"{len(identity)} artists, {total} training images ({names})"
 
@@ -251,18 +304,24 @@ def check_run_dir(model_dir: str, config: Config, artists: list[dict]) -> None:
     stored = _read_json(os.path.join(model_dir, "config.json"))
     if stored is not None:
         now, defaults = (json.loads(json.dumps(dataclasses.asdict(c))) for c in (config, Config()))
-        differences += [f"{name}: the run has {stored.get(name, defaults[name])!r}, this command {value!r}"
-                        for name, value in now.items()
-                        if name not in RUN_SETTINGS and stored.get(name, defaults[name]) != value]
+        differences += [
+            f"{name}: the run has {stored.get(name, defaults[name])!r}, this command {value!r}"
+            for name, value in now.items()
+            if name not in RUN_SETTINGS and stored.get(name, defaults[name]) != value
+        ]
     stored_artists = _read_json(os.path.join(model_dir, records.ARTISTS_FILE))
     if stored_artists is not None and _data_identity(stored_artists) != _data_identity(artists):
-        differences.append(f"data set: the run has {_describe(stored_artists)}, {config.data_dir!r} has "
-                           f"{_describe(artists)}")
+        differences.append(
+            f"data set: the run has {_describe(stored_artists)}, {config.data_dir!r} has "
+            f"{_describe(artists)}"
+        )
     if differences:
         raise RunMismatchError(
-            f"{model_dir!r} holds a run with a different configuration or data set:\n  " + "\n  ".join(differences)
+            f"{model_dir!r} holds a run with a different configuration or data set:\n  "
+            + "\n  ".join(differences)
             + "\nUse another --model_dir, or pass --overwrite_config to train into this one anyway (its config.json "
-            "and artists.json are replaced; its checkpoints are kept and must fit the new networks).")
+            "and artists.json are replaced; its checkpoints are kept and must fit the new networks)."
+        )
 
 
 def save_run_info(model_dir: str, config: Config, artists: list[dict]) -> None:
@@ -277,11 +336,17 @@ def load_run_info(model_dir: str) -> tuple[Config, list[dict]]:
     """The Config and artists a model_dir was trained with (what export and evaluation rebuild networks from)."""
     path = os.path.join(model_dir, "config.json")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path!r} is missing: {model_dir!r} is not a tf_gadn model directory")
+        raise FileNotFoundError(
+            f"{path!r} is missing: {model_dir!r} is not a tf_gadn model directory"
+        )
     with open(path, encoding="utf-8") as f:
         values = json.load(f)
     fields = {f.name: f for f in dataclasses.fields(Config)}
-    values = {k: tuple(v) if isinstance(fields[k].default, tuple) else v for k, v in values.items() if k in fields}
+    values = {
+        k: tuple(v) if isinstance(fields[k].default, tuple) else v
+        for k, v in values.items()
+        if k in fields
+    }
     return Config(**values), records.read_artists(model_dir)
 
 
@@ -311,12 +376,16 @@ def load_trained(model_dir: str, through_stage: str = "") -> tuple[Config, list[
     if through_stage:
         if through_stage not in chain:
             raise ValueError(f"{through_stage!r} is not a stage of {config.method!r}: {chain}")
-        chain = chain[:chain.index(through_stage) + 1]
+        chain = chain[: chain.index(through_stage) + 1]
     source = {}
     for stage in chain:
-        source.update({name: stage for name in networks_in_stage(model_dir, stage) if name in networks})
+        source.update(
+            {name: stage for name in networks_in_stage(model_dir, stage) if name in networks}
+        )
     if not source:
         raise FileNotFoundError(f"{model_dir!r} holds no trained stage yet")
     for stage in dict.fromkeys(source.values()):
-        restore_networks(model_dir, stage, {name: networks[name] for name, s in source.items() if s == stage})
+        restore_networks(
+            model_dir, stage, {name: networks[name] for name, s in source.items() if s == stage}
+        )
     return config, artists, {name: networks[name] for name in source}

@@ -11,6 +11,7 @@ steps, at least MIN_WARMUP_STEPS or half of a shorter run):
 - the reconstruction stopped improving early: no 1% gain over the last PLATEAU_FRACTION of the run so far (at least
   the warm-up's length), before half of the steps are done.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,19 +19,24 @@ import dataclasses
 WARMUP_FRACTION = 0.25
 MIN_WARMUP_STEPS = 200
 KL_FLOOR = 0.5
-SPREAD_FLOOR = 0.1  # a collapsed line-art run: 0.013-0.07; healthy runs: 0.19 and rising at the end of warm-up
+SPREAD_FLOOR = (
+    0.1  # a collapsed line-art run: 0.013-0.07; healthy runs: 0.19 and rising at the end of warm-up
+)
 CHANCE_FACTOR = 1.5
 PLATEAU_FRACTION = 0.3
 RISING = 1.5  # a KL this many times its value one warm-up length ago is still growing
 
-CODE_FIX = ("usually fixed by --generator_output=clip (a tanh output saturates on white images and its gradient "
-            "dies), a lower --lambda_e_kl, or a lower learning rate")
+CODE_FIX = (
+    "usually fixed by --generator_output=clip (a tanh output saturates on white images and its gradient "
+    "dies), a lower --lambda_e_kl, or a lower learning rate"
+)
 CLASSIFIER_FIX = "usually fixed by a lower learning rate or more images per artist; check the labels (artists.json)"
 
 
 @dataclasses.dataclass(frozen=True)
 class Watch:
     """Names of tracked values a stage wants watched."""
+
     kl: tuple[str, ...] = ()
     output_spread: str | None = None
     learning_classifiers: tuple[str, ...] = ()
@@ -41,7 +47,9 @@ class CollapseMonitor:
     def __init__(self, watch: Watch, stage_name: str, total_steps: int, num_artists: int):
         self.watch, self.stage_name, self.total_steps = watch, stage_name, total_steps
         self.chance = 1.0 / max(num_artists, 1)
-        self.warmup = max(min(MIN_WARMUP_STEPS, total_steps // 2), int(WARMUP_FRACTION * total_steps))
+        self.warmup = max(
+            min(MIN_WARMUP_STEPS, total_steps // 2), int(WARMUP_FRACTION * total_steps)
+        )
         self.history: list[tuple[int, float]] = []
         self.logged: dict[str, list[tuple[int, float]]] = {}
         self.reported: set[str] = set()
@@ -59,15 +67,21 @@ class CollapseMonitor:
         found = {}
         for name in w.kl:
             if name in values and values[name] < KL_FLOOR and not self._rising(name, step):
-                found[name] = (f"{name}={values[name]:.3g} nats < {KL_FLOOR}: that code is unused, the generator "
-                               f"ignores it; {CODE_FIX}")
+                found[name] = (
+                    f"{name}={values[name]:.3g} nats < {KL_FLOOR}: that code is unused, the generator "
+                    f"ignores it; {CODE_FIX}"
+                )
         if w.output_spread in values and values[w.output_spread] < SPREAD_FLOOR:
-            found[w.output_spread] = (f"{w.output_spread}={values[w.output_spread]:.3g} < {SPREAD_FLOOR}: the "
-                                      f"generator draws nearly the same image for every input; {CODE_FIX}")
+            found[w.output_spread] = (
+                f"{w.output_spread}={values[w.output_spread]:.3g} < {SPREAD_FLOOR}: the "
+                f"generator draws nearly the same image for every input; {CODE_FIX}"
+            )
         for name in w.learning_classifiers:
             if name in values and values[name] < CHANCE_FACTOR * self.chance:
-                found[name] = (f"{name}={values[name]:.3g} is at chance ({self.chance:.3g}): the classifier is not "
-                               f"learning; {CLASSIFIER_FIX}")
+                found[name] = (
+                    f"{name}={values[name]:.3g} is at chance ({self.chance:.3g}): the classifier is not "
+                    f"learning; {CLASSIFIER_FIX}"
+                )
         plateau = self._plateau(step)
         if plateau:
             found[w.reconstruction] = plateau
@@ -86,10 +100,14 @@ class CollapseMonitor:
     def _plateau(self, step: int) -> str | None:
         if not self.history or step > self.total_steps // 2:
             return None
-        window_start = step - max(int(PLATEAU_FRACTION * step), self.warmup)  # short dips early are not plateaus
+        window_start = step - max(
+            int(PLATEAU_FRACTION * step), self.warmup
+        )  # short dips early are not plateaus
         before = [v for s, v in self.history if s <= window_start]
         recent = [v for s, v in self.history if s > window_start]
         if not before or not recent or min(recent) < 0.99 * min(before):
             return None
-        return (f"{self.watch.reconstruction} stopped improving (best {min(before):.4g} by step {window_start}, "
-                f"{min(recent):.4g} since); {CODE_FIX}")
+        return (
+            f"{self.watch.reconstruction} stopped improving (best {min(before):.4g} by step {window_start}, "
+            f"{min(recent):.4g} since); {CODE_FIX}"
+        )

@@ -4,6 +4,7 @@ Defaults are the papers' values: GADN Table 2 (stage learning rates, optimisers,
 (trunk sizes at 256 px); style-space Tables 1 and 2 plus Section 5.2 (d_style = 32, d_content = 128, lambdas).
 Flags are parsed once in the CLI entry points (`Config.from_flags`); everything below takes the object explicitly.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,38 +22,71 @@ def _field(default, help_text: str, **kw):
 @dataclasses.dataclass(frozen=True)
 class Config:
     # ---- run ---------------------------------------------------------------------------------------------------
-    method: str = _field("gadn", "Model family: 'gadn' (GADN paper) or 'style_space' (style-space paper).")
-    stage: str = _field("all", "Stage to train: one stage name of the method's chain, or 'all' (the whole chain in order).")
+    method: str = _field(
+        "gadn", "Model family: 'gadn' (GADN paper) or 'style_space' (style-space paper)."
+    )
+    stage: str = _field(
+        "all",
+        "Stage to train: one stage name of the method's chain, or 'all' (the whole chain in order).",
+    )
     data_dir: str = _field("", "TFRecord data set directory (prepare/synthetic output).")
     model_dir: str = _field("runs/demo", "Where checkpoints, TensorBoard logs and sample grids go.")
-    synthetic_if_missing: bool = _field(False, "Render the synthetic data set into data_dir if it does not exist yet.")
-    synthetic_artists: int = _field(8, "Synthetic data: number of artists (when rendered on demand).")
-    synthetic_images_per_artist: int = _field(100, "Synthetic data: images per artist (when rendered on demand).")
-    synthetic_family: str = _field("portraits", "Synthetic data: 'portraits' (colour) or 'lineart' (dark strokes on white).")
-    inherit_dir: str = _field("", "Model dir whose earlier stages a stage inherits from (default: model_dir; ablations).")
+    synthetic_if_missing: bool = _field(
+        False, "Render the synthetic data set into data_dir if it does not exist yet."
+    )
+    synthetic_artists: int = _field(
+        8, "Synthetic data: number of artists (when rendered on demand)."
+    )
+    synthetic_images_per_artist: int = _field(
+        100, "Synthetic data: images per artist (when rendered on demand)."
+    )
+    synthetic_family: str = _field(
+        "portraits", "Synthetic data: 'portraits' (colour) or 'lineart' (dark strokes on white)."
+    )
+    inherit_dir: str = _field(
+        "", "Model dir whose earlier stages a stage inherits from (default: model_dir; ablations)."
+    )
     resume: bool = _field(True, "Continue from the stage's last checkpoint if there is one.")
-    overwrite_config: bool = _field(False, "Train into a model_dir whose run has a different config or data set, "
-                                           "replacing its config.json and artists.json (checkpoints are kept).")
+    overwrite_config: bool = _field(
+        False,
+        "Train into a model_dir whose run has a different config or data set, "
+        "replacing its config.json and artists.json (checkpoints are kept).",
+    )
     seed: int = _field(1, "Seed for data order, a' draws and all noise.")
     strategy: str = _field("default", "default | mirrored | multi_worker (TF_CONFIG).")
-    num_cpu_devices: int = _field(0, "Split the CPU into this many logical devices (tests of MirroredStrategy).")
+    num_cpu_devices: int = _field(
+        0, "Split the CPU into this many logical devices (tests of MirroredStrategy)."
+    )
     jit_compile: bool = _field(False, "XLA-compile each replica's train step (GPU).")
-    mixed_precision: bool = _field(False, "mixed_bfloat16 compute, float32 weights and losses (GPUs; CPUs with "
-                                          "AVX512-BF16 or AMX run it 1.4x faster at demo size, BUILD.md).")
+    mixed_precision: bool = _field(
+        False,
+        "mixed_bfloat16 compute, float32 weights and losses (GPUs; CPUs with "
+        "AVX512-BF16 or AMX run it 1.4x faster at demo size, BUILD.md).",
+    )
     log_every: int = _field(50, "Steps between TensorBoard scalars / progress updates.")
     checkpoint_every: int = _field(500, "Steps between checkpoints.")
     sample_every: int = _field(1000, "Steps between sample grids (PNG + TensorBoard).")
-    eval_every: int = _field(0, "Steps between transfer metrics on a fixed held-out batch (TensorBoard + metrics.csv "
-                                "in the stage folder); 0 = never.")
-    generator_output: str = _field("tanh", "Generators' output function: 'tanh', 'clip' (straight-through clip to "
-                                   "[-1, 1], cannot saturate) or 'soft_clip' (1.05 tanh, clipped the same way); "
-                                   "see BUILD.md. Neither paper states one.")
+    eval_every: int = _field(
+        0,
+        "Steps between transfer metrics on a fixed held-out batch (TensorBoard + metrics.csv "
+        "in the stage folder); 0 = never.",
+    )
+    generator_output: str = _field(
+        "tanh",
+        "Generators' output function: 'tanh', 'clip' (straight-through clip to "
+        "[-1, 1], cannot saturate) or 'soft_clip' (1.05 tanh, clipped the same way); "
+        "see BUILD.md. Neither paper states one.",
+    )
     cache: bool = _field(True, "Cache decoded images in memory (small data sets).")
     # ---- image --------------------------------------------------------------------------------------------------
     image_size: int = _field(256, "Training image size (papers: 256).")
     # ---- GADN networks (Table 1) --------------------------------------------------------------------------------
-    gadn_channels: tuple = _field((32, 64, 128, 256, 512, 1024), "GADN trunk channels per level (Table 1).")
-    gadn_blocks: tuple = _field((1, 1, 1, 1, 1, 1), "GADN stride-1 blocks after each stride-2 block (Table 1: SC).")
+    gadn_channels: tuple = _field(
+        (32, 64, 128, 256, 512, 1024), "GADN trunk channels per level (Table 1)."
+    )
+    gadn_blocks: tuple = _field(
+        (1, 1, 1, 1, 1, 1), "GADN stride-1 blocks after each stride-2 block (Table 1: SC)."
+    )
     gadn_fc_width: int = _field(2048, "GADN F layer width (Table 1).")
     content_dim: int = _field(256, "GADN content code length (Section 4: 256).")
     style_dim: int = _field(256, "GADN style code length (G input = content + style = 512).")
@@ -66,12 +100,21 @@ class Config:
     lambda_c2: float = _field(1.0, "lambda_C2.")
     lambda_cont: float = _field(0.05, "lambda_cont (Appendix B.3 ablation: 0).")
     # ---- GADN ablations (Appendix B) and refinements -------------------------------------------------------------
-    stage1_classifier: str = _field("generated", "'generated': C1 sees G(E(x),S(a')) (ours); 'code': MLP on E(x) ([3], B.1).")
-    adversarial_c2: bool = _field(True, "Train C2 with NLU on generated samples (False = B.2 ablation).")
-    critic_augment: bool = _field(False, "GADN stage 2 (D, C2) and the style-space GAN (D): critics see randomly "
-                                         "zoomed/shifted images (authors' later GADN code; "
-                                         "the papers have none). Keeps G from learning pixel noise that fools a critic.")
-    cap_c1_at_chance: bool = _field(False, "Cap the E/G adversarial term at -log(1/num_artists) (authors' later code).")
+    stage1_classifier: str = _field(
+        "generated", "'generated': C1 sees G(E(x),S(a')) (ours); 'code': MLP on E(x) ([3], B.1)."
+    )
+    adversarial_c2: bool = _field(
+        True, "Train C2 with NLU on generated samples (False = B.2 ablation)."
+    )
+    critic_augment: bool = _field(
+        False,
+        "GADN stage 2 (D, C2) and the style-space GAN (D): critics see randomly "
+        "zoomed/shifted images (authors' later GADN code; "
+        "the papers have none). Keeps G from learning pixel noise that fools a critic.",
+    )
+    cap_c1_at_chance: bool = _field(
+        False, "Cap the E/G adversarial term at -log(1/num_artists) (authors' later code)."
+    )
     # ---- GADN training (Table 2) --------------------------------------------------------------------------------
     stage1_steps: int = _field(400_000, "Stage 1 iterations.")
     stage1_batch_size: int = _field(8, "Stage 1 global batch.")
@@ -79,24 +122,39 @@ class Config:
     stage1_style_lr: float = _field(5e-3, "Stage 1 learning rate of the style table S (Adam).")
     c2_steps: int = _field(200_000, "C2 pre-training iterations.")
     c2_batch_size: int = _field(16, "C2 pre-training global batch.")
-    c2_lr: float = _field(5e-5, "C2 pre-training learning rate (Adam; not given in Table 2, see BUILD.md).")
+    c2_lr: float = _field(
+        5e-5, "C2 pre-training learning rate (Adam; not given in Table 2, see BUILD.md)."
+    )
     stage2_steps: int = _field(400_000, "Stage 2 iterations.")
     stage2_batch_size: int = _field(8, "Stage 2 global batch.")
     stage2_lr: float = _field(2e-5, "Stage 2 learning rate of G, D, C2 (RMSprop).")
     stage2_style_lr: float = _field(1e-2, "Stage 2 learning rate of S (RMSprop).")
-    stage2_reconstruction: float = _field(0.0, "Weight of stage 1's ||x - G(E(x), S(a))|| kept in stage 2 (not in "
-                                               "the paper: 0). Stops G drifting from x's details while D and C2 "
-                                               "move it toward a' 's style.")
+    stage2_reconstruction: float = _field(
+        0.0,
+        "Weight of stage 1's ||x - G(E(x), S(a))|| kept in stage 2 (not in "
+        "the paper: 0). Stops G drifting from x's details while D and C2 "
+        "move it toward a' 's style.",
+    )
     # ---- style space networks (style-space Table 1) --------------------------------------------------------------
-    ss_style_channels: tuple = _field((64, 128, 256, 384, 512), "Style encoder S channels per level.")
+    ss_style_channels: tuple = _field(
+        (64, 128, 256, 384, 512), "Style encoder S channels per level."
+    )
     ss_style_blocks: tuple = _field((1, 1, 1, 1, 1), "Style encoder S blocks per level.")
-    ss_vae_channels: tuple = _field((64, 128, 192, 256, 384, 512), "Content VAE Enc/Dec channels per level.")
+    ss_vae_channels: tuple = _field(
+        (64, 128, 192, 256, 384, 512), "Content VAE Enc/Dec channels per level."
+    )
     ss_vae_blocks: tuple = _field((1, 1, 1, 1, 1, 1), "Content VAE Enc/Dec blocks per level.")
     ss_vae_fc_width: int = _field(512, "Extra fully connected layer of the VAE (Section 5.2).")
-    ss_gen_channels: tuple = _field((64, 128, 192, 256, 384, 512), "Conditional GAN generator channels per level.")
+    ss_gen_channels: tuple = _field(
+        (64, 128, 192, 256, 384, 512), "Conditional GAN generator channels per level."
+    )
     ss_gen_blocks: tuple = _field((2, 2, 2, 2, 2, 2), "Conditional GAN generator blocks per level.")
-    ss_disc_channels: tuple = _field((64, 128, 256, 512), "Each consortium discriminator's channels per level (64 px input).")
-    ss_disc_blocks: tuple = _field((1, 1, 1, 1), "Each consortium discriminator's blocks per level.")
+    ss_disc_channels: tuple = _field(
+        (64, 128, 256, 512), "Each consortium discriminator's channels per level (64 px input)."
+    )
+    ss_disc_blocks: tuple = _field(
+        (1, 1, 1, 1), "Each consortium discriminator's blocks per level."
+    )
     ss_disc_size: int = _field(64, "Input size of each consortium discriminator (Section 5.2: 64).")
     style_code_dim: int = _field(512, "Style encoder output length before pruning.")
     content_code_dim: int = _field(512, "Content VAE code length before pruning.")
@@ -107,24 +165,38 @@ class Config:
     lambda_style: float = _field(0.5, "lambda_style (Section 5.2).")
     lambda_content: float = _field(0.05, "lambda_content (Section 5.2).")
     # ---- style space training (style-space Table 2) -------------------------------------------------------------
-    style_encoder_steps: int = _field(200_000, "Style encoder iterations (not in the paper, see BUILD.md).")
+    style_encoder_steps: int = _field(
+        200_000, "Style encoder iterations (not in the paper, see BUILD.md)."
+    )
     style_encoder_batch_size: int = _field(32, "Style encoder batch.")
     style_encoder_lr: float = _field(1e-4, "Style encoder learning rate (Adam).")
-    content_vae_steps: int = _field(200_000, "Content VAE iterations (not in the paper, see BUILD.md).")
+    content_vae_steps: int = _field(
+        200_000, "Content VAE iterations (not in the paper, see BUILD.md)."
+    )
     content_vae_batch_size: int = _field(16, "Content VAE batch.")
     content_vae_lr: float = _field(5e-5, "Content VAE learning rate (RMSprop).")
-    cond_gan_steps: int = _field(400_000, "Conditional GAN iterations (not in the paper, see BUILD.md).")
+    cond_gan_steps: int = _field(
+        400_000, "Conditional GAN iterations (not in the paper, see BUILD.md)."
+    )
     cond_gan_batch_size: int = _field(8, "Conditional GAN batch.")
     cond_gan_lr: float = _field(2e-5, "Conditional GAN learning rate (RMSprop).")
-    cond_gan_init: str = _field("random", "'random' (paper) or 'decoder': G takes the content VAE decoder's shape (its "
-                                          "F layer too) and weights, so G(u(x), v(x), 0) redraws x from step 0.")
-    cond_gan_reconstruction: float = _field(0.0, "Weight of ||G(u(x), v(x), 0) - x|| on training images in G's "
-                                                 "objective (not in the paper: 0). Anchors G to the codes of real "
-                                                 "drawings, which eqs. 8-9 alone do not do on a short run.")
+    cond_gan_init: str = _field(
+        "random",
+        "'random' (paper) or 'decoder': G takes the content VAE decoder's shape (its "
+        "F layer too) and weights, so G(u(x), v(x), 0) redraws x from step 0.",
+    )
+    cond_gan_reconstruction: float = _field(
+        0.0,
+        "Weight of ||G(u(x), v(x), 0) - x|| on training images in G's "
+        "objective (not in the paper: 0). Anchors G to the codes of real "
+        "drawings, which eqs. 8-9 alone do not do on a short run.",
+    )
 
     # ---- derived ------------------------------------------------------------------------------------------------
     def gadn_trunk(self) -> TrunkSpec:
-        return TrunkSpec(self.image_size, tuple(self.gadn_channels), tuple(self.gadn_blocks), self.gadn_fc_width)
+        return TrunkSpec(
+            self.image_size, tuple(self.gadn_channels), tuple(self.gadn_blocks), self.gadn_fc_width
+        )
 
     def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)
@@ -144,17 +216,38 @@ class Config:
 # code lengths, image size, generator_output, batch sizes, loss weights, ablation switches, seed, inherit_dir) shapes
 # the networks or what they learn, so a model_dir holds one value of it; the data set is compared by its artists.json
 # instead of its path. A field added later counts as "what is trained" unless it is listed here.
-RUN_SETTINGS = frozenset({
-    "stage", "data_dir", "model_dir", "synthetic_if_missing", "synthetic_artists", "synthetic_images_per_artist",
-    "synthetic_family", "resume", "overwrite_config", "strategy", "num_cpu_devices", "jit_compile", "mixed_precision",
-    "log_every", "checkpoint_every", "sample_every", "eval_every", "cache",
-} | {f.name for f in dataclasses.fields(Config) if f.name.endswith(("_steps", "_lr"))})
+RUN_SETTINGS = frozenset(
+    {
+        "stage",
+        "data_dir",
+        "model_dir",
+        "synthetic_if_missing",
+        "synthetic_artists",
+        "synthetic_images_per_artist",
+        "synthetic_family",
+        "resume",
+        "overwrite_config",
+        "strategy",
+        "num_cpu_devices",
+        "jit_compile",
+        "mixed_precision",
+        "log_every",
+        "checkpoint_every",
+        "sample_every",
+        "eval_every",
+        "cache",
+    }
+    | {f.name for f in dataclasses.fields(Config) if f.name.endswith(("_steps", "_lr"))}
+)
 
 
 def define_flags(flag_values=None) -> None:
     """Defines one absl flag per Config field (idempotent), so flagfiles and the dataclass never drift apart."""
     from absl import flags
-    flag_values = flags.FLAGS if flag_values is None else flag_values  # an empty FlagValues is falsy
+
+    flag_values = (
+        flags.FLAGS if flag_values is None else flag_values
+    )  # an empty FlagValues is falsy
     for f in dataclasses.fields(Config):
         if f.name in flag_values:
             continue

@@ -1,6 +1,7 @@
 """tf.distribute strategy from the config: one device, MirroredStrategy (all local GPUs, or logical CPUs), or
 MultiWorkerMirroredStrategy from TF_CONFIG when one machine is not enough.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,14 @@ def split_cpu(num_devices: int) -> None:
     if current and len(current) == num_devices:
         return
     try:
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices
+        )
     except RuntimeError as err:
-        raise RuntimeError(f"cannot split the CPU into {num_devices} devices after TensorFlow has started "
-                           "(set num_cpu_devices before any TensorFlow op runs)") from err
+        raise RuntimeError(
+            f"cannot split the CPU into {num_devices} devices after TensorFlow has started "
+            "(set num_cpu_devices before any TensorFlow op runs)"
+        ) from err
 
 
 def make_strategy(kind: str, num_cpu_devices: int = 0) -> tf.distribute.Strategy:
@@ -31,10 +36,13 @@ def make_strategy(kind: str, num_cpu_devices: int = 0) -> tf.distribute.Strategy
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {kind!r}")
     if kind == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("strategy=multi_worker needs the TF_CONFIG environment variable (cluster and task)")
+            raise ValueError(
+                "strategy=multi_worker needs the TF_CONFIG environment variable (cluster and task)"
+            )
         # AUTO picks NCCL between GPUs and RING all-reduce on CPU-only workers (loopback tests).
         options = tf.distribute.experimental.CommunicationOptions(
-            implementation=tf.distribute.experimental.CommunicationImplementation.AUTO)
+            implementation=tf.distribute.experimental.CommunicationImplementation.AUTO
+        )
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     split_cpu(num_cpu_devices)
     if kind == "default":
@@ -49,9 +57,11 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
-                                            and "chief" not in json.loads(os.environ.get("TF_CONFIG", "{}"))
-                                            .get("cluster", {}))
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
+        and "chief" not in json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    )
 
 
 def worker_tag(strategy: tf.distribute.Strategy) -> str:

@@ -9,6 +9,7 @@ every save, since an update can turn weights into NaN while the loss it was comp
 checkpoint the loop writes is a good one. Restoring falls back from a damaged newest checkpoint to the newest one that
 restores (checkpoints.restore_newest); leftovers of a killed save are removed before anything is restored.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,7 +54,10 @@ def _stop_requests():
     if threading.current_thread() is not threading.main_thread():
         yield requested
         return
-    previous = {sig: signal.signal(sig, lambda *_: requested.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, lambda *_: requested.set())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield requested
     finally:
@@ -69,28 +73,54 @@ def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
         per_replica = input_context.get_per_replica_batch_size(global_batch)
         replicas_here = input_context.num_replicas_in_sync // input_context.num_input_pipelines
         return pipeline.make_dataset(
-            config.data_dir, "train", global_batch_size=per_replica, image_size=config.image_size, color=cls.COLOR,
-            seed=config.seed, start_step=start_step * replicas_here, noise_dim=cls.noise_dim(config),
-            uniform_dim=cls.uniform_dim(config), distinct_other_artist=cls.DISTINCT_OTHER_ARTIST, cache=config.cache,
-            num_workers=input_context.num_input_pipelines, worker_index=input_context.input_pipeline_id)
+            config.data_dir,
+            "train",
+            global_batch_size=per_replica,
+            image_size=config.image_size,
+            color=cls.COLOR,
+            seed=config.seed,
+            start_step=start_step * replicas_here,
+            noise_dim=cls.noise_dim(config),
+            uniform_dim=cls.uniform_dim(config),
+            distinct_other_artist=cls.DISTINCT_OTHER_ARTIST,
+            cache=config.cache,
+            num_workers=input_context.num_input_pipelines,
+            worker_index=input_context.input_pipeline_id,
+        )
 
     return make
 
 
 def eval_dataset(config: Config, cls, batch_size: int = 32) -> tf.data.Dataset:
     """The train split once, in file order, in the stage's colour space (statistics, sample grids, evaluation)."""
-    return pipeline.make_dataset(config.data_dir, "train", global_batch_size=batch_size, image_size=config.image_size,
-                                 color=cls.COLOR, seed=config.seed, noise_dim=cls.noise_dim(config),
-                                 uniform_dim=cls.uniform_dim(config), shuffle=False, repeat=False,
-                                 drop_remainder=False, distinct_other_artist=cls.DISTINCT_OTHER_ARTIST)
+    return pipeline.make_dataset(
+        config.data_dir,
+        "train",
+        global_batch_size=batch_size,
+        image_size=config.image_size,
+        color=cls.COLOR,
+        seed=config.seed,
+        noise_dim=cls.noise_dim(config),
+        uniform_dim=cls.uniform_dim(config),
+        shuffle=False,
+        repeat=False,
+        drop_remainder=False,
+        distinct_other_artist=cls.DISTINCT_OTHER_ARTIST,
+    )
 
 
-def build_stage(config: Config, stage_name: str, strategy: tf.distribute.Strategy, artists: list[dict]):
+def build_stage(
+    config: Config, stage_name: str, strategy: tf.distribute.Strategy, artists: list[dict]
+):
     """The stage, compiled, under the strategy, with its checkpoint object."""
     cls = stage_class(stage_name)
-    keras.utils.set_random_seed(config.seed)  # identical initial weights for the same seed (resume, replica tests)
+    keras.utils.set_random_seed(
+        config.seed
+    )  # identical initial weights for the same seed (resume, replica tests)
     # bfloat16 has float32's range, so no loss scaling is needed; networks return float32 for the losses.
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.mixed_precision else "float32")
+    keras.mixed_precision.set_global_policy(
+        "mixed_bfloat16" if config.mixed_precision else "float32"
+    )
     with strategy.scope():
         stage = cls(config, [a["count"] for a in artists], cls.batch_size(config))
         stage.compile()
@@ -105,7 +135,9 @@ def _restore_or_inherit(config: Config, stage, ckpt, ckpt_dir: str, check) -> st
     otherwise bring back the checkpoint's rate and a rerun with a lower rate (the advice after a non-finite stop)
     would silently train with the old one."""
     if config.resume:
-        configured = {name: optimizer.learning_rate.numpy() for name, optimizer in stage.optimizers.items()}
+        configured = {
+            name: optimizer.learning_rate.numpy() for name, optimizer in stage.optimizers.items()
+        }
         restored = checkpoints.restore_newest(ckpt, ckpt_dir, check, move_aside=True)
         for name, rate in configured.items():
             stage.optimizers[name].learning_rate.assign(rate)
@@ -113,8 +145,11 @@ def _restore_or_inherit(config: Config, stage, ckpt, ckpt_dir: str, check) -> st
             return restored
     networks = stage.networks()
     for earlier, names in type(stage).INHERITS.items():
-        checkpoints.restore_networks(config.inherit_dir or config.model_dir, earlier,
-                                     {name: networks[name] for name in names})
+        checkpoints.restore_networks(
+            config.inherit_dir or config.model_dir,
+            earlier,
+            {name: networks[name] for name in names},
+        )
     stage.after_inheriting(config.inherit_dir or config.model_dir)
     return None
 
@@ -125,16 +160,20 @@ _ADVICE = "Lower the learning rates or check the data, then rerun (--resume cont
 def _check_finite(values: dict[str, float], step: int, last_good: str | None) -> None:
     bad = {k: v for k, v in values.items() if not math.isfinite(v)}
     if bad:
-        raise NonFiniteLossError(f"non-finite training value(s) {bad} at step {step}; stopped without saving. "
-                                 f"Last good checkpoint: {last_good or 'none'}. {_ADVICE}")
+        raise NonFiniteLossError(
+            f"non-finite training value(s) {bad} at step {step}; stopped without saving. "
+            f"Last good checkpoint: {last_good or 'none'}. {_ADVICE}"
+        )
 
 
 def _save(manager, step: int, check, last_good: str | None) -> str:
     """Saves the step's checkpoint if every weight and slot is finite (and returns it); else stops without saving."""
     bad = check.failures()
     if bad:
-        raise NonFiniteWeightsError(f"non-finite weights after step {step} ({bad}); stopped without saving. "
-                                    f"Last good checkpoint: {last_good or 'none'}. {_ADVICE}")
+        raise NonFiniteWeightsError(
+            f"non-finite weights after step {step} ({bad}); stopped without saving. "
+            f"Last good checkpoint: {last_good or 'none'}. {_ADVICE}"
+        )
     return manager.save(checkpoint_number=step)
 
 
@@ -189,11 +228,25 @@ class Logging(keras.callbacks.Callback):
     """Every `every` steps: TensorBoard scalars, the trackers reset, collapse warnings (stderr) and, in a log file, a
     progress line."""
 
-    def __init__(self, stage, stage_name: str, writer, clock: Clock, every: int, total_steps: int, monitor,
-                 print_lines: bool):
+    def __init__(
+        self,
+        stage,
+        stage_name: str,
+        writer,
+        clock: Clock,
+        every: int,
+        total_steps: int,
+        monitor,
+        print_lines: bool,
+    ):
         super().__init__()
         self.stage, self.stage_name, self.writer, self.clock = stage, stage_name, writer, clock
-        self.every, self.total_steps, self.monitor, self.print_lines = every, total_steps, monitor, print_lines
+        self.every, self.total_steps, self.monitor, self.print_lines = (
+            every,
+            total_steps,
+            monitor,
+            print_lines,
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         if not due(batch, self.every, self.total_steps):
@@ -207,8 +260,11 @@ class Logging(keras.callbacks.Callback):
         for warning in self.monitor.observe(batch, logs) if self.monitor is not None else ():
             print(warning, file=sys.stderr, flush=True)
         if self.print_lines:
-            print(f"[{self.stage_name}] step {batch}/{self.total_steps} ({self.clock.rate(batch):.1f} steps/s) "
-                  f"{summarize(logs)}", flush=True)
+            print(
+                f"[{self.stage_name}] step {batch}/{self.total_steps} ({self.clock.rate(batch):.1f} steps/s) "
+                f"{summarize(logs)}",
+                flush=True,
+            )
 
 
 class ProgressBar(keras.callbacks.Callback):
@@ -225,22 +281,43 @@ class ProgressBar(keras.callbacks.Callback):
 class TransferEval(keras.callbacks.Callback):
     """--eval_every: the transfer metrics of the networks being trained (TensorBoard and `<stage>/metrics.csv`)."""
 
-    def __init__(self, probe, stage, stage_dir: str, stage_name: str, writer, every: int, total_steps: int):
+    def __init__(
+        self, probe, stage, stage_dir: str, stage_name: str, writer, every: int, total_steps: int
+    ):
         super().__init__()
-        self.probe, self.stage, self.stage_dir, self.stage_name, self.writer = probe, stage, stage_dir, stage_name, writer
+        self.probe, self.stage, self.stage_dir, self.stage_name, self.writer = (
+            probe,
+            stage,
+            stage_dir,
+            stage_name,
+            writer,
+        )
         self.every, self.total_steps = every, total_steps
 
     def on_train_batch_end(self, batch, logs=None):
         if due(batch, self.every, self.total_steps):
-            write_eval(self.probe(self.stage.transfer_model()), self.stage_dir, self.stage_name, batch, self.writer)
+            write_eval(
+                self.probe(self.stage.transfer_model()),
+                self.stage_dir,
+                self.stage_name,
+                batch,
+                self.writer,
+            )
 
 
 class SampleGrids(keras.callbacks.Callback):
     """--sample_every: the stage's sample grid as a PNG and a TensorBoard image."""
 
-    def __init__(self, stage, sample_batch: dict, stage_dir: str, writer, every: int, total_steps: int):
+    def __init__(
+        self, stage, sample_batch: dict, stage_dir: str, writer, every: int, total_steps: int
+    ):
         super().__init__()
-        self.stage, self.sample_batch, self.stage_dir, self.writer = stage, sample_batch, stage_dir, writer
+        self.stage, self.sample_batch, self.stage_dir, self.writer = (
+            stage,
+            sample_batch,
+            stage_dir,
+            writer,
+        )
         self.every, self.total_steps = every, total_steps
 
     def on_train_batch_end(self, batch, logs=None):
@@ -270,23 +347,35 @@ class StopOnSignal(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.requested.is_set():
             last_good = self.saver.save(batch)
-            raise TrainingInterrupted(f"stopped at step {batch}; checkpoint saved: {last_good}. "
-                                      "Rerun the same command to continue.")
+            raise TrainingInterrupted(
+                f"stopped at step {batch}; checkpoint saved: {last_good}. "
+                "Rerun the same command to continue."
+            )
 
 
-def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strategy, artists: list[dict],
-                progress: bool = True) -> dict[str, float]:
+def train_stage(
+    config: Config,
+    stage_name: str,
+    strategy: tf.distribute.Strategy,
+    artists: list[dict],
+    progress: bool = True,
+) -> dict[str, float]:
     """Trains one stage to its configured number of steps (or what is left of them); returns the last metrics."""
     cls = stage_class(stage_name)
     total_steps = cls.num_steps(config)
     stage_dir = checkpoints.stage_dir(config.model_dir, stage_name)
     chief = distribute.is_chief(strategy)
     stage, step, ckpt = build_stage(config, stage_name, strategy, artists)
-    ckpt_dir = os.path.join(stage_dir, "ckpt") if chief else os.path.join(
-        stage_dir, "tmp_ckpt_" + distribute.worker_tag(strategy))
+    ckpt_dir = (
+        os.path.join(stage_dir, "ckpt")
+        if chief
+        else os.path.join(stage_dir, "tmp_ckpt_" + distribute.worker_tag(strategy))
+    )
     checkpoints.remove_leftovers(ckpt_dir)
     check = checkpoints.FiniteCheck(stage.networks(), stage.optimizers)
-    last_good = _restore_or_inherit(config, stage, ckpt, ckpt_dir, check)  # every checkpoint named good is checked
+    last_good = _restore_or_inherit(
+        config, stage, ckpt, ckpt_dir, check
+    )  # every checkpoint named good is checked
     manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=3)
     start = int(step.numpy())
     make_eval = lambda: eval_dataset(config, cls)  # noqa: E731
@@ -295,38 +384,74 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
         _finish(stage, make_eval, config.model_dir, stage_dir, chief, ckpt_dir)
         return {}
     if chief and os.path.exists(os.path.join(stage_dir, DONE_MARKER)):
-        os.remove(os.path.join(stage_dir, DONE_MARKER))  # more steps were asked for: the hook must run again
+        os.remove(
+            os.path.join(stage_dir, DONE_MARKER)
+        )  # more steps were asked for: the hook must run again
 
-    dataset = strategy.distribute_datasets_from_function(_dataset_fn(config, cls, cls.batch_size(config), start))
+    dataset = strategy.distribute_datasets_from_function(
+        _dataset_fn(config, cls, cls.batch_size(config), start)
+    )
     iterator = iter(dataset)
 
-    replica_step = tf.function(stage.train_step, jit_compile=True) if config.jit_compile else stage.train_step
+    replica_step = (
+        tf.function(stage.train_step, jit_compile=True) if config.jit_compile else stage.train_step
+    )
 
     @tf.function
     def train_one_step(it):
         strategy.run(replica_step, args=(next(it),))
 
-    writer = tf.summary.create_file_writer(os.path.join(stage_dir, "logs")) if chief else tf.summary.create_noop_writer()
+    writer = (
+        tf.summary.create_file_writer(os.path.join(stage_dir, "logs"))
+        if chief
+        else tf.summary.create_noop_writer()
+    )
     sample_batch = next(iter(make_eval().take(1))) if chief and config.sample_every else None
-    probe = transfer_eval.TrainingProbe(config.data_dir, config.image_size, os.path.join(config.model_dir, "eval"),
-                                        config.seed) if chief and config.eval_every and stage.transfer_model() else None
+    probe = (
+        transfer_eval.TrainingProbe(
+            config.data_dir, config.image_size, os.path.join(config.model_dir, "eval"), config.seed
+        )
+        if chief and config.eval_every and stage.transfer_model()
+        else None
+    )
     if probe is not None:
         trim_metrics(stage_dir, start)
     clock = Clock(start)
     saver = Checkpointing(manager, check, last_good, config.checkpoint_every, total_steps)
     # In this order after every step: the guard before anything is written, the log (which resets the trackers) before
     # the periodic outputs, the stop request last so the step's checkpoint and pictures are written first.
-    callbacks = [NonFiniteGuard(saver),
-                 Logging(stage, stage_name, writer, clock, config.log_every, total_steps,
-                         collapse.CollapseMonitor(cls.WATCH, stage_name, total_steps, len(artists)) if chief else None,
-                         print_lines=progress and chief and not sys.stdout.isatty())]
-    if progress and chief and sys.stdout.isatty():  # a live bar on a terminal; plain lines in a log file
-        callbacks.append(ProgressBar(keras.utils.Progbar(total_steps, stateful_metrics=list(stage.tracker))))
+    callbacks = [
+        NonFiniteGuard(saver),
+        Logging(
+            stage,
+            stage_name,
+            writer,
+            clock,
+            config.log_every,
+            total_steps,
+            collapse.CollapseMonitor(cls.WATCH, stage_name, total_steps, len(artists))
+            if chief
+            else None,
+            print_lines=progress and chief and not sys.stdout.isatty(),
+        ),
+    ]
+    if (
+        progress and chief and sys.stdout.isatty()
+    ):  # a live bar on a terminal; plain lines in a log file
+        callbacks.append(
+            ProgressBar(keras.utils.Progbar(total_steps, stateful_metrics=list(stage.tracker)))
+        )
     callbacks.append(saver)
     if probe is not None:
-        callbacks.append(TransferEval(probe, stage, stage_dir, stage_name, writer, config.eval_every, total_steps))
+        callbacks.append(
+            TransferEval(
+                probe, stage, stage_dir, stage_name, writer, config.eval_every, total_steps
+            )
+        )
     if sample_batch is not None:
-        callbacks.append(SampleGrids(stage, sample_batch, stage_dir, writer, config.sample_every, total_steps))
+        callbacks.append(
+            SampleGrids(stage, sample_batch, stage_dir, writer, config.sample_every, total_steps)
+        )
     callbacks.append(StopOnSignal(saver))
     values: dict[str, float] = {}
     clock.restart()
@@ -336,7 +461,9 @@ def train_stage(config: Config, stage_name: str, strategy: tf.distribute.Strateg
         for current in range(start + 1, total_steps + 1):
             train_one_step(iterator)
             values = {k: float(v) for k, v in stage.results().items()}
-            callbacks[0].on_train_batch_end(current, values)  # the guard: nothing of a non-finite step is kept
+            callbacks[0].on_train_batch_end(
+                current, values
+            )  # the guard: nothing of a non-finite step is kept
             step.assign(current)
             for callback in callbacks[1:]:
                 callback.on_train_batch_end(current, values)
@@ -371,7 +498,9 @@ def trim_metrics(stage_dir: str, last_step: int) -> None:
     os.replace(path + ".tmp", path)
 
 
-def write_eval(numbers: dict[str, float], stage_dir: str, stage_name: str, current: int, writer) -> None:
+def write_eval(
+    numbers: dict[str, float], stage_dir: str, stage_name: str, current: int, writer
+) -> None:
     """Transfer metrics of one step: TensorBoard scalars and a row of `<stage>/metrics.csv` (a curve, not a guess)."""
     with writer.as_default(step=current):
         for name, value in numbers.items():
@@ -400,10 +529,13 @@ def write_samples(stage, batch: dict, stage_dir: str, current: int, writer) -> s
 def stage_is_done(config: Config, stage_name: str) -> bool:
     """All steps trained and the after-training hook finished (a kill in between leaves the stage not done)."""
     path = checkpoints.latest(config.model_dir, stage_name)
-    if path is None or not os.path.exists(os.path.join(checkpoints.stage_dir(config.model_dir, stage_name),
-                                                       DONE_MARKER)):
+    if path is None or not os.path.exists(
+        os.path.join(checkpoints.stage_dir(config.model_dir, stage_name), DONE_MARKER)
+    ):
         return False
-    step = checkpoints.saved_step(path)  # None when unreadable: train_stage then falls back to an older checkpoint
+    step = checkpoints.saved_step(
+        path
+    )  # None when unreadable: train_stage then falls back to an older checkpoint
     return step is not None and step >= stage_class(stage_name).num_steps(config)
 
 
@@ -420,5 +552,8 @@ def latest_samples(stage_dir: str) -> str | None:
 
 
 def summarize(values: dict[str, float]) -> str:
-    return "  ".join(f"{k}={v:.4g}" for k, v in sorted(values.items())) if values else "(already complete)"
-
+    return (
+        "  ".join(f"{k}={v:.4g}" for k, v in sorted(values.items()))
+        if values
+        else "(already complete)"
+    )

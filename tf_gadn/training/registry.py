@@ -7,6 +7,7 @@ other's code. The built-in methods register when their package is imported (`tf_
 `tf_gadn/style_space/__init__.py`); this module imports those packages the first time a method or stage is looked up.
 Adding a method is one package plus one `register(Method(...))` call (BUILD.md, "Architecture").
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,6 +39,7 @@ class Method:
         evaluator: `evaluate(model_dir, compare_model_dir, data_dir, out_dir, through_stage) -> str` (the report
             `python -m tf_gadn.evaluate` prints), or None.
     """
+
     name: str
     stages: dict[str, Any]
     networks: Any
@@ -71,10 +73,17 @@ _METHODS: dict[str, Method] = {}
 def register(method: Method) -> Method:
     """Adds a method (returned, so a package can keep it as `METHOD = register(Method(...))`)."""
     _load_builtins()  # a package being imported is already in sys.modules: this never recurses
-    taken = {stage: other.name for other in _METHODS.values() if other.name != method.name for stage in other.stages}
+    taken = {
+        stage: other.name
+        for other in _METHODS.values()
+        if other.name != method.name
+        for stage in other.stages
+    }
     clash = sorted(set(method.stages) & set(taken))
     if clash:
-        raise ValueError(f"stage name(s) {clash} of method {method.name!r} already belong to another method")
+        raise ValueError(
+            f"stage name(s) {clash} of method {method.name!r} already belong to another method"
+        )
     _METHODS[method.name] = method
     return method
 
@@ -120,5 +129,7 @@ def stages_to_run(method_name: str, stage: str) -> tuple[str, ...]:
     if stage == "all":
         return chain
     if stage not in chain:
-        raise ValueError(f"stage {stage!r} is not part of method {method_name!r} ({', '.join(chain)})")
+        raise ValueError(
+            f"stage {stage!r} is not part of method {method_name!r} ({', '.join(chain)})"
+        )
     return (stage,)

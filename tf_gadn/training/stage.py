@@ -13,6 +13,7 @@ Contract (the loop in `tf_gadn.training.loop` relies on it, the pipeline in `tf_
 - Per-example losses are summed and divided by the *global* batch size (`self.batch_mean`), so gradients summed over
   replicas equal the single-device mean.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -55,13 +56,16 @@ class Stage(keras.Model):
         artist_counts: training images per artist, in artist-id order (p(a), and the number of artists).
         global_batch_size: examples per step over all replicas (every loss is divided by it).
     """
+
     NAME = "stage"
     COLOR = "rgb"
     DISTINCT_OTHER_ARTIST = False
-    INHERITS: dict[str, tuple[str, ...]] = {}   # earlier stage name -> network names restored from its checkpoint
-    WATCH = Watch()                              # tracked values the collapse monitor checks (training.collapse)
-    FROZEN: tuple[str, ...] = ()                # inherited networks this stage must not change
-    CONFIG_PREFIX = "stage"                      # Config fields <prefix>_batch_size / <prefix>_steps
+    INHERITS: dict[
+        str, tuple[str, ...]
+    ] = {}  # earlier stage name -> network names restored from its checkpoint
+    WATCH = Watch()  # tracked values the collapse monitor checks (training.collapse)
+    FROZEN: tuple[str, ...] = ()  # inherited networks this stage must not change
+    CONFIG_PREFIX = "stage"  # Config fields <prefix>_batch_size / <prefix>_steps
 
     def __init__(self, config: Config, artist_counts: Iterable[int], global_batch_size: int):
         super().__init__(name=self.NAME)
@@ -111,7 +115,9 @@ class Stage(keras.Model):
         for optimizer, names in self.optimized_networks().items():
             frozen = sorted(set(names) & set(self.FROZEN))
             if frozen:
-                raise ValueError(f"stage {self.NAME!r} has an optimizer for its frozen network(s) {frozen}")
+                raise ValueError(
+                    f"stage {self.NAME!r} has an optimizer for its frozen network(s) {frozen}"
+                )
             trained[optimizer] = [v for name in names for v in networks[name].trainable_variables]
         return trained
 
@@ -127,12 +133,16 @@ class Stage(keras.Model):
     def after_inheriting(self, inherit_dir: str) -> None:
         """Hook run once when a fresh stage has restored its INHERITS (not on a resume): derive weights from them."""
 
-    def before_training(self, make_eval_dataset: Callable[[], tf.data.Dataset], model_dir: str) -> None:
+    def before_training(
+        self, make_eval_dataset: Callable[[], tf.data.Dataset], model_dir: str
+    ) -> None:
         """Hook run once after networks are built/inherited/restored, before the first step (e.g. load statistics).
 
         make_eval_dataset() iterates the train split once, in order, batched, in this stage's colour space."""
 
-    def after_training(self, make_eval_dataset: Callable[[], tf.data.Dataset], model_dir: str) -> None:
+    def after_training(
+        self, make_eval_dataset: Callable[[], tf.data.Dataset], model_dir: str
+    ) -> None:
         """Hook run once when the stage's last step is done (e.g. content statistics after GADN stage 1)."""
 
     # ---- shared plumbing ---------------------------------------------------------------------------------------
@@ -149,7 +159,9 @@ class Stage(keras.Model):
     @staticmethod
     def new_optimizer(algorithm: str, learning_rate: float) -> keras.optimizers.Optimizer:
         """The papers use Adam or RMSprop (GADN: RMSprop in stage 2, "momentum would sometimes cause instabilities")."""
-        return {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[algorithm](learning_rate)
+        return {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[algorithm](
+            learning_rate
+        )
 
     def add_trackers(self, *names: str) -> None:
         for name in names:
@@ -175,13 +187,15 @@ class Stage(keras.Model):
         grads = tape.gradient(loss, [v for group in groups for v in group])
         start = 0
         for part, group in zip(parts, groups):
-            self.optimizers[part].apply(grads[start:start + len(group)], group)
+            self.optimizers[part].apply(grads[start : start + len(group)], group)
             start += len(group)
 
     @staticmethod
     def correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """1.0 where the top-1 class is the label (per example; reduce with batch_mean like a loss)."""
-        return tf.cast(tf.equal(tf.argmax(logits, -1, output_type=labels.dtype), labels), tf.float32)
+        return tf.cast(
+            tf.equal(tf.argmax(logits, -1, output_type=labels.dtype), labels), tf.float32
+        )
 
     def results(self) -> dict[str, tf.Tensor]:
         return {name: m.result() for name, m in self.tracker.items()}
