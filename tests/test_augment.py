@@ -24,3 +24,20 @@ def test_gradients_reach_the_generated_image():
         out = tf.reduce_sum(augment.zoom_and_shift(images, uniform))
     grad = tape.gradient(out, images)
     assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
+
+
+def test_critic_views_off_is_identity_on_uses_each_images_own_numbers():
+    rng = np.random.default_rng(0)
+    real = tf.constant(rng.uniform(-1, 1, (2, 16, 16, 3)), tf.float32)
+    fake = tf.constant(rng.uniform(-1, 1, (2, 16, 16, 3)), tf.float32)
+    uniform = tf.constant(rng.uniform(0, 1, (2, 2 * augment.UNIFORMS)), tf.float32)
+    same_real, same_fake = augment.critic_views(real, fake, None, enabled=False)
+    assert same_real is real and same_fake is fake
+    seen_real, seen_fake = augment.critic_views(real, fake, uniform, enabled=True)
+    np.testing.assert_allclose(
+        seen_real, augment.zoom_and_shift(real, uniform[:, : augment.UNIFORMS]), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        seen_fake, augment.zoom_and_shift(fake, uniform[:, augment.UNIFORMS :]), atol=1e-6
+    )
+    assert np.abs(seen_real.numpy() - real.numpy()).mean() > 0.01

@@ -37,13 +37,6 @@ class GadnStage2(Stage):
             2 * augment.UNIFORMS if config.critic_augment else 0
         )  # zoom/shift of real and of generated images
 
-    def critic_views(self, real, fake, uniform):
-        """What D and C2 see: the images themselves, or (--critic_augment) randomly zoomed and shifted copies."""
-        if not self.config.critic_augment:
-            return real, fake
-        u_real, u_fake = tf.split(uniform, 2, axis=-1)
-        return augment.zoom_and_shift(real, u_real), augment.zoom_and_shift(fake, u_fake)
-
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)
         nets = gadn.build_networks(
@@ -117,7 +110,9 @@ class GadnStage2(Stage):
                 )
             else:
                 fake = self.generator([content, style_other])
-            seen_real, seen_fake = self.critic_views(x, fake, batch.get("uniform"))
+            seen_real, seen_fake = augment.critic_views(
+                x, fake, batch.get("uniform"), self.config.critic_augment
+            )
             # D and C2 on real images and on x's content drawn in the style of a'.
             with tape.stop_recording(), tf.GradientTape(persistent=True) as critic_tape:
                 d_real = self.batch_mean(losses.lsgan_real(self.discriminator(seen_real)))

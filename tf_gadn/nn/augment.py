@@ -42,3 +42,12 @@ def zoom_and_shift(
         tf.cast(padded, tf.float32), boxes, tf.range(tf.shape(images)[0]), [size, size]
     )
     return tf.cast(out, images.dtype)
+
+
+def critic_views(real: tf.Tensor, fake: tf.Tensor, uniform, enabled: bool):
+    """What a critic sees of real and generated images: the images, or (--critic_augment) each independently zoomed
+    and shifted; uniform [B, 2 * UNIFORMS], the real images' numbers first."""
+    if not enabled:
+        return real, fake
+    u_real, u_fake = tf.split(uniform, 2, axis=-1)
+    return zoom_and_shift(real, u_real), zoom_and_shift(fake, u_fake)

@@ -240,13 +240,6 @@ class CondGanStage(Stage):
     def zoom_uniforms(self) -> int:
         return 2 * augment.UNIFORMS if self.config.critic_augment else 0
 
-    def critic_views(self, real, fake, uniform):
-        """What D sees: the images, or (--critic_augment, as GADN's stage 2) randomly zoomed and shifted copies."""
-        if not self.config.critic_augment:
-            return real, fake
-        u_real, u_fake = tf.split(uniform, 2, axis=-1)
-        return augment.zoom_and_shift(real, u_real), augment.zoom_and_shift(fake, u_fake)
-
     def train_step(self, batch):
         x = batch["image"]
         u, v, w = split_gan_code(batch["noise"], self.config.d_style, self.config.d_content)
@@ -269,7 +262,7 @@ class CondGanStage(Stage):
         with tf.GradientTape() as tape:
             drawn = self.generator(codes)
             fake, redrawn = tf.split(drawn, 2) if reconstruct else (drawn, None)
-            seen_real, seen_fake = self.critic_views(x, fake, zooms)
+            seen_real, seen_fake = augment.critic_views(x, fake, zooms, self.config.critic_augment)
             # D, eq. (5): real images are real, G(z) is not -- on every scale of the consortium.
             with tape.stop_recording(), tf.GradientTape() as d_tape:
                 d_real = self.batch_mean(
