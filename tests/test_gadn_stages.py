@@ -27,7 +27,7 @@ def make_stage(name, data_dir, config=TINY, batch=8, seed=1):
         uniform_dim=uniform,
         seed=seed,
         cache=True,
-        distinct_other_artist=cls.DISTINCT_OTHER_ARTIST,
+        distinct_other_artist=cls.distinct_other_artist(config),
     )
     return stage, iter(data)
 

@@ -56,7 +56,7 @@ def test_stage_contract(method_name, stage_name, tiny_dataset, request, tmp_path
                 seed=config.seed,
                 noise_dim=cls.noise_dim(config),
                 uniform_dim=cls.uniform_dim(config),
-                distinct_other_artist=cls.DISTINCT_OTHER_ARTIST,
+                distinct_other_artist=cls.distinct_other_artist(config),
             )
         )
     )

@@ -54,7 +54,8 @@ def lsgan_generator(d_fake):
 
 
 def content_loss(content_of_fake, content_of_real):
-    """||E(G(E(x), S(a'))) - E(x)||_2^2  (GADN L_cont), on the means of E (the code E's distribution is centred on)."""
+    """||E(G(E(x), S(a'))) - E(x)||_2^2  (GADN L_cont): E(G(..)) is E's mean; E(x) is the code G received (stage 2's
+    `content_loss_target` says whether that is the sample, as in the paper, or the mean)."""
     return tf.reduce_sum(tf.square(content_of_fake - content_of_real), axis=-1)
 
 

@@ -1,7 +1,8 @@
 """GADN stage 1 (Section 3): a style-independent content encoder.
 
-C1 minimises L_C = NLL(C1(G(E(x), S(a'))), a) with a' != a: it sees x's content drawn in *another* artist's style and
-must still name x's artist, which is only possible if style leaked into E(x). E, G, S minimise
+C1 minimises L_C = NLL(C1(G(E(x), S(a'))), a): it sees x's content drawn in another artist's style and must still name
+x's artist, which is only possible if style leaked into E(x). L_C's equation draws a' ~ p(a), so a' = a now and then
+(`stage1_other_artist=any`, the default); the text and Appendix B.1 say "a different artist" (`=different`). E, G, S minimise
 L_rec - lambda_C1 L_C + lambda_E-KL L_E-KL + lambda_S-KL L_S-KL. Appendix B.1 ablation (`stage1_classifier=code`): the
 classifier of [3], an MLP on E(x), instead. When done, the content statistics (mean and full covariance of E(x) over
 the training set) are stored for stage-2 sampling, Table 3 and export.
@@ -26,12 +27,20 @@ CONTENT_STATS = "content_stats.npz"
 class GadnStage1(Stage):
     NAME = "gadn_stage1"
     CONFIG_PREFIX = "stage1"
-    DISTINCT_OTHER_ARTIST = True
     WATCH = Watch(
         kl=("content_kl", "style_kl"),
         output_spread="output_spread",
         reconstruction="reconstruction",
     )
+
+    @classmethod
+    def distinct_other_artist(cls, config) -> bool:
+        """L_C's equation draws a' ~ p(a) ('any'); the text says a' is "a different artist" ('different')."""
+        if config.stage1_other_artist not in ("any", "different"):
+            raise ValueError(
+                f"stage1_other_artist must be 'any' or 'different', got {config.stage1_other_artist!r}"
+            )
+        return config.stage1_other_artist == "different"
 
     @classmethod
     def noise_dim(cls, config) -> int:

@@ -4,7 +4,8 @@ E is frozen (inherited from stage 1, with G and S; C2 comes from its pre-trainin
 (LSGAN, a=-1, b=1, c=0); C2 minimises L_C2-real + L_C2-fake, the NLU term teaching it "not by a'" on generated images
 (Appendix B.2 ablation `adversarial_c2=false`: L_C2-real only); G and S minimise
 lambda_D L_D-adv + lambda_C2 L_C2-adv + lambda_cont L_cont + lambda_S-KL L_S-KL (+ stage 1's reconstruction with
---stage2_reconstruction, not in the paper).
+--stage2_reconstruction, not in the paper). L_cont's target is the content code G received, a sample of E(x)
+(`content_loss_target=mean`: E(x)'s mean, as before that flag).
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class GadnStage2(Stage):
             *(["reconstruction"] if config.stage2_reconstruction else []),
         )
         self.reconstruct = config.stage2_reconstruction > 0
+        if config.content_loss_target not in ("sample", "mean"):
+            raise ValueError(
+                f"content_loss_target must be 'sample' or 'mean', got {config.content_loss_target!r}"
+            )
 
     def networks(self):
         return {
@@ -133,7 +138,9 @@ class GadnStage2(Stage):
             d_adv = self.batch_mean(losses.lsgan_generator(self.discriminator(seen_fake)))
             logits_adv = self.classifier2(seen_fake)
             c2_adv = self.batch_mean(losses.nll(logits_adv, a_other))
-            content_loss = self.batch_mean(losses.content_loss(self.encoder(fake)[0], content_mean))
+            # L_cont's E(x) is the code G was given (the paper samples E(x) whenever a network receives it).
+            target = content if self.config.content_loss_target == "sample" else content_mean
+            content_loss = self.batch_mean(losses.content_loss(self.encoder(fake)[0], target))
             style_kl = self.batch_mean(losses.kl_to_standard_normal(style_mean, style_std))
             total = (
                 self.config.lambda_d * d_adv

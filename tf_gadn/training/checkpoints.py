@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from tf_gadn.data import records
 from tf_gadn.training import registry
-from tf_gadn.training.config import RUN_SETTINGS, Config
+from tf_gadn.training.config import IMPLIED_BY_OLDER_RUNS, RUN_SETTINGS, Config
 
 CORRUPT_DIR = "corrupt"
 _CHECKPOINT_NAME = re.compile(
@@ -295,7 +295,8 @@ def check_run_dir(model_dir: str, config: Config, artists: list[dict]) -> None:
     """Refuses (RunMismatchError) to train into a model_dir that holds a different model, unless
     config.overwrite_config. Different means: a field that shapes the networks or what they learn differs from the
     run's config.json (all fields but config.RUN_SETTINGS, which only say how the run is carried out: step counts,
-    learning rates, logging, strategy...; a field config.json lacks, written by older code, counts as its default), or
+    learning rates, logging, strategy...; a field config.json lacks, written by older code, counts as its default or
+    as config.IMPLIED_BY_OLDER_RUNS says), or
     the data set's artists (names and training counts, in id order) differ from the run's artists.json; the data set's
     path does not matter. Only reads: callers check before they write anything."""
     if config.overwrite_config:
@@ -304,6 +305,7 @@ def check_run_dir(model_dir: str, config: Config, artists: list[dict]) -> None:
     stored = _read_json(os.path.join(model_dir, "config.json"))
     if stored is not None:
         now, defaults = (json.loads(json.dumps(dataclasses.asdict(c))) for c in (config, Config()))
+        defaults.update(IMPLIED_BY_OLDER_RUNS)
         differences += [
             f"{name}: the run has {stored.get(name, defaults[name])!r}, this command {value!r}"
             for name, value in now.items()
@@ -340,7 +342,7 @@ def load_run_info(model_dir: str) -> tuple[Config, list[dict]]:
             f"{path!r} is missing: {model_dir!r} is not a tf_gadn model directory"
         )
     with open(path, encoding="utf-8") as f:
-        values = json.load(f)
+        values = {**IMPLIED_BY_OLDER_RUNS, **json.load(f)}
     fields = {f.name: f for f in dataclasses.fields(Config)}
     values = {
         k: tuple(v) if isinstance(fields[k].default, tuple) else v

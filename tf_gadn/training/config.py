@@ -115,6 +115,16 @@ class Config:
     cap_c1_at_chance: bool = _field(
         False, "Cap the E/G adversarial term at -log(1/num_artists) (authors' later code)."
     )
+    stage1_other_artist: str = _field(
+        "any",
+        "GADN a' of stage 1: 'any' draws a' ~ p(a) as L_C's equation says (a' = a now and then); "
+        "'different' draws a' != a as the text and Appendix B.1 say ('a different artist').",
+    )
+    content_loss_target: str = _field(
+        "sample",
+        "GADN L_cont = ||E(G(c, S(a'))) - c||^2 with c what G received: 'sample' (the paper: E(x) fed to G is "
+        "sampled) or 'mean' (E(x)'s mean, the code before this choice existed).",
+    )
     # ---- GADN training (Table 2) --------------------------------------------------------------------------------
     stage1_steps: int = _field(400_000, "Stage 1 iterations.")
     stage1_batch_size: int = _field(8, "Stage 1 global batch.")
@@ -239,6 +249,12 @@ RUN_SETTINGS = frozenset(
     }
     | {f.name for f in dataclasses.fields(Config) if f.name.endswith(("_steps", "_lr"))}
 )
+
+
+# What a config.json written before a field existed implies, where that is not the field's (paper) default: the
+# value older code trained with. Reading a missing field as this keeps an older run matching the flagfile it was
+# trained from (checkpoints.check_run_dir) and describing itself truly (checkpoints.load_run_info).
+IMPLIED_BY_OLDER_RUNS = {"stage1_other_artist": "different", "content_loss_target": "mean"}
 
 
 def define_flags(flag_values=None) -> None:

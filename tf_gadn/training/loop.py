@@ -82,7 +82,7 @@ def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
             start_step=start_step * replicas_here,
             noise_dim=cls.noise_dim(config),
             uniform_dim=cls.uniform_dim(config),
-            distinct_other_artist=cls.DISTINCT_OTHER_ARTIST,
+            distinct_other_artist=cls.distinct_other_artist(config),
             cache=config.cache,
             num_workers=input_context.num_input_pipelines,
             worker_index=input_context.input_pipeline_id,
@@ -105,7 +105,7 @@ def eval_dataset(config: Config, cls, batch_size: int = 32) -> tf.data.Dataset:
         shuffle=False,
         repeat=False,
         drop_remainder=False,
-        distinct_other_artist=cls.DISTINCT_OTHER_ARTIST,
+        distinct_other_artist=cls.distinct_other_artist(config),
     )
 
 

@@ -3,7 +3,7 @@ reduction by the global batch size, and the contract with the input pipeline and
 
 Contract (the loop in `tf_gadn.training.loop` relies on it, the pipeline in `tf_gadn.data.pipeline` serves it):
 - `train_step(batch)` gets a dict: "image" float32 [B, S, S, 3] in [-1, 1] (RGB, or normalised Lab when COLOR="lab"),
-  "artist" int32 [B], "other_artist" int32 [B] (a' ~ p(a), and != artist when DISTINCT_OTHER_ARTIST),
+  "artist" int32 [B], "other_artist" int32 [B] (a' ~ p(a), and != artist when `distinct_other_artist(config)`),
   "noise" float32 [B, noise_dim(config)] standard normals, "uniform" float32 [B, uniform_dim(config)] in [0, 1).
   All randomness of a step comes from the batch (seeded and indexed by step in the pipeline): runs resume exactly
   and N replicas compute what one device computes on the same global batch. No stateful RNG ops in train_step.
@@ -49,7 +49,7 @@ class Stage(keras.Model):
     """Base class of every training stage (the contract in the module docstring).
 
     Class attributes a subclass sets: NAME (its model_dir folder and registry name), CONFIG_PREFIX (Config fields
-    `<prefix>_steps` / `<prefix>_batch_size`), COLOR ("rgb" or "lab"), DISTINCT_OTHER_ARTIST, INHERITS, FROZEN, WATCH.
+    `<prefix>_steps` / `<prefix>_batch_size`), COLOR ("rgb" or "lab"), INHERITS, FROZEN, WATCH.
 
     Args:
         config: the run's frozen Config.
@@ -59,7 +59,6 @@ class Stage(keras.Model):
 
     NAME = "stage"
     COLOR = "rgb"
-    DISTINCT_OTHER_ARTIST = False
     INHERITS: dict[
         str, tuple[str, ...]
     ] = {}  # earlier stage name -> network names restored from its checkpoint
@@ -88,6 +87,11 @@ class Stage(keras.Model):
     def noise_dim(cls, config: Config) -> int:
         """Width of the batch's "noise" (standard normals: the eps of every reparameterisation in a step)."""
         return 0
+
+    @classmethod
+    def distinct_other_artist(cls, config: Config) -> bool:
+        """Whether the batch's a' is drawn from the artists other than a (else a' ~ p(a), a' = a now and then)."""
+        return False
 
     @classmethod
     def uniform_dim(cls, config: Config) -> int:
