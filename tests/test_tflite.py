@@ -85,6 +85,7 @@ def test_phone_tables_let_generate_and_sample_run_on_the_phone(exported):
     assert np.array(tables["style_table"]).shape == (4, 8) and np.array(
         tables["content_cholesky"]
     ).shape == (8, 8)
+    assert np.array(tables["style_cholesky"]).shape == (8, 8) and len(tables["style_mean"]) == 8
     image = np.random.default_rng(1).integers(0, 256, (1, 32, 32, 3)).astype(np.uint8)
     content = saved_model.signatures["encode_content"](image=tf.constant(image))["content_mean"]
     via_table = saved_model.signatures["generate"](

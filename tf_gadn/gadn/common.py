@@ -1,4 +1,5 @@
-"""Pieces the three GADN stages share: drawing codes from E and S with pipeline noise, and the style x content grid."""
+"""Pieces the GADN stages, evaluation, figures and serving share: drawing codes from E and S with pipeline noise, the
+normals fitted to the content codes and to the style table, and the style x content grid."""
 
 from __future__ import annotations
 
@@ -15,6 +16,27 @@ def sample_code(network, inputs, eps):
     """(z, mean, std) for E(x) or S(a): the paper's implicit sampling when a code is fed to another network."""
     mean, std = network(inputs)
     return reparameterize(mean, std, eps), mean, std
+
+
+def normal_cholesky(cov) -> np.ndarray:
+    """Cholesky factor of a fitted covariance, with a little jitter: the style table's is singular whenever there are
+    fewer artists than style dimensions."""
+    cov = np.asarray(cov, np.float64)
+    return np.linalg.cholesky(cov + 1e-6 * np.eye(len(cov)))
+
+
+def style_distribution(style_table, num_artists: int) -> dict:
+    """Figure 3's "style distribution": the full-covariance normal fitted to the artists' mean style codes S(a), as the
+    content distribution is fitted to E(x) (mean, cov, count). Its draws are new styles, not any artist's."""
+    codes = style_table(tf.range(num_artists))[0].numpy().astype(np.float64)
+    cov = np.cov(codes, rowvar=False) if num_artists > 1 else np.zeros([codes.shape[1]] * 2)
+    return {"mean": codes.mean(axis=0), "cov": cov, "count": num_artists}
+
+
+def normal_sampler(stats: dict):
+    """rng, n -> [n, d] draws from N(stats mean, stats cov) (content codes for Table 3, styles for Figure 3)."""
+    chol = normal_cholesky(stats["cov"])
+    return lambda rng, n: stats["mean"] + rng.standard_normal((n, len(stats["mean"]))) @ chol.T
 
 
 def style_by_content_grid(encoder, generator, style_table, images, num_artists: int):

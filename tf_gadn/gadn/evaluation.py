@@ -4,7 +4,8 @@
 - Table 3 (GADN Appendix B.2): top-1 accuracy of C2 on samples G(c, S(a)) whose content codes c are drawn from the
   full-covariance normal fitted to E(x) over the training set, each artist exactly as often as in training. With a
   second run trained with a non-adversarial C2 (`--adversarial_c2=false`) the full 2 x 2 table is produced.
-- Figure 5 (Appendix B.1): reconstruction with the correct style G(E(x), S(a)) next to the zero style G(E(x), 0).
+- Figure 5 (Appendix B.1): reconstruction with the correct style G(E(x), S(a)) next to the zero style G(E(x), 0)
+  (the whole figure, with the VAE and MLP-classifier columns: `python -m tf_gadn.figures`).
 - Transfers x -> a' on the held-out split (tf_gadn.evaluation.transfer_eval, shared with every method): pixel error against the
   true rendering and its baselines, style attribution, per-factor errors, Fréchet distances (transfers and samples).
 - Artist accuracy of a linear probe on E(x): how much style the content code still carries.
@@ -19,8 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from tf_gadn.data import pipeline, records
-from tf_gadn.evaluation import probes, transfer_eval, visualize
+from tf_gadn.evaluation import probes, transfer_eval
 from tf_gadn.gadn import common as gadn_common
+from tf_gadn.gadn import figures
 from tf_gadn.gadn.stage1 import load_content_stats
 from tf_gadn.training import checkpoints
 
@@ -53,19 +55,13 @@ def generate(networks: dict, content: np.ndarray, artists: np.ndarray) -> np.nda
     return networks["generator"]([tf.constant(content, tf.float32), style]).numpy()
 
 
-def content_sampler(stats: dict):
-    """Content codes from the full-covariance normal fitted to E(x) over the training set (Table 3, Figure 3)."""
-    chol = np.linalg.cholesky(stats["cov"] + 1e-6 * np.eye(len(stats["mean"])))
-    return lambda rng, n: stats["mean"] + rng.standard_normal((n, len(stats["mean"]))) @ chol.T
-
-
 def table3_accuracy(
     generator_nets: dict, classifier, stats: dict, artist_counts, seed: int = 1
 ) -> float:
     """Top-1 accuracy of `classifier` on samples from random content codes, each artist as often as in training."""
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.repeat(np.arange(len(artist_counts)), artist_counts))
-    draw = content_sampler(stats)
+    draw = gadn_common.normal_sampler(stats)
     correct = 0
     for start in range(0, len(labels), BATCH):
         a = labels[start : start + BATCH]
@@ -73,16 +69,6 @@ def table3_accuracy(
         logits = classifier(tf.constant(generate(generator_nets, content, a)))
         correct += int(np.sum(np.argmax(logits, axis=1) == a))
     return correct / len(labels)
-
-
-def zero_style_figure(networks: dict, images: np.ndarray, artists: np.ndarray, path: str) -> str:
-    """Columns: input, G(E(x), S(a)), G(E(x), 0) (Figure 5)."""
-    content, _ = networks["encoder"](tf.constant(images))
-    style, _ = networks["style_table"](tf.constant(artists, tf.int32))
-    with_style = networks["generator"]([content, style]).numpy()
-    zero_style = networks["generator"]([content, tf.zeros_like(style)]).numpy()
-    visualize.grid_to_png(np.stack([images, with_style, zero_style], axis=1), path)
-    return path
 
 
 def artist_from_content_code(
@@ -110,9 +96,7 @@ def evaluate(
     data_dir = data_dir or config.data_dir
     out_dir = out_dir or os.path.join(model_dir, "eval")
     counts = [a["count"] for a in artists]
-    stats = load_content_stats(
-        model_dir if os.path.exists(os.path.join(model_dir, "gadn_stage1")) else config.inherit_dir
-    )  # a stage-2-only run (ablation) inherited stage 1
+    stats = load_content_stats(model_dir, config.inherit_dir)
     report: dict = {"model_dir": model_dir}
     if "classifier2" in networks:
         report["table3"] = {
@@ -130,14 +114,14 @@ def evaluate(
                 "C2 (compared run)": table3_accuracy(other, other["classifier2"], stats, counts),
             }
     images, labels, _ = next(iterate(data_dir, config.image_size))
-    report["figure5"] = zero_style_figure(
-        networks, images[:8], labels[:8], os.path.join(out_dir, "figure5.png")
+    report["figure5"], _ = figures.figure5(
+        images[:8], labels[:8], os.path.join(out_dir, "figure5.png"), networks
     )
     report["artist_from_content_code_accuracy"] = artist_from_content_code(
         networks, data_dir, config.image_size, len(artists)
     )
     report["transfer"] = transfer_eval.report(
-        gadn_common.transfer_model(networks, content_sampler(stats)),
+        gadn_common.transfer_model(networks, gadn_common.normal_sampler(stats)),
         data_dir,
         config.image_size,
         out_dir,

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
+from tf_gadn.gadn.common import normal_cholesky, style_distribution
 from tf_gadn.gadn.stage1 import load_content_stats
 from tf_gadn.serving.export import ARTIST, IMAGE, ServingModule
 
@@ -18,11 +18,14 @@ class GadnServing(ServingModule):
         self.encoder, self.generator = networks["encoder"], networks["generator"]
         self.style_table = networks["style_table"]
         self.classifier = networks.get("classifier2", networks.get("classifier1"))
-        stats = load_content_stats(model_dir)
-        cov = stats["cov"] + 1e-6 * np.eye(len(stats["mean"]))
-        # content codes are drawn from the full-covariance normal fitted to E(x) (Appendix B.2, Table 3)
+        stats = load_content_stats(model_dir, config.inherit_dir)
+        # content codes are drawn from the full-covariance normal fitted to E(x) (Appendix B.2, Table 3), new styles
+        # from the one fitted to the artists' style codes (Figure 3)
         self.content_mean = tf.constant(stats["mean"], tf.float32)
-        self.content_chol = tf.constant(np.linalg.cholesky(cov), tf.float32)
+        self.content_chol = tf.constant(normal_cholesky(stats["cov"]), tf.float32)
+        styles = style_distribution(self.style_table, self.num_artists)
+        self.style_mean = tf.constant(styles["mean"], tf.float32)
+        self.style_chol = tf.constant(normal_cholesky(styles["cov"]), tf.float32)
         self.content_dim, self.style_dim = config.content_dim, config.style_dim
 
     def functions(self):
@@ -39,6 +42,13 @@ class GadnServing(ServingModule):
             "sample": (
                 self.sample,
                 {"artist_id": ARTIST, "seed": tf.TensorSpec([None], tf.int64, "seed")},
+            ),
+            "sample_random_style": (
+                self.sample_random_style,
+                {
+                    "seed": tf.TensorSpec([None], tf.int64, "seed"),
+                    "style_seed": tf.TensorSpec([None], tf.int64, "style_seed"),
+                },
             ),
         }
         if self.classifier is not None:
@@ -60,6 +70,8 @@ class GadnServing(ServingModule):
             "style_table": styles.numpy().tolist(),
             "content_mean": self.content_mean.numpy().tolist(),
             "content_cholesky": self.content_chol.numpy().tolist(),
+            "style_mean": self.style_mean.numpy().tolist(),
+            "style_cholesky": self.style_chol.numpy().tolist(),
         }
 
     def transfer(self, image, artist_id):
@@ -89,6 +101,16 @@ class GadnServing(ServingModule):
 
     def sample(self, artist_id, seed):
         """A new portrait by a: content ~ N(mean, cov) of E(x) drawn from `seed` (same seed, same content)."""
-        z = self.seeded_normal(seed, self.content_dim)
-        content = self.content_mean + tf.matmul(z, self.content_chol, transpose_b=True)
+        content = self.drawn(seed, self.content_mean, self.content_chol)
         return {**self.generate(content, self.style_table(artist_id)[0]), "content": content}
+
+    def sample_random_style(self, seed, style_seed):
+        """A new portrait by no artist (Figure 3): content as `sample` draws it from `seed`, style from the normal
+        fitted to the style table, drawn from `style_seed` (one seed fixed, the other varied: Figure 3's rows)."""
+        content = self.drawn(seed, self.content_mean, self.content_chol)
+        style = self.drawn(style_seed, self.style_mean, self.style_chol)
+        return {**self.generate(content, style), "content": content, "style": style}
+
+    def drawn(self, seed, mean, chol):
+        """mean + L z, z ~ N(0, I) a function of the seed alone."""
+        return mean + tf.matmul(self.seeded_normal(seed, mean.shape[0]), chol, transpose_b=True)

@@ -173,9 +173,12 @@ class GadnStage1(Stage):
         os.replace(path + ".tmp.npz", path)
 
 
-def load_content_stats(model_dir: str) -> dict:
-    """Mean and full covariance of E(x) over the training set (content codes are sampled from N(mean, cov))."""
+def load_content_stats(model_dir: str, inherit_dir: str = "") -> dict:
+    """Mean and full covariance of E(x) over the training set (content codes are sampled from N(mean, cov)); a run
+    that inherited stage 1 (a stage-2-only ablation) has them in its `inherit_dir`."""
     path = os.path.join(model_dir, GadnStage1.NAME, CONTENT_STATS)
+    if not os.path.exists(path) and inherit_dir:
+        path = os.path.join(inherit_dir, GadnStage1.NAME, CONTENT_STATS)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path!r} is missing: it is written when GADN stage 1 finishes")
     return dict(np.load(path))

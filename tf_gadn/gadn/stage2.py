@@ -51,7 +51,6 @@ class GadnStage2(Stage):
             nets["style_table"],
         )
         self.classifier2, self.discriminator = nets["classifier2"], nets["discriminator"]
-        self.encoder.trainable = False
         self.add_trackers(
             "objective",
             "d_real",
