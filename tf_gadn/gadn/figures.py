@@ -105,7 +105,7 @@ def write_figures(
     """{figure name: PNG path} for a trained GADN run. Figure 3 uses the run's final networks, Figure 5 its stage-1
     networks (the figure compares stage-1 reconstructions), and those of the control runs, which must share its
     artists."""
-    config, artists, final = checkpoints.load_trained(model_dir)
+    config, artists = checkpoints.load_run_info(model_dir)
     if config.method != "gadn":
         raise ValueError(f"{model_dir!r} is a {config.method!r} run: use python -m tf_gadn.explore")
     out_dir = out_dir or os.path.join(model_dir, "figures")
@@ -113,7 +113,7 @@ def write_figures(
     for figure in figures:
         if figure == "3":
             written["figure3"] = figure3(
-                final,
+                checkpoints.load_trained(model_dir)[2],
                 load_content_stats(model_dir, config.inherit_dir),
                 len(artists),
                 os.path.join(out_dir, "figure3.png"),
