@@ -191,6 +191,13 @@ class Config:
         "objective (not in the paper: 0). Anchors G to the codes of real "
         "drawings, which eqs. 8-9 alone do not do on a short run.",
     )
+    cond_gan_artist_classifier: float = _field(
+        0.0,
+        "Weight of an adversarial artist classifier's NLL on G(u(x_b), v(x), 0) "
+        "for b's artist, GADN's C2 carried over (not in the paper: 0). The "
+        "frozen S alone is fooled by pixel patterns; a classifier that learns "
+        "'not by a'' on fakes is not.",
+    )
 
     # ---- derived ------------------------------------------------------------------------------------------------
     def gadn_trunk(self) -> TrunkSpec:
