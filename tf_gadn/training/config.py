@@ -63,6 +63,12 @@ class Config:
         "mixed_bfloat16 compute, float32 weights and losses (GPUs; CPUs with "
         "AVX512-BF16 or AMX run it 1.4x faster at demo size, BUILD.md).",
     )
+    lr_schedule: str = _field(
+        "constant",
+        "'constant' (both papers) or 'cosine': every learning rate of a stage "
+        "falls from its configured value to 0 over the stage's steps "
+        "(not in the papers; a short run ends on small, low-noise updates).",
+    )
     log_every: int = _field(50, "Steps between TensorBoard scalars / progress updates.")
     checkpoint_every: int = _field(500, "Steps between checkpoints.")
     sample_every: int = _field(1000, "Steps between sample grids (PNG + TensorBoard).")
