@@ -69,11 +69,17 @@ def weights(network):
     return [v.numpy().copy() for v in network.weights]
 
 
-@pytest.mark.parametrize("critic_augment", [False, True])
+@pytest.mark.parametrize(
+    "critic_augment, artist_classifier", [(False, 0.0), (True, 0.0), (False, 1.0)]
+)
 def test_one_step_moves_g_and_all_three_discriminators_never_s_or_enc(
-    tiny_dataset, tmp_path, critic_augment
+    tiny_dataset, tmp_path, critic_augment, artist_classifier
 ):
-    config = TINY.replace(data_dir=str(tiny_dataset), critic_augment=critic_augment)
+    config = TINY.replace(
+        data_dir=str(tiny_dataset),
+        critic_augment=critic_augment,
+        cond_gan_artist_classifier=artist_classifier,
+    )
     keras.utils.set_random_seed(1)
     stage = CondGanStage(config, [a["count"] for a in records.read_artists(str(tiny_dataset))], 4)
     stage.compile()
@@ -108,6 +114,8 @@ def test_one_step_moves_g_and_all_three_discriminators_never_s_or_enc(
     before = {name: weights(net) for name, net in stage.networks().items()}
     metrics = stage.train_step(batch)
     assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert ("artist_classifier" in stage.networks()) == (artist_classifier > 0)
+    assert ("classifier_adv" in metrics) == (artist_classifier > 0)
     for name, net in stage.networks().items():
         changed = any(not np.array_equal(a, b) for a, b in zip(before[name], weights(net)))
         assert changed == (name not in ("style_encoder", "content_encoder")), name

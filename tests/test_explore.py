@@ -97,3 +97,21 @@ def test_style_space_evaluation_reports_four_probe_numbers(tiny_style_space_run,
     ]  # the shared transfer report, style taken from the target artist's drawings
     assert 0 < transfer["transfer_error"] < 3.5 and 0 <= transfer["style_attribution"] <= 1
     assert transfer["fd_transfer"] >= 0 and "fd_sample" in transfer
+
+
+def test_held_out_artist_is_drawn_in_the_data_sets_family():
+    """A line-art data set's held-out artist draws line art: its transfers are scored against line art, not colour."""
+    from tf_gadn.data import synthetic
+
+    contents = [synthetic.sample_content(np.random.default_rng(0)) for _ in range(2)]
+    line = explore.held_out_artist(1, 3, SIZE, contents, family="lineart")
+    colour = explore.held_out_artist(1, 3, SIZE, contents)
+    expected = explore.to_model_space(
+        np.stack(
+            [synthetic.render(c, synthetic.artist_style(1, 3), SIZE, "lineart") for c in contents]
+        )
+    )
+    np.testing.assert_allclose(line["truth"], expected)
+    assert not np.allclose(line["truth"], colour["truth"])
+    assert line["images"].shape == colour["images"].shape
+    assert not np.allclose(line["images"], colour["images"])

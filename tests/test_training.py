@@ -73,6 +73,44 @@ def test_resume_continues_exactly(tiny_dataset, tmp_path):
     )
 
 
+def test_cosine_schedule_decays_and_a_killed_run_resumes_on_the_same_curve(
+    tiny_dataset, tmp_path, monkeypatch
+):
+    assert loop.schedule_factor("cosine", 1, 6) == 1.0
+    factors = [loop.schedule_factor("cosine", s, 6) for s in range(1, 7)]
+    assert all(a > b for a, b in zip(factors, factors[1:])) and factors[-1] < 0.1
+    assert loop.schedule_factor("constant", 5, 6) == 1.0
+    straight = tiny_config(
+        tiny_dataset, tmp_path / "straight", stage1_steps=6, lr_schedule="cosine"
+    )
+    run_stage(straight, "gadn_stage1")
+    constant = tiny_config(tiny_dataset, tmp_path / "constant", stage1_steps=6)
+    run_stage(constant, "gadn_stage1")
+
+    stop_at_3 = loop.StopOnSignal.on_train_batch_end
+
+    def stop_after_step_3(self, batch, logs=None):
+        if batch == 3:
+            self.requested.set()
+        stop_at_3(self, batch, logs)
+
+    killed = tiny_config(tiny_dataset, tmp_path / "killed", stage1_steps=6, lr_schedule="cosine")
+    with monkeypatch.context() as patch:
+        patch.setattr(loop.StopOnSignal, "on_train_batch_end", stop_after_step_3)
+        with pytest.raises(loop.TrainingInterrupted, match="step 3"):
+            run_stage(killed, "gadn_stage1")
+    run_stage(killed, "gadn_stage1")
+    assert_same_weights(
+        network_weights(straight, "gadn_stage1"), network_weights(killed, "gadn_stage1")
+    )
+    # The schedule changed the update (the decayed run is not the constant-rate run).
+    cosine, flat = (
+        network_weights(straight, "gadn_stage1"),
+        network_weights(constant, "gadn_stage1"),
+    )
+    assert any(not np.array_equal(cosine[name], flat[name]) for name in cosine)
+
+
 def test_two_replicas_make_the_single_device_update(tiny_dataset, tmp_path):
     single = tiny_config(tiny_dataset, tmp_path / "single", stage1_steps=2)
     single_metrics = run_stage(single, "gadn_stage1")

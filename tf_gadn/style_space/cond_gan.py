@@ -122,7 +122,11 @@ class CondGanStage(Stage):
         names = ["style_encoder", "content_encoder", "generator"] + [
             f"discriminator{s}" for s in range(style_space.DISCRIMINATOR_SCALES)
         ]
-        nets = style_space.build_networks(config, self.num_artists, names)
+        self.classify = config.cond_gan_artist_classifier > 0
+        nets = style_space.build_networks(
+            config, self.num_artists, names + (["artist_classifier"] if self.classify else [])
+        )
+        self.artist_classifier = nets.get("artist_classifier")
         self.style_encoder, self.content_encoder, self.generator = (
             nets["style_encoder"],
             nets["content_encoder"],
@@ -146,6 +150,11 @@ class CondGanStage(Stage):
             "style",
             "content",
             *(["reconstruction"] if config.cond_gan_reconstruction else []),
+            *(
+                ["classifier_real", "classifier_fake", "classifier_adv", "classifier_adv_accuracy"]
+                if self.classify
+                else []
+            ),
         )
 
     def networks(self):
@@ -155,20 +164,28 @@ class CondGanStage(Stage):
             "generator": self.generator,
         }
         nets.update({f"discriminator{s}": d for s, d in enumerate(self.discriminators)})
+        if self.classify:
+            nets["artist_classifier"] = self.artist_classifier
         return nets
 
     def make_optimizers(self):
         lr = self.config.cond_gan_lr
-        return {
+        optimizers = {
             "generator": self.new_optimizer("rmsprop", lr),
             "discriminators": self.new_optimizer("rmsprop", lr),
         }
+        if self.classify:
+            optimizers["artist_classifier"] = self.new_optimizer("rmsprop", lr)
+        return optimizers
 
     def optimized_networks(self):
-        return {
+        parts = {
             "generator": ("generator",),
             "discriminators": tuple(f"discriminator{s}" for s in range(len(self.discriminators))),
         }
+        if self.classify:
+            parts["artist_classifier"] = ("artist_classifier",)
+        return parts
 
     def after_inheriting(self, inherit_dir):
         """--cond_gan_init=decoder: G starts as the content VAE's decoder (style_space.generator_from_decoder)."""
@@ -250,18 +267,29 @@ class CondGanStage(Stage):
         )
         patches_real, patches_fake = tf.split(patches, 2, axis=-1)
 
-        codes = [u, v, w]
         reconstruct = self.config.cond_gan_reconstruction > 0
-        if (
-            reconstruct
-        ):  # the batch's own drawings from their codes (w = 0, as in transfers), in the same G call
-            own = [self.style_code(x), self.content_code(x), tf.zeros_like(w)]
-            codes = [tf.concat(pair, 0) for pair in zip(codes, own)]
+        # Besides G(z) on prior codes, one G call may also draw the batch's own drawings from their codes (w = 0, as
+        # in transfers) and each drawing's content in the next drawing's style (for the artist classifier).
+        groups = [[u, v, w]]
+        if reconstruct or self.classify:
+            own_style, own_content, blank = (
+                self.style_code(x),
+                self.content_code(x),
+                tf.zeros_like(w),
+            )
+        if reconstruct:
+            groups.append([own_style, own_content, blank])
+        if self.classify:
+            groups.append([tf.roll(own_style, 1, 0), own_content, blank])
+            target_artist = tf.roll(batch["artist"], 1, 0)
+        codes = [tf.concat(parts, 0) for parts in zip(*groups)]
 
         # One G forward serves both updates: D's step does not change G, so G(z) is the same before and after it.
         with tf.GradientTape() as tape:
-            drawn = self.generator(codes)
-            fake, redrawn = tf.split(drawn, 2) if reconstruct else (drawn, None)
+            drawn = tf.split(self.generator(codes), len(groups))
+            fake = drawn[0]
+            redrawn = drawn[1] if reconstruct else None
+            swapped = drawn[-1] if self.classify else None
             seen_real, seen_fake = augment.critic_views(x, fake, zooms, self.config.critic_augment)
             # D, eq. (5): real images are real, G(z) is not -- on every scale of the consortium.
             with tape.stop_recording(), tf.GradientTape() as d_tape:
@@ -276,6 +304,11 @@ class CondGanStage(Stage):
                 d_loss = d_real + d_fake
             with tape.stop_recording():
                 self.minimize(d_tape, d_loss, "discriminators")
+            extra = {}
+            if self.classify:
+                extra.update(
+                    self.artist_classifier_step(tape, x, batch["artist"], swapped, target_artist)
+                )
             # G, eqs. (6)-(9): fool the updated D, and let the frozen S and Enc read u and v back off G(z).
             gan = self.batch_mean(
                 self.consortium_loss(seen_fake, patches_fake, losses.gan_generator)
@@ -283,7 +316,8 @@ class CondGanStage(Stage):
             style = self.batch_mean(losses.style_code_loss(self.style_code(fake), u))
             content = self.batch_mean(losses.content_code_loss(self.content_code(fake), v))
             total = gan + self.config.lambda_style * style + self.config.lambda_content * content
-            extra = {}
+            if self.classify:
+                total += self.config.cond_gan_artist_classifier * extra["classifier_adv"]
             if reconstruct:
                 extra["reconstruction"] = self.batch_mean(losses.code_reconstruction(x, redrawn))
                 total += self.config.cond_gan_reconstruction * extra["reconstruction"]
@@ -299,6 +333,26 @@ class CondGanStage(Stage):
             **extra,
         )
         return self.results()
+
+    def artist_classifier_step(self, tape, x, artist, swapped, target_artist) -> dict:
+        """GADN's adversarial C2 (L_C2-real + L_C2-fake, NLL and NLU) on real drawings and on content drawn in another
+        drawing's style; then, under G's tape, the NLL of the updated classifier naming the style's artist
+        (--cond_gan_artist_classifier)."""
+        with tape.stop_recording(), tf.GradientTape() as c_tape:
+            real = self.batch_mean(losses.nll(self.artist_classifier(x), artist))
+            fake = self.batch_mean(
+                losses.nlu(self.artist_classifier(tf.stop_gradient(swapped)), target_artist)
+            )
+            loss = real + fake
+        with tape.stop_recording():
+            self.minimize(c_tape, loss, "artist_classifier")
+        logits = self.artist_classifier(swapped)
+        return {
+            "classifier_real": real,
+            "classifier_fake": fake,
+            "classifier_adv": self.batch_mean(losses.nll(logits, target_artist)),
+            "classifier_adv_accuracy": self.batch_mean(self.correct(logits, target_artist)),
+        }
 
     def sample_grid(self, batch):
         """Rows = contents, columns = styles, both from the batch's images (w = 0): the diagonal reconstructs an image

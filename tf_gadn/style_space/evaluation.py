@@ -90,8 +90,13 @@ def held_out_transfer(
     """Contents of `images` drawn in the style of (a) an artist never seen in training, (b) a seen artist, each style
     taken from that artist's drawings alone; scored against the true renderings."""
     contents = [synthetic.content_from_vector(f) for f in content_factors]
-    held_out = explore.held_out_artist(info["seed"], num_artists, space.config.image_size, contents)
-    seen = explore.held_out_artist(info["seed"], 0, space.config.image_size, contents, salt=4243)
+    family = info.get("family", "portraits")
+    held_out = explore.held_out_artist(
+        info["seed"], num_artists, space.config.image_size, contents, family=family
+    )
+    seen = explore.held_out_artist(
+        info["seed"], 0, space.config.image_size, contents, salt=4243, family=family
+    )
     v = space.content(images)
 
     def transfer(drawings):

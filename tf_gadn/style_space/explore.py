@@ -74,23 +74,32 @@ def load_reference_images(paths, image_size: int) -> np.ndarray:
 
 
 def held_out_artist(
-    data_seed: int, artist: int, image_size: int, contents, seed: int = 0, salt: int = 4242
+    data_seed: int,
+    artist: int,
+    image_size: int,
+    contents,
+    seed: int = 0,
+    salt: int = 4242,
+    family: str = "portraits",
 ) -> dict:
     """Artist `artist` of the data set's seed -- with artist = the number of artists, one no training image was drawn
     by: HELD_OUT_IMAGES of its drawings (each with the same per-image jitter as the data set), and the true rendering
     of `contents` (synthetic.Content) in its style -- the ground truth a transfer into that style is compared against.
-    `salt` keeps the drawings of different uses apart."""
+    `salt` keeps the drawings of different uses apart; `family` is the data set's (line art stays line art)."""
     style = synthetic.artist_style(data_seed, artist)
     rng = np.random.default_rng([seed, salt])
     drawings = np.stack(
         [
             synthetic.render(
-                synthetic.sample_content(rng), synthetic.jitter_style(style, rng), image_size
+                synthetic.sample_content(rng),
+                synthetic.jitter_style(style, rng),
+                image_size,
+                family,
             )
             for _ in range(HELD_OUT_IMAGES)
         ]
     )
-    truth = np.stack([synthetic.render(content, style, image_size) for content in contents])
+    truth = np.stack([synthetic.render(content, style, image_size, family) for content in contents])
     return {"images": to_model_space(drawings), "truth": to_model_space(truth)}
 
 
@@ -202,6 +211,7 @@ def explore(
             config.image_size,
             [synthetic.content_from_vector(f) for f in factors],
             seed,
+            family=info.get("family", "portraits"),
         )
         style = space.style(artist["images"]).mean(
             axis=0, keepdims=True

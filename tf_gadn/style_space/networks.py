@@ -181,6 +181,10 @@ def build_networks(config: Config, num_artists: int, names=None) -> dict:
             generator_spec(config), config.gan_code_dim, config.generator_output, name="generator"
         ),
     }
+    # --cond_gan_artist_classifier: S's shape with one logit per artist, trained adversarially as GADN's C2.
+    builders["artist_classifier"] = lambda: ImageHead(
+        style_spec(config), num_artists, name="artist_classifier"
+    )
     for scale in range(DISCRIMINATOR_SCALES):
         builders[f"discriminator{scale}"] = lambda scale=scale: ImageHead(
             discriminator_spec(config), 1, name=f"discriminator{scale}"

@@ -63,6 +63,12 @@ class Config:
         "mixed_bfloat16 compute, float32 weights and losses (GPUs; CPUs with "
         "AVX512-BF16 or AMX run it 1.4x faster at demo size, BUILD.md).",
     )
+    lr_schedule: str = _field(
+        "constant",
+        "'constant' (both papers) or 'cosine': every learning rate of a stage "
+        "falls from its configured value to 0 over the stage's steps "
+        "(not in the papers; a short run ends on small, low-noise updates).",
+    )
     log_every: int = _field(50, "Steps between TensorBoard scalars / progress updates.")
     checkpoint_every: int = _field(500, "Steps between checkpoints.")
     sample_every: int = _field(1000, "Steps between sample grids (PNG + TensorBoard).")
@@ -200,6 +206,13 @@ class Config:
         "Weight of ||G(u(x), v(x), 0) - x|| on training images in G's "
         "objective (not in the paper: 0). Anchors G to the codes of real "
         "drawings, which eqs. 8-9 alone do not do on a short run.",
+    )
+    cond_gan_artist_classifier: float = _field(
+        0.0,
+        "Weight of an adversarial artist classifier's NLL on G(u(x_b), v(x), 0) "
+        "for b's artist, GADN's C2 carried over (not in the paper: 0). The "
+        "frozen S alone is fooled by pixel patterns; a classifier that learns "
+        "'not by a'' on fakes is not.",
     )
 
     # ---- derived ------------------------------------------------------------------------------------------------

@@ -195,6 +195,34 @@ class Clock:
         return (current - self.start) / (time.time() - self.started)
 
 
+def schedule_factor(schedule: str, step: int, total_steps: int) -> float:
+    """The multiple of the configured learning rates used for step `step` (1-based) of `total_steps`."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * (step - 1) / max(total_steps, 1)))
+    raise ValueError(f"unknown --lr_schedule {schedule!r} (constant | cosine)")
+
+
+class LearningRates(keras.callbacks.Callback):
+    """--lr_schedule: sets every optimizer's rate before each step from the step number alone, so a resumed run
+    continues the same curve (the configured rates are re-read on every restore, see _restore_or_inherit)."""
+
+    def __init__(self, optimizers: dict, schedule: str, start: int, total_steps: int):
+        super().__init__()
+        self.optimizers, self.schedule, self.total_steps = optimizers, schedule, total_steps
+        self.configured = {name: float(o.learning_rate.numpy()) for name, o in optimizers.items()}
+        self.set_for(start + 1)
+
+    def set_for(self, step: int) -> None:
+        factor = schedule_factor(self.schedule, step, self.total_steps)
+        for name, optimizer in self.optimizers.items():
+            optimizer.learning_rate.assign(self.configured[name] * factor)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.set_for(batch + 1)
+
+
 class Checkpointing(keras.callbacks.Callback):
     """Saves a checkpoint every `every` steps and after the last one, each only if every weight is finite; remembers
     the last good one (what every error message names)."""
@@ -442,6 +470,8 @@ def train_stage(
             ProgressBar(keras.utils.Progbar(total_steps, stateful_metrics=list(stage.tracker)))
         )
     callbacks.append(saver)
+    if config.lr_schedule != "constant":
+        callbacks.append(LearningRates(stage.optimizers, config.lr_schedule, start, total_steps))
     if probe is not None:
         callbacks.append(
             TransferEval(
