@@ -14,7 +14,7 @@ import dataclasses
 import importlib
 from typing import Any
 
-BUILTIN_PACKAGES = ("tf_gadn.gadn", "tf_gadn.style_space")
+BUILTIN_PACKAGES = ("tf_gadn.gadn", "tf_gadn.style_space", "tf_gadn.stargan")
 
 
 def resolve(part: Any) -> Any:
