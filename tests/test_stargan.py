@@ -3,7 +3,6 @@ step trains D always and G every n_critic steps, a tiny run trains through the s
 signatures the server and client use."""
 
 import numpy as np
-import pytest
 import tensorflow as tf
 from conftest import tiny_config
 
@@ -123,15 +122,6 @@ def test_generator_sees_the_target_label(tiny_dataset, tmp_path):
     first = stage.generator([x, tf.one_hot([0], stage.num_artists)])
     second = stage.generator([x, tf.one_hot([1], stage.num_artists)])
     assert float(tf.reduce_max(tf.abs(first - second))) > 1e-4
-
-
-@pytest.fixture(scope="module")
-def tiny_stargan_run(tiny_dataset, tmp_path_factory):
-    from tf_gadn import train
-
-    model_dir = tmp_path_factory.mktemp("runs") / "stargan"
-    train.run(tiny_config("stargan_tiny", data_dir=str(tiny_dataset), model_dir=str(model_dir)))
-    return model_dir
 
 
 def test_a_tiny_run_trains_and_writes_its_grid(tiny_stargan_run):

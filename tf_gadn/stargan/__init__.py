@@ -13,5 +13,6 @@ METHOD = register(
         networks="tf_gadn.stargan.networks:build_networks",
         serving="tf_gadn.stargan.serving:StarGanServing",
         evaluator="tf_gadn.stargan.evaluation:cli_report",
+        transfer="tf_gadn.stargan.evaluation:run_transfer_model",
     )
 )

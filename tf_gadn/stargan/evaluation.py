@@ -38,6 +38,13 @@ def evaluate(
     return report
 
 
+def run_transfer_model(model_dir: str, data_dir: str = "") -> transfer_eval.TransferModel:
+    """A trained StarGAN run as `transfer_eval.TransferModel` on `data_dir` (this method's `Method.transfer`)."""
+    config, artists, networks = checkpoints.load_trained(model_dir)
+    transfer_eval.check_same_artists(artists, data_dir or config.data_dir, model_dir)
+    return common.transfer_model(networks["generator"], len(artists))
+
+
 def cli_report(model_dir: str, **options) -> str:
     """What `python -m tf_gadn.evaluate` prints for a StarGAN run (this method's `Method.evaluator`)."""
     report = evaluate(model_dir, **options)
