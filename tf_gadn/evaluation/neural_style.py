@@ -134,8 +134,11 @@ class NeuralStyle:
             outs = []
             for start in range(0, len(images), BATCH):
                 part = slice(start, start + BATCH)
-                grams = [tf.constant(g[target_artists[part]]) for g in self.target_grams]
-                outs.append(self._optimise(tf.constant(images[part]), grams).numpy())
+                count = len(images[part])
+                # padded to one batch shape, so the optimisation loop is traced once (images are independent)
+                padded = np.resize(np.arange(start, start + count), BATCH)
+                grams = [tf.constant(g[target_artists[padded]]) for g in self.target_grams]
+                outs.append(self._optimise(tf.constant(images[padded]), grams).numpy()[:count])
             self._cache[key] = np.concatenate(outs)
         return self._cache[key]
 
