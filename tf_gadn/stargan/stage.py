@@ -1,4 +1,4 @@
-"""StarGAN's one training stage (StarGAN Section 3, eqs. 5-6; training details Section 4.4).
+"""StarGAN's one training stage (StarGAN Section 3, eqs. 5-6; and its training details).
 
 D minimises -L_adv + lambda_cls L_cls^r, with L_adv the WGAN-GP objective (eq. 8): real and generated scores plus
 lambda_gp times the gradient penalty at random interpolates. G minimises L_adv + lambda_cls L_cls^f + lambda_rec L_rec,
