@@ -73,6 +73,16 @@ def tiny_gadn_export(tiny_gadn_run, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_stargan_run(tiny_dataset, tmp_path_factory):
+    """A StarGAN model_dir trained a few steps (export and comparison tests)."""
+    from tf_gadn import train
+
+    model_dir = tmp_path_factory.mktemp("runs") / "stargan"
+    train.run(tiny_config("stargan_tiny", data_dir=str(tiny_dataset), model_dir=str(model_dir)))
+    return model_dir
+
+
+@pytest.fixture(scope="session")
 def tiny_style_space_run(tiny_dataset, tmp_path_factory):
     """A style-space model_dir trained by the train CLI on the tiny flagfile, all three stages (exploration and
     evaluation tests, and the stage contract's later stages inherit from it)."""

@@ -10,7 +10,7 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "tf_gadn"
-METHODS = ("gadn", "style_space")
+METHODS = ("gadn", "style_space", "stargan")
 APPS = (
     "explorer",
 )  # packages on top of the library: they may import any layer but a CLI, and nothing imports them

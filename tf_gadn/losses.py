@@ -211,3 +211,71 @@ def code_reconstruction(x, reconstruction):
 def content_code_loss(content_of_fake, v):
     """L_content = ||Enc(G(u, v, w)) - v||^2  (style-space eq. 9), Enc = the VAE encoder's mean, variance discarded."""
     return tf.reduce_sum(tf.square(content_of_fake - v), axis=-1)
+
+
+# ---- StarGAN (Choi et al. 2018, Section 3): a baseline of GADN Section 5 ------------------------------------------
+def wgan_critic_real(d_real):
+    """-D_src(x)  (StarGAN eq. 8, L_adv's real term for D, WGAN form): the critic raises its score of real images."""
+    return -d_real
+
+
+def wgan_critic_fake(d_fake):
+    """D_src(G(x, c))  (StarGAN eq. 8, L_adv's generated term for D)."""
+    return d_fake
+
+
+def wgan_generator(d_fake):
+    """-D_src(G(x, c))  (StarGAN eq. 8, L_adv for G): G raises the critic's score of its images."""
+    return -d_fake
+
+
+def gradient_penalty(gradients):
+    """(||grad_x^ D_src(x^)||_2 - 1)^2  (StarGAN eq. 8, Gulrajani et al. 2017), per example from [B, ...] gradients."""
+    flat = tf.reshape(gradients, [tf.shape(gradients)[0], -1])
+    return tf.square(tf.sqrt(tf.reduce_sum(tf.square(flat), axis=-1) + EPS) - 1.0)
+
+
+def critic_gradient_penalty(critic, real, fake, alpha):
+    """gradient_penalty at x^ = alpha x + (1 - alpha) G(x, c), alpha ~ U[0, 1] per example (from the pipeline).
+
+    `critic(images) -> [B]` scores; the gradient is taken inside, so the penalty itself stays differentiable in the
+    critic's weights (the double backprop WGAN-GP needs)."""
+    alpha = tf.reshape(alpha, [-1, 1, 1, 1])
+    interpolated = alpha * real + (1.0 - alpha) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(interpolated)
+        total_score = tf.reduce_sum(
+            critic(interpolated)
+        )  # each score depends on its own example only
+    return gradient_penalty(tape.gradient(total_score, interpolated))
+
+
+def domain_classification(logits, labels):
+    """-log D_cls(c | x)  (StarGAN eqs. 2-3: L_cls^r on real images with their domain c', L_cls^f on G(x, c) with
+    the target c). One artist per image, so a softmax over artists (StarGAN's RaFD form) and the NLL of GADN."""
+    return nll(logits, labels)
+
+
+def cycle_reconstruction(x, reconstruction):
+    """||x - G(G(x, c), c')||_1  (StarGAN eq. 4, L_rec), the mean absolute error per example as in the authors' code."""
+    return tf.reduce_mean(tf.abs(x - reconstruction), axis=[1, 2, 3])
+
+
+# ---- neural style transfer (Gatys et al. 2016): an evaluation-time baseline -----------------------------------------
+def gram_matrix(features):
+    """G^l_ij = sum_k F^l_ik F^l_jk / (H W)  (Gatys et al. eq. 3, normalised by the map size): [B, H, W, C] -> [B, C, C]."""
+    size = tf.cast(tf.shape(features)[1] * tf.shape(features)[2], features.dtype)
+    return tf.einsum("bhwi,bhwj->bij", features, features) / size
+
+
+def gram_style_loss(features, target_gram):
+    """E_l = sum_ij (G^l_ij - A^l_ij)^2 / (4 C^2)  (Gatys et al. eq. 4, with G already divided by H W), per example."""
+    channels = tf.cast(tf.shape(features)[-1], features.dtype)
+    return tf.reduce_sum(tf.square(gram_matrix(features) - target_gram), axis=[1, 2]) / (
+        4.0 * channels * channels
+    )
+
+
+def feature_content_loss(features, target_features):
+    """L_content = 1/2 sum (F^l - P^l)^2  (Gatys et al. eq. 1), averaged over positions so layers weigh alike."""
+    return 0.5 * tf.reduce_mean(tf.square(features - target_features), axis=[1, 2, 3])

@@ -73,8 +73,9 @@ class FeatureNetwork:
         }
 
     def fit(
-        self, images: np.ndarray, targets: dict[str, np.ndarray], steps: int = STEPS, seed: int = 0
+        self, images: np.ndarray, targets: dict[str, np.ndarray], steps: int = 0, seed: int = 0
     ) -> None:
+        steps = steps or STEPS  # read at call time: the cache key of `trained` reads it too
         optimizer = keras.optimizers.Adam(LEARNING_RATE)
         rng = np.random.default_rng(seed)
         standardised = [

@@ -31,6 +31,17 @@ class TransferModel:
     sample: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
 
 
+def check_same_artists(run_artists: list[dict], data_dir: str, model_dir: str) -> None:
+    """A label-conditioned run transfers to artist ids: they must name the same artists in the run and the data."""
+    run_names = [a["name"] for a in run_artists]
+    data_names = [a["name"] for a in records.read_artists(data_dir)]
+    if run_names != data_names:
+        raise ValueError(
+            f"{model_dir!r} was trained on artists {run_names[:4]}... ({len(run_names)}), {data_dir!r} has "
+            f"{data_names[:4]}... ({len(data_names)}): its artist labels do not name this data set's artists"
+        )
+
+
 def load_split(data_dir: str, image_size: int, split: str, max_images: int | None = None) -> dict:
     """RGB images in [-1, 1], artists and (synthetic data) both factor vectors of a split, in file order."""
     info = records.read_dataset_info(data_dir)
@@ -114,26 +125,44 @@ def _batched(fn, *arrays, batch: int = 64) -> np.ndarray:
     )
 
 
-def pixel_baselines(
-    test: dict, train: dict, targets: np.ndarray, truth: np.ndarray, num_artists: int
-) -> dict:
-    """What a transfer must beat: the input unchanged, the target artist's mean image, and the training image by a'
-    nearest to x (pixel L2): a retrieval that copies a real drawing of the right artist."""
-    x = test["image"]
+def baseline_models(train: dict, num_artists: int) -> dict[str, TransferModel]:
+    """What a transfer must beat, as transfer models (so every metric can score them): the input unchanged, the
+    target artist's mean image, and the training image by a' nearest to x (pixel L2): a retrieval that copies a real
+    drawing of the right artist."""
     artist_means = np.stack(
         [train["image"][train["artist"] == a].mean(axis=0) for a in range(num_artists)]
     )
     flat_train = train["image"].reshape(len(train["image"]), -1)
-    nearest = np.empty_like(x)
-    for i, (image, target) in enumerate(zip(x, targets)):
-        candidates = np.flatnonzero(train["artist"] == target)
-        d = np.sum((flat_train[candidates] - image.reshape(1, -1)) ** 2, axis=1)
-        nearest[i] = train["image"][candidates[np.argmin(d)]]
-    mean = lambda images: float(np.mean(transfer_metrics.pixel_distances(images, truth)))  # noqa: E731
+
+    def nearest(images, source_artists, targets):
+        del source_artists
+        out = np.empty_like(np.asarray(images))
+        for i, (image, target) in enumerate(zip(images, targets)):
+            candidates = np.flatnonzero(train["artist"] == target)
+            d = np.sum((flat_train[candidates] - image.reshape(1, -1)) ** 2, axis=1)
+            out[i] = train["image"][candidates[np.argmin(d)]]
+        return out
+
     return {
-        "baseline_input_unchanged": mean(x),
-        "baseline_artist_mean_image": mean(artist_means[targets]),
-        "baseline_nearest_training_image": mean(nearest),
+        "input_unchanged": TransferModel(lambda images, source, targets: np.asarray(images)),
+        "artist_mean_image": TransferModel(lambda images, source, targets: artist_means[targets]),
+        "nearest_training_image": TransferModel(nearest),
+    }
+
+
+def pixel_baselines(
+    test: dict, train: dict, targets: np.ndarray, truth: np.ndarray, num_artists: int
+) -> dict:
+    """Pixel error of each of `baseline_models` against the truth, as `baseline_<name>`."""
+    return {
+        f"baseline_{name}": float(
+            np.mean(
+                transfer_metrics.pixel_distances(
+                    model.transfer(test["image"], test["artist"], targets), truth
+                )
+            )
+        )
+        for name, model in baseline_models(train, num_artists).items()
     }
 
 

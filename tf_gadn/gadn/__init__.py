@@ -15,5 +15,6 @@ METHOD = register(
         networks="tf_gadn.gadn.networks:build_networks",
         serving="tf_gadn.gadn.serving:GadnServing",
         evaluator="tf_gadn.gadn.evaluation:cli_report",
+        transfer="tf_gadn.gadn.evaluation:run_transfer_model",
     )
 )

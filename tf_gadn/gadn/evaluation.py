@@ -131,6 +131,16 @@ def evaluate(
     return report
 
 
+def run_transfer_model(model_dir: str, data_dir: str = "") -> transfer_eval.TransferModel:
+    """A trained GADN run as `transfer_eval.TransferModel` on `data_dir` (this method's `Method.transfer`)."""
+    config, artists, networks = checkpoints.load_trained(model_dir)
+    transfer_eval.check_same_artists(artists, data_dir or config.data_dir, model_dir)
+    stats = load_content_stats(
+        model_dir if os.path.exists(os.path.join(model_dir, "gadn_stage1")) else config.inherit_dir
+    )
+    return gadn_common.transfer_model(networks, content_sampler(stats))
+
+
 def format_report(report: dict) -> str:
     lines = []
     for row, cols in report.get("table3", {}).items():

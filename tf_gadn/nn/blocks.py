@@ -216,13 +216,21 @@ def up_trunk(
                 up_channels, "up", spec.convs_per_block, spec.weight_norm, name=f"level{level}_up"
             )
         )
-    activation = {
-        "tanh": "tanh",
-        "clip": straight_through_clip,
-        "soft_clip": lambda h: straight_through_clip(SOFT_CLIP_SCALE * tf.tanh(h)),
-    }[output]
     layers += [
         conv(out_channels, 3, weight_norm=spec.weight_norm, name="to_image"),
-        keras.layers.Activation(activation),
+        output_activation(output),
     ]
     return keras.Sequential(layers, name=name)
+
+
+def output_activation(output: str) -> keras.layers.Layer:
+    """The generators' last layer (`OUTPUTS`), shared by the code-to-image and image-to-image generators."""
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    return keras.layers.Activation(
+        {
+            "tanh": "tanh",
+            "clip": straight_through_clip,
+            "soft_clip": lambda h: straight_through_clip(SOFT_CLIP_SCALE * tf.tanh(h)),
+        }[output]
+    )

@@ -16,5 +16,6 @@ METHOD = register(
         networks="tf_gadn.style_space.networks:build_networks",
         serving="tf_gadn.style_space.serving:StyleSpaceServing",
         evaluator="tf_gadn.style_space.evaluation:cli_report",
+        transfer="tf_gadn.style_space.evaluation:run_transfer_model",
     )
 )

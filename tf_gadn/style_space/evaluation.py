@@ -12,6 +12,7 @@ from images of an artist held out of training against its true rendering, next t
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -132,6 +133,20 @@ def artist_styles(space: StyleSpace, train: dict, num_artists: int) -> np.ndarra
     """Each artist's mean style code over its training images (what a user's reference drawings would give)."""
     return np.stack(
         [train["style_code"][train["artist"] == a].mean(axis=0) for a in range(num_artists)]
+    )
+
+
+def run_transfer_model(model_dir: str, data_dir: str = "") -> transfer_eval.TransferModel:
+    """A trained style space as `transfer_eval.TransferModel` on `data_dir` (this method's `Method.transfer`).
+
+    Reference-guided, as the method is meant to be used: each artist's style is the mean code of that artist's
+    training drawings in `data_dir`, so the run need not have seen those artists (or may have seen more)."""
+    space = load_style_space(model_dir)
+    if data_dir:
+        space = dataclasses.replace(space, config=space.config.replace(data_dir=data_dir))
+    train = encode_split(space, "train")
+    return transfer_model(
+        space, artist_styles(space, train, len(records.read_artists(space.config.data_dir)))
     )
 
 

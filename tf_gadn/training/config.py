@@ -215,6 +215,35 @@ class Config:
         "'not by a'' on fakes is not.",
     )
 
+    # ---- StarGAN (Choi et al., CVPR 2018), a baseline of GADN Section 5 -----------------------------------------------
+    # Defaults are StarGAN's published settings (training details and the appendix); it was trained at 128 px.
+    stargan_gen_channels: tuple = _field(
+        (64, 128, 256),
+        "StarGAN G: channels of the stem, then of each stride-2 level (StarGAN appendix: 64, 128, 256).",
+    )
+    stargan_bottleneck_blocks: int = _field(
+        6, "StarGAN G: residual blocks at the bottom (StarGAN appendix: 6)."
+    )
+    stargan_disc_channels: tuple = _field(
+        (64, 128, 256, 512, 1024, 2048),
+        "StarGAN D: channels of each stride-2 level (StarGAN appendix: 64 ... 2048).",
+    )
+    stargan_steps: int = _field(
+        200_000, "StarGAN iterations (authors' code: 200k at batch 16; the paper counts epochs)."
+    )
+    stargan_batch_size: int = _field(16, "StarGAN batch (training details: 16).")
+    stargan_lr: float = _field(1e-4, "StarGAN learning rate of G and D (Adam, training details).")
+    stargan_beta1: float = _field(0.5, "StarGAN Adam beta1 (training details: 0.5).")
+    stargan_beta2: float = _field(0.999, "StarGAN Adam beta2 (training details: 0.999).")
+    stargan_n_critic: int = _field(
+        5, "StarGAN: one G update per this many D updates (training details, after WGAN-GP: 5)."
+    )
+    lambda_cls: float = _field(1.0, "StarGAN lambda_cls, domain classification (Section 3: 1).")
+    lambda_rec: float = _field(10.0, "StarGAN lambda_rec, cycle reconstruction (Section 3: 10).")
+    lambda_gp: float = _field(
+        10.0, "StarGAN lambda_gp, gradient penalty (with WGAN-GP, eq. 8: 10)."
+    )
+
     # ---- derived ------------------------------------------------------------------------------------------------
     def gadn_trunk(self) -> TrunkSpec:
         return TrunkSpec(

@@ -14,7 +14,7 @@ import dataclasses
 import importlib
 from typing import Any
 
-BUILTIN_PACKAGES = ("tf_gadn.gadn", "tf_gadn.style_space")
+BUILTIN_PACKAGES = ("tf_gadn.gadn", "tf_gadn.style_space", "tf_gadn.stargan")
 
 
 def resolve(part: Any) -> Any:
@@ -38,6 +38,9 @@ class Method:
         serving: the `tf_gadn.serving.export.ServingModule` subclass that exports a trained run, or None.
         evaluator: `evaluate(model_dir, compare_model_dir, data_dir, out_dir, through_stage) -> str` (the report
             `python -m tf_gadn.evaluate` prints), or None.
+        transfer: `transfer_model(model_dir, data_dir) -> tf_gadn.evaluation.transfer_eval.TransferModel`, the
+            trained run as the shared transfer report sees it on the artists of `data_dir` (`python -m
+            tf_gadn.compare` scores every method through it on the same pairs), or None.
     """
 
     name: str
@@ -45,6 +48,7 @@ class Method:
     networks: Any
     serving: Any = None
     evaluator: Any = None
+    transfer: Any = None
 
     @property
     def chain(self) -> tuple[str, ...]:
@@ -60,6 +64,11 @@ class Method:
         if self.serving is None:
             raise ValueError(f"method {self.name!r} has no serving module")
         return resolve(self.serving)(config, artists, networks, model_dir)
+
+    def transfer_model(self, model_dir: str, data_dir: str):
+        if self.transfer is None:
+            raise ValueError(f"method {self.name!r} has no transfer model")
+        return resolve(self.transfer)(model_dir, data_dir)
 
     def evaluate(self, model_dir: str, **options) -> str:
         if self.evaluator is None:
