@@ -138,7 +138,7 @@ def run_transfer_model(model_dir: str, data_dir: str = "") -> transfer_eval.Tran
     stats = load_content_stats(
         model_dir if os.path.exists(os.path.join(model_dir, "gadn_stage1")) else config.inherit_dir
     )
-    return gadn_common.transfer_model(networks, content_sampler(stats))
+    return gadn_common.transfer_model(networks, gadn_common.normal_sampler(stats))
 
 
 def format_report(report: dict) -> str:
