@@ -58,10 +58,16 @@ class Config:
         0, "Split the CPU into this many logical devices (tests of MirroredStrategy)."
     )
     jit_compile: bool = _field(False, "XLA-compile each replica's train step (GPU).")
-    mixed_precision: bool = _field(
-        False,
-        "mixed_bfloat16 compute, float32 weights and losses (GPUs; CPUs with "
-        "AVX512-BF16 or AMX run it 1.4x faster at demo size, BUILD.md).",
+    mixed_precision: str = _field(
+        "auto",
+        "'auto': mixed bfloat16 where the hardware has it (CPU flags amx_bf16 or avx512_bf16, GPUs of "
+        "compute capability >= 8.0), float32 elsewhere; 'true'/'false' force it. Float32 weights, "
+        "optimizer state and losses either way (tf_gadn/training/precision.py).",
+    )
+    accumulate_steps: int = _field(
+        1,
+        "Split each step's batch into this many micro-batches whose gradients are summed before each "
+        "update (same update as the whole batch, less memory; tf_gadn/training/stage.py).",
     )
     log_every: int = _field(50, "Steps between TensorBoard scalars / progress updates.")
     checkpoint_every: int = _field(500, "Steps between checkpoints.")
@@ -231,6 +237,7 @@ RUN_SETTINGS = frozenset(
         "num_cpu_devices",
         "jit_compile",
         "mixed_precision",
+        "accumulate_steps",
         "log_every",
         "checkpoint_every",
         "sample_every",

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from tf_gadn.data import pipeline
 from tf_gadn.evaluation import transfer_eval, visualize
-from tf_gadn.training import checkpoints, collapse, distribute
+from tf_gadn.training import checkpoints, collapse, distribute, precision
 from tf_gadn.training.config import Config
 from tf_gadn.training.registry import stage_class
 
@@ -118,9 +118,7 @@ def build_stage(
         config.seed
     )  # identical initial weights for the same seed (resume, replica tests)
     # bfloat16 has float32's range, so no loss scaling is needed; networks return float32 for the losses.
-    keras.mixed_precision.set_global_policy(
-        "mixed_bfloat16" if config.mixed_precision else "float32"
-    )
+    keras.mixed_precision.set_global_policy(precision.policy_name(config.mixed_precision))
     with strategy.scope():
         stage = cls(config, [a["count"] for a in artists], cls.batch_size(config))
         stage.compile()
