@@ -366,6 +366,53 @@ def torch_steps_per_s(
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def peak_rss_gib(size: str, name: str, precision: str, batch: int, num_artists: int) -> float:
+    """Peak resident memory of a fresh process that builds the stage at `batch` and runs two steps (GiB)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys; sys.argv = ['x']; import train_speed as t; "
+        f"config = {{'demo': t.demo_config, 'paper': t.Config}}[{size!r}]()"
+        f".replace({stage_class(name).CONFIG_PREFIX}_batch_size={batch}); "
+        f"_, step, sig = t.build_step({name!r}, config, {num_artists}, {precision!r}); "
+        "import numpy as np; rng = np.random.default_rng(0); "
+        f"[step(t.random_batch(sig, {num_artists}, rng)) for _ in range(2)]; "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-2000:])
+    return int(result.stdout.strip().splitlines()[-1]) / 2**20  # ru_maxrss is in KiB on Linux
+
+
+def memory_table(size: str, stages: list[str], precisions: list[str], num_artists: int) -> None:
+    """Peak RSS per stage and precision at the configured batch B and at 2B; the line through both gives the largest
+    batch that fits in 24 GiB (without --accumulate_steps; with K micro-batches the activations are those of B/K)."""
+    config = {"demo": demo_config, "paper": Config}[size]()
+    print(
+        f"\n| size | stage | precision | batch B | peak RSS at B (GiB) | at 2B (GiB) | per example (GiB) "
+        f"| largest batch in 24 GiB |\n|{'---|' * 8}"
+    )
+    for name in stages:
+        batch = stage_class(name).batch_size(config)
+        for precision in precisions:
+            one = peak_rss_gib(size, name, precision, batch, num_artists)
+            two = peak_rss_gib(size, name, precision, 2 * batch, num_artists)
+            per_example = max(two - one, 1e-9) / batch
+            largest = int((24 - (one - per_example * batch)) / per_example)
+            print(
+                f"| {size} {config.image_size}px | {name} | {precision} | {batch} | {one:.2f} | {two:.2f} "
+                f"| {per_example:.3f} | {largest} |",
+                flush=True,
+            )
+
+
 def _load() -> str:
     return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
 
@@ -391,6 +438,9 @@ def main() -> None:
     parser.add_argument(
         "--op_types", type=int, default=0, help="print the N most frequent op types of each step"
     )
+    parser.add_argument(
+        "--memory", default="", help="sizes to measure peak RSS for (a fresh process per row)"
+    )
     args = parser.parse_args()
     steps = {k: int(v) for k, v in (item.split("=") for item in args.steps.split(","))}
     configs = {"demo": demo_config(), "paper": Config()}
@@ -401,6 +451,9 @@ def main() -> None:
         f"{' '.join(sorted(set(precision_module.CPU_BF16_FLAGS) & precision_module.cpu_flags())) or 'none'}), "
         f"TensorFlow {tf.__version__}; {_load()}"
     )
+    for size in filter(None, args.memory.split(",")):
+        memory_table(size, args.stages.split(","), precisions, args.num_artists)
+        return
     print(
         "| size | stage | batch | trainable params | precision | steps/s | s/step (median of n) | ops/step "
         "| us/op | GFLOP/step run (all graph nodes) | GFLOP/step analytic | GFLOP/s | conv peak GFLOP/s "

@@ -69,6 +69,11 @@ class Config:
         "Split each step's batch into this many micro-batches whose gradients are summed before each "
         "update (same update as the whole batch, less memory; tf_gadn/training/stage.py).",
     )
+    fused_adam: bool = _field(
+        False,
+        "Run each Adam update as one TensorFlow kernel (ResourceApplyAdam): same formula, faster on "
+        "small models, last-bit differences from Keras's Adam (the demo numbers were made without).",
+    )
     log_every: int = _field(50, "Steps between TensorBoard scalars / progress updates.")
     checkpoint_every: int = _field(500, "Steps between checkpoints.")
     sample_every: int = _field(1000, "Steps between sample grids (PNG + TensorBoard).")
@@ -238,6 +243,7 @@ RUN_SETTINGS = frozenset(
         "jit_compile",
         "mixed_precision",
         "accumulate_steps",
+        "fused_adam",
         "log_every",
         "checkpoint_every",
         "sample_every",
