@@ -8,7 +8,7 @@ Each stage is built as the training loop builds it (`stage_class(name)(config, a
 under the precision's Keras policy, and its `train_step` is wrapped in one tf.function with a fixed input signature;
 batches are random tensors in the batch contract of tf_gadn/training/stage.py. One warm-up step (tracing included) is
 not timed; then the precisions' steps are timed interleaved, one step of each in turn (the machine is shared, so load
-changes hit both alike), and the median is printed. "bf16 speed-up" is the ratio within that interleaved run.
+changes hit both alike), and the median is printed. "steps/s vs float32" is the ratio within that interleaved run.
 
 FLOPs per step are counted with TensorFlow's flop registry (what tf.compat.v1.profiler's float_operation options use)
 on the traced train_step graph: every convolution, matmul, their gradients, the elementwise ops and the optimizer
@@ -206,6 +206,8 @@ def profiled_flops(concrete_function) -> tuple[int, int]:
 
 
 PRECISIONS = {"float32": "float32", "bf16": "mixed_bfloat16"}
+# A variant is a precision with options: "bf16+fused" (--fused_adam), "float32+xla" (the step XLA-compiled).
+OPTIONS = ("fused", "xla")
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -256,19 +258,26 @@ def peaks() -> dict[str, float]:
     }
 
 
-def build_step(name: str, config: Config, num_artists: int, precision: str):
-    """(stage, tf.function of its train_step, signature), the stage built under `precision`'s Keras policy."""
+def build_step(name: str, config: Config, num_artists: int, variant: str):
+    """(stage, tf.function of its train_step, signature), the stage built under the variant's Keras policy."""
+    precision, *options = variant.split("+")
+    unknown = set(options) - set(OPTIONS)
+    if precision not in PRECISIONS or unknown:
+        raise ValueError(
+            f"variant {variant!r}: precision in {list(PRECISIONS)}, options in {OPTIONS}"
+        )
     cls = stage_class(name)
     batch = cls.batch_size(config)
     keras.mixed_precision.set_global_policy(PRECISIONS[precision])
     try:
         keras.utils.set_random_seed(config.seed)
-        stage = cls(config, [100] * num_artists, batch)
+        stage = cls(config.replace(fused_adam="fused" in options), [100] * num_artists, batch)
         stage.compile()
     finally:
         keras.mixed_precision.set_global_policy("float32")
     signature = batch_signature(cls, config, batch)
-    return stage, tf.function(stage.train_step, input_signature=[signature]), signature
+    step = tf.function(stage.train_step, input_signature=[signature], jit_compile="xla" in options)
+    return stage, step, signature
 
 
 def live_ops(concrete_function) -> collections.Counter:
@@ -424,7 +433,11 @@ def main() -> None:
         "--steps", default="demo=10,paper=2", help="timed steps per size (after 1 warm-up step)"
     )
     parser.add_argument("--stages", default=",".join(chains()["gadn"]))
-    parser.add_argument("--precisions", default="float32,bf16")
+    parser.add_argument(
+        "--precisions",
+        default="float32,bf16",
+        help="variants timed interleaved: float32 or bf16, optionally +fused (--fused_adam), +xla",
+    )
     parser.add_argument("--num_artists", type=int, default=8)
     parser.add_argument(
         "--analytic", default="demo,paper", help="sizes that also get the analytic FLOP count"
@@ -457,7 +470,7 @@ def main() -> None:
     print(
         "| size | stage | batch | trainable params | precision | steps/s | s/step (median of n) | ops/step "
         "| us/op | GFLOP/step run (all graph nodes) | GFLOP/step analytic | GFLOP/s | conv peak GFLOP/s "
-        "just before | of peak | bf16 speed-up | PyTorch steps/s | tf_gadn / PyTorch | load avg (1 min) |"
+        "just before | of peak | steps/s vs float32 | PyTorch steps/s | tf_gadn / PyTorch | load avg (1 min) |"
     )
     print("|" + "---|" * 18)
     for size in args.sizes.split(","):
@@ -470,7 +483,12 @@ def main() -> None:
             )
             torch_rates = (
                 torch_steps_per_s(
-                    args.torch_python, name, config, args.num_artists, steps[size], precisions
+                    args.torch_python,
+                    name,
+                    config,
+                    args.num_artists,
+                    steps[size],
+                    sorted({p.split("+")[0] for p in precisions}),
                 )
                 if args.torch_python
                 else None
@@ -483,15 +501,16 @@ def main() -> None:
                     if r["precision"] != "float32" and "float32" in base
                     else "-"
                 )
-                theirs = (torch_rates or {}).get(r["precision"])
+                basic = r["precision"].split("+")[0]
+                theirs = (torch_rates or {}).get(basic)
                 ratio = f"{r['steps_per_s'] / theirs:.2f}" if theirs else "-"
                 print(
                     f"| {size} {config.image_size}px | {name} | {r['batch']} | {r['params'] / 1e6:.1f}M "
                     f"| {r['precision']} | {r['steps_per_s']:.3g} | {r['seconds']:.3g} (n={r['steps']}) "
                     f"| {r['ops']} | {1e6 * r['seconds'] / r['ops']:.0f} "
                     f"| {r['gflop']:.2f} ({r['graph_gflop']:.2f}) | {analytic} "
-                    f"| {r['gflops']:.1f} | {peak[r['precision']]:.0f} "
-                    f"| {100 * r['gflops'] / peak[r['precision']]:.0f}% | {speedup} "
+                    f"| {r['gflops']:.1f} | {peak[basic]:.0f} "
+                    f"| {100 * r['gflops'] / peak[basic]:.0f}% | {speedup} "
                     f"| {f'{theirs:.3g}' if theirs else '-'} "
                     f"| {ratio} "
                     f"| {os.getloadavg()[0]:.2f} |",

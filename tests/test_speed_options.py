@@ -11,7 +11,7 @@ from conftest import tiny_config
 
 from tf_gadn.data import pipeline, records
 from tf_gadn.training import distribute, loop, precision, registry
-from tf_gadn.training import stage as stage_module
+from tf_gadn.training.optimizers import FusedAdam
 
 STAGES = [(method.name, stage) for method in registry.methods().values() for stage in method.chain]
 
@@ -207,7 +207,7 @@ def test_fused_adam_is_keras_adam_to_the_last_bits():
     start = [rng.standard_normal(s).astype("float32") for s in shapes]
     grads = [[rng.standard_normal(s).astype("float32") for s in shapes] for _ in range(3)]
     results = []
-    for adam in (keras.optimizers.Adam, stage_module.FusedAdam):
+    for adam in (keras.optimizers.Adam, FusedAdam):
         variables = [keras.Variable(value) for value in start]
         update = _updater(adam(1e-2), variables)
         for step_grads in grads:
