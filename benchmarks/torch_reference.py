@@ -212,7 +212,7 @@ class Twin:
                 content_mean, content_std = n["encoder"](x)
             content = content_mean + content_std * noise[:, :c]
             style_mean, style_std = n["style_table"](a_other)
-            style_other = style_mean + style_std * noise[:, c:]
+            style_other = style_mean + style_std * noise[:, c : c + s]
             fake = n["generator"](torch.cat([content, style_other], -1))
             d_loss = (n["discriminator"](x) - 1).square().sum() / b + (
                 n["discriminator"](fake.detach()) + 1
