@@ -119,6 +119,12 @@ def build_stage(
     )  # identical initial weights for the same seed (resume, replica tests)
     # bfloat16 has float32's range, so no loss scaling is needed; networks return float32 for the losses.
     keras.mixed_precision.set_global_policy(precision.policy_name(config.mixed_precision))
+    per_replica = cls.batch_size(config) // strategy.num_replicas_in_sync
+    if per_replica % config.accumulate_steps:
+        raise ValueError(
+            f"accumulate_steps={config.accumulate_steps} must divide each replica's batch of {per_replica} "
+            f"({stage_name}: {cls.batch_size(config)} over {strategy.num_replicas_in_sync} replicas)"
+        )
     with strategy.scope():
         stage = cls(config, [a["count"] for a in artists], cls.batch_size(config))
         stage.compile()
