@@ -71,8 +71,9 @@ class Config:
     )
     fused_adam: bool = _field(
         False,
-        "Run each Adam update as one TensorFlow kernel (ResourceApplyAdam): same formula, faster on "
-        "small models, last-bit differences from Keras's Adam (the demo numbers were made without).",
+        "Run each Adam update as one TensorFlow kernel (ResourceApplyAdam) instead of ~20 ops per "
+        "variable: same formula, last-bit differences from Keras's Adam (the demo numbers were made "
+        "without).",
     )
     log_every: int = _field(50, "Steps between TensorBoard scalars / progress updates.")
     checkpoint_every: int = _field(500, "Steps between checkpoints.")

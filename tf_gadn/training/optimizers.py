@@ -8,8 +8,8 @@ import tensorflow as tf
 
 class FusedAdam(keras.optimizers.Adam):
     """Keras's Adam with each dense update as TensorFlow's one ResourceApplyAdam kernel instead of about twenty
-    small ops per variable (the update of a small model is mostly per-op overhead: 2.6x faster on 90 variables,
-    NOTES_speed.md). Same formula; results differ from Keras's in the last bit (the kernel rounds differently).
+    small ops per variable (an update of 90 variables alone ran 2.6x faster; the effect on a whole step was within
+    a shared machine's noise, NOTES_speed.md). Same formula; results differ from Keras's in the last bit (the kernel rounds differently).
     Row gradients of a style table (IndexedSlices) keep Keras's update."""
 
     def update_step(self, gradient, variable, learning_rate):
