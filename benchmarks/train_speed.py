@@ -1,12 +1,14 @@
-"""Training speed of each GADN stage at demo and paper size: steps/s, FLOPs per step, and the fraction of this
-machine's measured float32 matmul throughput the step reaches.
+"""Training speed of each GADN stage at demo and paper size, in float32 and mixed bfloat16: steps/s, ops and
+FLOPs per step, and the share of this machine's measured convolution peak (same precision) the step reaches.
 
-    /work/venv/bin/python benchmarks/train_speed.py [--sizes demo,paper --steps demo=10,paper=2 --num_artists 8]
+    python benchmarks/train_speed.py [--sizes demo,paper --steps demo=10,paper=2 --precisions float32,bf16
+                                      --torch_python /usr/bin/python3 --op_types 12]
 
 Each stage is built as the training loop builds it (`stage_class(name)(config, artist_counts, batch)`, `.compile()`)
-and its `train_step` is wrapped in one tf.function with a fixed input signature; batches are random tensors in the
-batch contract of tf_gadn/training/stage.py (noise dims from the stage, as tf_gadn/training/loop.py asks for them). One warm-up step
-(tracing included) is not timed; then each timed step is measured alone and the median is printed.
+under the precision's Keras policy, and its `train_step` is wrapped in one tf.function with a fixed input signature;
+batches are random tensors in the batch contract of tf_gadn/training/stage.py. One warm-up step (tracing included) is
+not timed; then the precisions' steps are timed interleaved, one step of each in turn (the machine is shared, so load
+changes hit both alike), and the median is printed. "steps/s vs float32" is the ratio within that interleaved run.
 
 FLOPs per step are counted with TensorFlow's flop registry (what tf.compat.v1.profiler's float_operation options use)
 on the traced train_step graph: every convolution, matmul, their gradients, the elementwise ops and the optimizer
@@ -14,13 +16,17 @@ updates, from static shapes; counted over the nodes that run (see `profiled_flop
 total in brackets. As a check, an analytic count is printed next to it: forward FLOPs of each network from its
 Conv2D/Dense kernel shapes (2 x multiply-adds) times the forward and backward passes the stage's train_step makes
 (a backward pass = input gradients + weight gradients = 2 forward passes; 1 when only input gradients are needed).
-Throughput reference: the median rate of a 2048 x 2048 float32 tf.matmul (2 n^3 FLOPs), timed again right before each
-stage. The load average is printed with every row: other processes share this machine's cores.
+"ops/step" counts the graph nodes that run; seconds per step / ops is the time per op, the overhead floor of a small
+step. Peaks (`peaks`): the median rate of a 3x3 convolution 16 x 64 x 64 x 128 -> 128 and of a 2048 x 2048 matmul,
+float32 and bfloat16, timed again right before each stage; a step's share is of the convolution peak of its precision.
+With --torch_python, the PyTorch twin (benchmarks/torch_reference.py) of the same stage is timed right after, in the
+given interpreter, and the tf_gadn / PyTorch steps/s ratio printed. The load average is printed with every row.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import statistics
 import time
@@ -34,6 +40,7 @@ from absl import flags  # noqa: E402
 
 from tf_gadn.nn.blocks import ResidualBlock  # noqa: E402
 from tf_gadn.training import config as config_module  # noqa: E402
+from tf_gadn.training import precision as precision_module  # noqa: E402
 from tf_gadn.training.config import Config  # noqa: E402
 from tf_gadn.training.registry import chains, stage_class  # noqa: E402
 
@@ -198,17 +205,92 @@ def profiled_flops(concrete_function) -> tuple[int, int]:
     return every_node, running
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
-    a = tf.random.normal([n, n])
-    b = tf.random.normal([n, n])
-    matmul = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
-    matmul(a, b).numpy()
+PRECISIONS = {"float32": "float32", "bf16": "mixed_bfloat16"}
+# A variant is a precision with options: "bf16+fused" (--fused_adam), "float32+xla" (the step XLA-compiled).
+OPTIONS = ("fused", "xla")
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        matmul(a, b).numpy()
+        fn()
         times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times) / 1e9
+    return statistics.median(times)
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 10, dtype=tf.float32) -> float:
+    a = tf.cast(tf.random.normal([n, n]), dtype)
+    b = tf.cast(tf.random.normal([n, n]), dtype)
+    matmul = tf.function(lambda x, y: tf.reduce_sum(tf.cast(tf.matmul(x, y), tf.float32)))
+    return 2 * n**3 / _median_seconds(lambda: matmul(a, b).numpy(), repeats) / 1e9
+
+
+def conv_gflops(repeats: int = 10, dtype=tf.float32) -> float:
+    """A 3x3 convolution the size of the trunk's middle levels: 16 x 64 x 64 x 128 -> 128 channels, SAME."""
+    x = tf.cast(tf.random.normal([16, 64, 64, 128]), dtype)
+    w = tf.cast(tf.random.normal([3, 3, 128, 128]), dtype)
+    conv = tf.function(
+        lambda x, w: tf.reduce_sum(tf.cast(tf.nn.conv2d(x, w, 1, "SAME"), tf.float32))
+    )
+    return (
+        2
+        * 16
+        * 64
+        * 64
+        * 9
+        * 128
+        * 128
+        / _median_seconds(lambda: conv(x, w).numpy(), repeats)
+        / 1e9
+    )
+
+
+def peaks() -> dict[str, float]:
+    """This machine's throughput right now, per precision: the reference each step's GFLOP/s is a share of (the
+    conv, since the networks are convolutional; the matmul is printed too)."""
+    return {
+        "float32": conv_gflops(),
+        "bf16": conv_gflops(dtype=tf.bfloat16),
+        "matmul float32": matmul_gflops(),
+        "matmul bf16": matmul_gflops(dtype=tf.bfloat16),
+    }
+
+
+def build_step(name: str, config: Config, num_artists: int, variant: str):
+    """(stage, tf.function of its train_step, signature), the stage built under the variant's Keras policy."""
+    precision, *options = variant.split("+")
+    unknown = set(options) - set(OPTIONS)
+    if precision not in PRECISIONS or unknown:
+        raise ValueError(
+            f"variant {variant!r}: precision in {list(PRECISIONS)}, options in {OPTIONS}"
+        )
+    cls = stage_class(name)
+    batch = cls.batch_size(config)
+    keras.mixed_precision.set_global_policy(PRECISIONS[precision])
+    try:
+        keras.utils.set_random_seed(config.seed)
+        stage = cls(config.replace(fused_adam="fused" in options), [100] * num_artists, batch)
+        stage.compile()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    signature = batch_signature(cls, config, batch)
+    step = tf.function(stage.train_step, input_signature=[signature], jit_compile="xla" in options)
+    return stage, step, signature
+
+
+def live_ops(concrete_function) -> collections.Counter:
+    """Op type -> count of the graph nodes the step runs (what its outputs and stateful updates depend on): per-op
+    cost times their number is the step's overhead floor."""
+    graph = concrete_function.graph
+    live, pending = set(), [t.op for t in graph.outputs] + list(graph.control_outputs)
+    while pending:
+        op = pending.pop()
+        if op not in live:
+            live.add(op)
+            pending += [t.op for t in op.inputs] + list(op.control_inputs)
+    return collections.Counter(op.type for op in live)
 
 
 def measure_stage(
@@ -216,44 +298,128 @@ def measure_stage(
     config: Config,
     num_artists: int,
     steps: int,
-    reference_gflops: float,
+    precisions: list[str],
     with_analytic: bool,
-) -> dict:
-    cls = stage_class(name)
-    batch = cls.batch_size(config)
-    keras.utils.set_random_seed(config.seed)
-    stage = cls(config, [100] * num_artists, batch)
-    stage.compile()
-    signature = batch_signature(cls, config, batch)
-    step_fn = tf.function(stage.train_step, input_signature=[signature])
-    every_node, flops = profiled_flops(step_fn.get_concrete_function())
+) -> list[dict]:
+    """Each precision's step of the stage, timed interleaved (one step of each in turn, so the other processes' load
+    hits both alike); median seconds per step."""
+    built = {p: build_step(name, config, num_artists, p) for p in precisions}
     rng = np.random.default_rng(0)
-    start = time.perf_counter()
-    tf.nest.map_structure(lambda t: t.numpy(), step_fn(random_batch(signature, num_artists, rng)))
-    warmup = time.perf_counter() - start
-    times = []
-    for _ in range(steps):
-        data = random_batch(signature, num_artists, rng)
+    rows = {}
+    for precision, (stage, step_fn, signature) in built.items():
+        concrete = step_fn.get_concrete_function()
+        every_node, flops = profiled_flops(concrete)
         start = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy(), step_fn(data))
-        times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
-    return {
-        "stage": name,
-        "batch": batch,
-        "params": sum(int(np.prod(v.shape)) for v in stage.trainable_variables),
-        "steps_per_s": 1 / seconds,
-        "seconds": seconds,
-        "warmup": warmup,
-        "gflop": flops / 1e9,
-        "graph_gflop": every_node / 1e9,
-        "analytic_gflop": analytic_step_flops(stage, config, batch) / 1e9
-        if with_analytic
-        else None,
-        "gflops": flops / seconds / 1e9,
-        "fraction": flops / seconds / 1e9 / reference_gflops,
-        "steps": steps,
-    }
+        tf.nest.map_structure(
+            lambda t: t.numpy(), step_fn(random_batch(signature, num_artists, rng))
+        )
+        rows[precision] = {
+            "stage": name,
+            "precision": precision,
+            "batch": stage.global_batch_size,
+            "params": sum(int(np.prod(v.shape)) for v in stage.trainable_variables),
+            "warmup": time.perf_counter() - start,
+            "gflop": flops / 1e9,
+            "graph_gflop": every_node / 1e9,
+            "op_types": live_ops(concrete),
+            "analytic_gflop": analytic_step_flops(stage, config, stage.global_batch_size) / 1e9
+            if with_analytic and stage.NAME in PASSES
+            else None,
+            "times": [],
+            "steps": steps,
+        }
+    for _ in range(steps):
+        for precision, (_, step_fn, signature) in built.items():
+            data = random_batch(signature, num_artists, rng)
+            start = time.perf_counter()
+            tf.nest.map_structure(lambda t: t.numpy(), step_fn(data))
+            rows[precision]["times"].append(time.perf_counter() - start)
+    for row in rows.values():
+        row["seconds"] = statistics.median(row.pop("times"))
+        row["steps_per_s"] = 1 / row["seconds"]
+        row["gflops"] = row["gflop"] / row["seconds"]
+        row["ops"] = sum(row["op_types"].values())
+    return list(rows.values())
+
+
+def torch_steps_per_s(
+    python: str, name: str, config: Config, num_artists: int, steps: int, precisions: list[str]
+) -> dict | None:
+    """The PyTorch twin's steps/s per precision (benchmarks/torch_reference.py run by `python`, which may be another
+    interpreter than this one: torch and TensorFlow need not share an environment); None when it cannot run."""
+    import json
+    import subprocess
+
+    if name not in ("gadn_stage1", "c2_pretrain", "gadn_stage2"):
+        return None
+    cls = stage_class(name)
+    command = [
+        python,
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_reference.py"),
+        f"--stage={name}",
+        f"--image_size={config.image_size}",
+        f"--channels={','.join(map(str, config.gadn_channels))}",
+        f"--blocks={','.join(map(str, config.gadn_blocks))}",
+        f"--fc_width={config.gadn_fc_width}",
+        f"--content_dim={config.content_dim}",
+        f"--style_dim={config.style_dim}",
+        f"--num_artists={num_artists}",
+        f"--batch={cls.batch_size(config)}",
+        f"--steps={steps}",
+        f"--precisions={','.join(precisions)}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"  (PyTorch twin failed: {result.stderr.strip().splitlines()[-1:]})", flush=True)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_gib(size: str, name: str, precision: str, batch: int, num_artists: int) -> float:
+    """Peak resident memory of a fresh process that builds the stage at `batch` and runs two steps (GiB)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys; sys.argv = ['x']; import train_speed as t; "
+        f"config = {{'demo': t.demo_config, 'paper': t.Config}}[{size!r}]()"
+        f".replace({stage_class(name).CONFIG_PREFIX}_batch_size={batch}); "
+        f"_, step, sig = t.build_step({name!r}, config, {num_artists}, {precision!r}); "
+        "import numpy as np; rng = np.random.default_rng(0); "
+        f"[step(t.random_batch(sig, {num_artists}, rng)) for _ in range(2)]; "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-2000:])
+    return int(result.stdout.strip().splitlines()[-1]) / 2**20  # ru_maxrss is in KiB on Linux
+
+
+def memory_table(size: str, stages: list[str], precisions: list[str], num_artists: int) -> None:
+    """Peak RSS per stage and precision at the configured batch B and at 2B; the line through both gives the largest
+    batch that fits in 24 GiB (without --accumulate_steps; with K micro-batches the activations are those of B/K)."""
+    config = {"demo": demo_config, "paper": Config}[size]()
+    print(
+        f"\n| size | stage | precision | batch B | peak RSS at B (GiB) | at 2B (GiB) | per example (GiB) "
+        f"| largest batch in 24 GiB |\n|{'---|' * 8}"
+    )
+    for name in stages:
+        batch = stage_class(name).batch_size(config)
+        for precision in precisions:
+            one = peak_rss_gib(size, name, precision, batch, num_artists)
+            two = peak_rss_gib(size, name, precision, 2 * batch, num_artists)
+            per_example = max(two - one, 1e-9) / batch
+            largest = int((24 - (one - per_example * batch)) / per_example)
+            print(
+                f"| {size} {config.image_size}px | {name} | {precision} | {batch} | {one:.2f} | {two:.2f} "
+                f"| {per_example:.3f} | {largest} |",
+                flush=True,
+            )
 
 
 def _load() -> str:
@@ -267,44 +433,108 @@ def main() -> None:
         "--steps", default="demo=10,paper=2", help="timed steps per size (after 1 warm-up step)"
     )
     parser.add_argument("--stages", default=",".join(chains()["gadn"]))
+    parser.add_argument(
+        "--precisions",
+        default="float32,bf16",
+        help="variants timed interleaved: float32 or bf16, optionally +fused (--fused_adam), +xla",
+    )
     parser.add_argument("--num_artists", type=int, default=8)
     parser.add_argument(
         "--analytic", default="demo,paper", help="sizes that also get the analytic FLOP count"
     )
+    parser.add_argument(
+        "--torch_python",
+        default="",
+        help="interpreter with torch to time the PyTorch twin with (e.g. the running one: "
+        "pip install -e .[bench]); empty = no twin",
+    )
+    parser.add_argument(
+        "--op_types", type=int, default=0, help="print the N most frequent op types of each step"
+    )
+    parser.add_argument(
+        "--memory", default="", help="sizes to measure peak RSS for (a fresh process per row)"
+    )
     args = parser.parse_args()
     steps = {k: int(v) for k, v in (item.split("=") for item in args.steps.split(","))}
     configs = {"demo": demo_config(), "paper": Config()}
+    precisions = args.precisions.split(",")
 
     print(
-        f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, {tf.config.list_physical_devices()[-1].name}; "
-        f"{_load()}"
+        f"{os.cpu_count()} CPU cores ({_cpu_model()}; bfloat16 flags: "
+        f"{' '.join(sorted(set(precision_module.CPU_BF16_FLAGS) & precision_module.cpu_flags())) or 'none'}), "
+        f"TensorFlow {tf.__version__}; {_load()}"
     )
+    for size in filter(None, args.memory.split(",")):
+        memory_table(size, args.stages.split(","), precisions, args.num_artists)
+        return
     print(
-        f"float32 matmul 2048 x 2048: {matmul_gflops():.1f} GFLOP/s (median of 10; {_load()})\n",
-        flush=True,
+        "| size | stage | batch | trainable params | precision | steps/s | s/step (median of n) | ops/step "
+        "| us/op | GFLOP/step run (all graph nodes) | GFLOP/step analytic | GFLOP/s | conv peak GFLOP/s "
+        "just before | of peak | steps/s vs float32 | PyTorch steps/s | tf_gadn / PyTorch | load avg (1 min) |"
     )
-    # The load from other processes changes by minutes, so each stage is compared with a matmul timed just before it.
-    print(
-        "| size | stage | batch | trainable params | steps/s | s/step (median of n) | GFLOP/step run (all graph "
-        "nodes) | GFLOP/step analytic | GFLOP/s | matmul GFLOP/s just before | of matmul | load avg (1 min) |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|" + "---|" * 18)
     for size in args.sizes.split(","):
         config = configs[size]
         for name in args.stages.split(","):
-            reference = matmul_gflops()
-            r = measure_stage(
-                name, config, args.num_artists, steps[size], reference, size in args.analytic
+            # The other processes' load changes by minutes: each stage is compared with peaks timed just before it.
+            peak = peaks()
+            rows = measure_stage(
+                name, config, args.num_artists, steps[size], precisions, size in args.analytic
             )
-            analytic = f"{r['analytic_gflop']:.2f}" if r["analytic_gflop"] is not None else "-"
+            torch_rates = (
+                torch_steps_per_s(
+                    args.torch_python,
+                    name,
+                    config,
+                    args.num_artists,
+                    steps[size],
+                    sorted({p.split("+")[0] for p in precisions}),
+                )
+                if args.torch_python
+                else None
+            )
+            base = {r["precision"]: r["steps_per_s"] for r in rows}
+            for r in rows:
+                analytic = f"{r['analytic_gflop']:.2f}" if r["analytic_gflop"] is not None else "-"
+                speedup = (
+                    f"{r['steps_per_s'] / base['float32']:.2f}x"
+                    if r["precision"] != "float32" and "float32" in base
+                    else "-"
+                )
+                basic = r["precision"].split("+")[0]
+                theirs = (torch_rates or {}).get(basic)
+                ratio = f"{r['steps_per_s'] / theirs:.2f}" if theirs else "-"
+                print(
+                    f"| {size} {config.image_size}px | {name} | {r['batch']} | {r['params'] / 1e6:.1f}M "
+                    f"| {r['precision']} | {r['steps_per_s']:.3g} | {r['seconds']:.3g} (n={r['steps']}) "
+                    f"| {r['ops']} | {1e6 * r['seconds'] / r['ops']:.0f} "
+                    f"| {r['gflop']:.2f} ({r['graph_gflop']:.2f}) | {analytic} "
+                    f"| {r['gflops']:.1f} | {peak[basic]:.0f} "
+                    f"| {100 * r['gflops'] / peak[basic]:.0f}% | {speedup} "
+                    f"| {f'{theirs:.3g}' if theirs else '-'} "
+                    f"| {ratio} "
+                    f"| {os.getloadavg()[0]:.2f} |",
+                    flush=True,
+                )
+            for r in rows if args.op_types else ():
+                common = ", ".join(f"{t} {n}" for t, n in r["op_types"].most_common(args.op_types))
+                print(f"  {name} {r['precision']} ops: {common}", flush=True)
             print(
-                f"| {size} {config.image_size}px | {name} | {r['batch']} | {r['params'] / 1e6:.1f}M "
-                f"| {r['steps_per_s']:.3g} | {r['seconds']:.3g} (n={r['steps']}) "
-                f"| {r['gflop']:.2f} ({r['graph_gflop']:.2f}) | {analytic} "
-                f"| {r['gflops']:.1f} | {reference:.0f} | {100 * r['fraction']:.0f}% | {os.getloadavg()[0]:.2f} |",
+                "peaks just before (GFLOP/s): "
+                + ", ".join(f"{k} {v:.0f}" for k, v in peak.items()),
                 flush=True,
             )
-    print(f"\nmatmul reference again: {matmul_gflops():.1f} GFLOP/s ({_load()})")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -58,10 +58,22 @@ class Config:
         0, "Split the CPU into this many logical devices (tests of MirroredStrategy)."
     )
     jit_compile: bool = _field(False, "XLA-compile each replica's train step (GPU).")
-    mixed_precision: bool = _field(
+    mixed_precision: str = _field(
+        "auto",
+        "'auto': mixed bfloat16 where the hardware has it (CPU flags amx_bf16 or avx512_bf16, GPUs of "
+        "compute capability >= 8.0), float32 elsewhere; 'true'/'false' force it. Float32 weights, "
+        "optimizer state and losses either way (tf_gadn/training/precision.py).",
+    )
+    accumulate_steps: int = _field(
+        1,
+        "Split each step's batch into this many micro-batches whose gradients are summed before each "
+        "update (same update as the whole batch, less memory; tf_gadn/training/stage.py).",
+    )
+    fused_adam: bool = _field(
         False,
-        "mixed_bfloat16 compute, float32 weights and losses (GPUs; CPUs with "
-        "AVX512-BF16 or AMX run it 1.4x faster at demo size, BUILD.md).",
+        "Run each Adam update as one TensorFlow kernel (ResourceApplyAdam) instead of ~20 ops per "
+        "variable: same formula, last-bit differences from Keras's Adam (the demo numbers were made "
+        "without).",
     )
     lr_schedule: str = _field(
         "constant",
@@ -283,6 +295,8 @@ RUN_SETTINGS = frozenset(
         "num_cpu_devices",
         "jit_compile",
         "mixed_precision",
+        "accumulate_steps",
+        "fused_adam",
         "log_every",
         "checkpoint_every",
         "sample_every",

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from tf_gadn.data import pipeline
 from tf_gadn.evaluation import transfer_eval, visualize
-from tf_gadn.training import checkpoints, collapse, distribute
+from tf_gadn.training import checkpoints, collapse, distribute, precision
 from tf_gadn.training.config import Config
 from tf_gadn.training.registry import stage_class
 
@@ -118,9 +118,13 @@ def build_stage(
         config.seed
     )  # identical initial weights for the same seed (resume, replica tests)
     # bfloat16 has float32's range, so no loss scaling is needed; networks return float32 for the losses.
-    keras.mixed_precision.set_global_policy(
-        "mixed_bfloat16" if config.mixed_precision else "float32"
-    )
+    keras.mixed_precision.set_global_policy(precision.policy_name(config.mixed_precision))
+    per_replica = cls.batch_size(config) // strategy.num_replicas_in_sync
+    if per_replica % config.accumulate_steps:
+        raise ValueError(
+            f"accumulate_steps={config.accumulate_steps} must divide each replica's batch of {per_replica} "
+            f"({stage_name}: {cls.batch_size(config)} over {strategy.num_replicas_in_sync} replicas)"
+        )
     with strategy.scope():
         stage = cls(config, [a["count"] for a in artists], cls.batch_size(config))
         stage.compile()

@@ -12,10 +12,21 @@ Contract (the loop in `tf_gadn.training.loop` relies on it, the pipeline in `tf_
   for them); `make_optimizers()` names what is trained, and `trained_variables()` follows from it.
 - Per-example losses are summed and divided by the *global* batch size (`self.batch_mean`), so gradients summed over
   replicas equal the single-device mean.
+
+Gradient accumulation (`--accumulate_steps K`): the step's batch is split into K micro-batches run one after another,
+and since every loss is a sum over examples divided by the global batch, the K gradients summed are the whole batch's
+gradient (as replicas' gradients are). A step holding several updates (a critic, then the generator against the
+updated critic) is run once per update ("phase"): phase j runs the step's code on every micro-batch after updates
+< j were applied, takes only update j's gradient, sums it over the micro-batches and applies it; so each update sees
+what it sees in the unsplit step, and the forward pass the updates share is recomputed once per update (memory for
+compute). Trackers record the last phase's values, so a loss of an earlier update is logged as measured after that
+update; `output_spread` and `--cap_c1_at_chance` are batch-level and are taken per micro-batch.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable, Iterable
 
 import keras
@@ -24,6 +35,7 @@ import tensorflow as tf
 
 from tf_gadn.training.collapse import Watch
 from tf_gadn.training.config import Config
+from tf_gadn.training.optimizers import FusedAdam
 
 
 def output_spread(generated: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
@@ -43,6 +55,41 @@ def output_spread(generated: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
 
     ratio = spread(tf.stop_gradient(generated)) / (spread(real) + 1e-6)
     return ratio / tf.cast(context.num_replicas_in_sync, tf.float32)
+
+
+class _Phase:
+    """One update of an accumulated step: which `minimize` call it is, its summed gradient, the values to track."""
+
+    def __init__(self, index: int):
+        self.index, self.calls = index, 0
+        self.parts: tuple[str, ...] = ()
+        self.grads: list | None = None
+        self.tracked: list[dict] = []
+
+
+def _add(total, grad):
+    """Sum of two gradients; a style table's row gradients (IndexedSlices) are concatenated, so the optimizer gets
+    the rows the whole batch would give it (it treats a repeated row differently from its summed dense form)."""
+    if isinstance(grad, tf.IndexedSlices):
+        return tf.IndexedSlices(
+            tf.concat([total.values, grad.values], 0),
+            tf.concat([total.indices, grad.indices], 0),
+            total.dense_shape,
+        )
+    return total + grad
+
+
+def _accumulating(train_step):
+    """Wraps a subclass's train_step: unchanged with accumulate_steps=1, else run as K micro-batches per update."""
+
+    @functools.wraps(train_step)
+    def step(self, batch):
+        if self.accumulate_steps == 1 or self._phase is not None:
+            return train_step(self, batch)
+        return self._accumulated_step(functools.partial(train_step, self), batch)
+
+    step.accumulating = True
+    return step
 
 
 class Stage(keras.Model):
@@ -73,6 +120,20 @@ class Stage(keras.Model):
         self.num_artists = int(len(self.artist_counts))
         self.global_batch_size = int(global_batch_size)
         self.tracker: dict[str, keras.metrics.Mean] = {}
+        self.accumulate_steps = int(config.accumulate_steps)
+        # MirroredStrategy runs the replicas' train_step in threads: each replica has its own phase
+        self._phases = threading.local()
+        if self.accumulate_steps < 1 or self.global_batch_size % self.accumulate_steps:
+            raise ValueError(
+                f"accumulate_steps={self.accumulate_steps} must be >= 1 and divide the batch of "
+                f"{self.global_batch_size}"
+            )
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("train_step")
+        if step is not None and not getattr(step, "accumulating", False):
+            cls.train_step = _accumulating(step)
 
     # ---- per-stage knobs read from the config (Table 2) -----------------------------------------------------------
     @classmethod
@@ -160,12 +221,11 @@ class Stage(keras.Model):
         for name, variables in self._trained.items():
             self.optimizers[name].build(variables)
 
-    @staticmethod
-    def new_optimizer(algorithm: str, learning_rate: float) -> keras.optimizers.Optimizer:
-        """The papers use Adam or RMSprop (GADN: RMSprop in stage 2, "momentum would sometimes cause instabilities")."""
-        return {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[algorithm](
-            learning_rate
-        )
+    def new_optimizer(self, algorithm: str, learning_rate: float) -> keras.optimizers.Optimizer:
+        """The papers use Adam or RMSprop (GADN: RMSprop in stage 2, "momentum would sometimes cause instabilities");
+        --fused_adam runs each Adam update as one kernel."""
+        adam = FusedAdam if self.config.fused_adam else keras.optimizers.Adam
+        return {"adam": adam, "rmsprop": keras.optimizers.RMSprop}[algorithm](learning_rate)
 
     def add_trackers(self, *names: str) -> None:
         for name in names:
@@ -179,20 +239,75 @@ class Stage(keras.Model):
         """Sum over this replica's examples / global batch size (see module docstring)."""
         return tf.reduce_sum(per_example) / tf.cast(self.global_batch_size, per_example.dtype)
 
+    @property
+    def _phase(self) -> _Phase | None:
+        return getattr(self._phases, "phase", None)
+
+    @_phase.setter
+    def _phase(self, phase: _Phase | None) -> None:
+        self._phases.phase = phase
+
     def track(self, **values: tf.Tensor) -> None:
-        """Record replica-partial batch means; scaled so the tracker mean is the global mean on any replica count."""
+        """Record replica-partial batch means; scaled so the tracker mean is the global mean on any replica count
+        (and any number of micro-batches: their partial means add up like the replicas')."""
+        if self._phase is not None:
+            self._phase.tracked.append(values)
+            return
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         for name, value in values.items():
             self.tracker[name].update_state(value * replicas)
 
     def minimize(self, tape: tf.GradientTape, loss: tf.Tensor, *parts: str) -> None:
-        """One gradient of `loss` for the variables of the named parts, each applied by that part's optimizer."""
+        """One gradient of `loss` for the variables of the named parts, each applied by that part's optimizer (in an
+        accumulated step: added to the phase's sum if this is the phase's update, else skipped)."""
+        phase = self._phase
+        if phase is not None:
+            phase.calls += 1
+            if phase.calls - 1 != phase.index:
+                return
         groups = [self._trained[part] for part in parts]
         grads = tape.gradient(loss, [v for group in groups for v in group])
+        if phase is not None:
+            phase.parts = parts
+            phase.grads = (
+                grads if phase.grads is None else [_add(a, g) for a, g in zip(phase.grads, grads)]
+            )
+            return
+        self._apply(parts, grads)
+
+    def _apply(self, parts: tuple[str, ...], grads: list) -> None:
         start = 0
-        for part, group in zip(parts, groups):
+        for part in parts:
+            group = self._trained[part]
             self.optimizers[part].apply(grads[start : start + len(group)], group)
             start += len(group)
+
+    def _accumulated_step(self, train_step, batch: dict) -> dict[str, tf.Tensor]:
+        """train_step over `accumulate_steps` micro-batches, one phase per update (module docstring)."""
+        k = self.accumulate_steps
+        micro = {name: tf.split(value, k) for name, value in batch.items()}
+        index = 0
+        while True:
+            phase = self._phase = _Phase(index)
+            try:
+                for i in range(k):
+                    # one micro-batch after the other, so only one holds activations at a time
+                    with tf.control_dependencies(
+                        tf.nest.flatten(phase.grads or [], expand_composites=True)
+                    ):
+                        piece = {name: tf.identity(parts[i]) for name, parts in micro.items()}
+                    phase.calls = 0
+                    train_step(piece)
+            finally:
+                self._phase = None
+            if phase.grads is not None:
+                self._apply(phase.parts, phase.grads)
+            if index + 1 >= phase.calls:
+                break
+            index += 1
+        for values in phase.tracked:
+            self.track(**{name: value * k for name, value in values.items()})
+        return self.results()
 
     @staticmethod
     def correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
