@@ -9,7 +9,7 @@ from conftest import tiny_config
 from tf_gadn.nn.blocks import WeightNorm
 from tf_gadn.style_space import networks as style_space
 
-TINY = tiny_config("style_space_tiny", ss_gen_blocks=(2, 2))
+TINY = tiny_config("style_space_tiny", ss_gen_blocks=(3, 3))
 
 
 def test_shapes_of_every_network():
@@ -58,7 +58,7 @@ def test_generator_from_decoder_draws_what_the_decoder_draws():
     """--cond_gan_init=decoder: G(u, v, 0) equals Dec(u * std + mean, [v, 0]) exactly after the fold, w matters
     only a little, and a mismatched G shape is refused."""
     config = TINY.replace(
-        cond_gan_init="decoder", ss_gen_blocks=(1, 1), generator_output="soft_clip"
+        cond_gan_init="decoder", ss_gen_blocks=(2, 2), generator_output="soft_clip"
     )
     keras.utils.set_random_seed(3)
     nets = style_space.build_networks(config, 4, ["decoder", "generator"])

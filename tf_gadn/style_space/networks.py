@@ -20,22 +20,43 @@ from tf_gadn.training.config import Config
 DISCRIMINATOR_SCALES = 3
 
 
-def style_spec(config: Config) -> TrunkSpec:
+def extra_blocks(config: Config, counts) -> tuple[int, ...]:
+    """Table 1's blocks per level as the trunk builds them: stride-1 blocks after each level's resampling block.
+
+    [13] and Table 1 count the resampling block ("1" = that block alone); a config with
+    ss_blocks_include_resampling=false counts only the blocks after it."""
+    counts = tuple(int(b) for b in counts)
+    if not config.ss_blocks_include_resampling:
+        return counts
+    if min(counts, default=1) < 1:
+        raise ValueError(
+            f"block counts {counts} include each level's resampling block, so each must be >= 1"
+        )
+    return tuple(b - 1 for b in counts)
+
+
+def trunk_spec(config: Config, image_size, channels, blocks, fc_width: int = 0) -> TrunkSpec:
     return TrunkSpec(
-        config.image_size,
-        tuple(config.ss_style_channels),
-        tuple(config.ss_style_blocks),
+        image_size,
+        tuple(channels),
+        extra_blocks(config, blocks),
+        fc_width,
         weight_norm=True,
+        block=config.ss_block,
     )
 
 
+def style_spec(config: Config) -> TrunkSpec:
+    return trunk_spec(config, config.image_size, config.ss_style_channels, config.ss_style_blocks)
+
+
 def vae_spec(config: Config) -> TrunkSpec:
-    return TrunkSpec(
+    return trunk_spec(
+        config,
         config.image_size,
-        tuple(config.ss_vae_channels),
-        tuple(config.ss_vae_blocks),
+        config.ss_vae_channels,
+        config.ss_vae_blocks,
         config.ss_vae_fc_width,
-        weight_norm=True,
     )
 
 
@@ -56,12 +77,7 @@ def generator_spec(config: Config) -> TrunkSpec:
         raise ValueError(
             f"cond_gan_init must be 'random' or 'decoder', got {config.cond_gan_init!r}"
         )
-    return TrunkSpec(
-        config.image_size,
-        tuple(config.ss_gen_channels),
-        tuple(config.ss_gen_blocks),
-        weight_norm=True,
-    )
+    return trunk_spec(config, config.image_size, config.ss_gen_channels, config.ss_gen_blocks)
 
 
 def generator_from_decoder(
@@ -96,12 +112,7 @@ def generator_from_decoder(
 
 
 def discriminator_spec(config: Config) -> TrunkSpec:
-    return TrunkSpec(
-        config.ss_disc_size,
-        tuple(config.ss_disc_channels),
-        tuple(config.ss_disc_blocks),
-        weight_norm=True,
-    )
+    return trunk_spec(config, config.ss_disc_size, config.ss_disc_channels, config.ss_disc_blocks)
 
 
 class StyleEncoder(keras.Model):
@@ -142,7 +153,7 @@ class StyleClassifier(keras.Model):
     def __init__(self, spec: TrunkSpec, code_dim: int, num_artists: int, **kwargs):
         super().__init__(**kwargs)
         self.encoder = StyleEncoder(spec, code_dim, name="encoder")
-        self.logits = keras.layers.Dense(num_artists, name="logits")
+        self.logits = dense(num_artists, spec.weight_norm_dense, name="logits")
         self(blank_images(spec))
 
     def call(self, x):
