@@ -178,3 +178,27 @@ def test_old_config_json_builds_the_same_networks():
 def test_trunk_spec_refuses_an_unknown_block():
     with pytest.raises(ValueError, match="block must be one of"):
         TrunkSpec(32, (8,), (0,), block="resnet")
+
+
+def test_every_style_space_stage_trains_with_the_wnres_block(tiny_dataset, tmp_path):
+    """The chain runs on [13]'s block in bfloat16 (as the demo would), the nested baseline alongside S, and every
+    logged number stays finite."""
+    from tf_gadn import train
+
+    config = tiny_config(
+        "style_space_tiny",
+        data_dir=str(tiny_dataset),
+        model_dir=str(tmp_path / "run"),
+        ss_block="wnres",
+        ss_nested_baseline=True,
+        mixed_precision=True,
+        cond_gan_init="decoder",
+        style_encoder_steps=2,
+        content_vae_steps=2,
+        cond_gan_steps=2,
+        sample_every=0,
+    )
+    metrics = train.run(config)
+    values = [v for stage in metrics.values() for v in stage.values()]
+    assert values and all(np.isfinite(v) for v in values)
+    assert "nested_classifier_nll" in metrics["style_encoder"]

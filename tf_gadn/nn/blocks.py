@@ -74,11 +74,14 @@ class WeightNorm(keras.layers.Wrapper):
         # Keep the wrapped layer's kernel as the direction v; its norm is divided out on every call.
         self.built = True
 
-    def call(self, inputs):
+    def effective_kernel(self):
         v = self.layer.kernel
         axes = list(range(len(v.shape) - 1))
         inverse_norm = tf.math.rsqrt(tf.reduce_sum(tf.square(v), axis=axes) + 1e-12)
-        w = tf.convert_to_tensor(v) * (inverse_norm if self.g is None else self.g * inverse_norm)
+        return tf.convert_to_tensor(v) * (inverse_norm if self.g is None else self.g * inverse_norm)
+
+    def call(self, inputs):
+        w = self.effective_kernel()
         if isinstance(self.layer, keras.layers.Conv2D):
             out = tf.nn.conv2d(
                 inputs, w, strides=self.layer.strides, padding=self.layer.padding.upper()
@@ -108,6 +111,13 @@ def conv(
     if strict:
         return WeightNorm(layer, scale=False)
     return WeightNorm(layer) if weight_norm else layer
+
+
+def dense_weights(layer):
+    """(kernel, bias) a dense layer applies, weight-normalised or not."""
+    if isinstance(layer, WeightNorm):
+        return layer.effective_kernel(), layer.layer.bias
+    return tf.convert_to_tensor(layer.kernel), tf.convert_to_tensor(layer.bias)
 
 
 def dense(units: int, weight_norm: bool = False, name=None):

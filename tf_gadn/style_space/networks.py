@@ -13,7 +13,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_gadn.nn.blocks import TrunkSpec, dense, down_trunk
+from tf_gadn import losses
+from tf_gadn.nn.blocks import TrunkSpec, dense, dense_weights, down_trunk
 from tf_gadn.nn.networks import ContentEncoder, Generator, ImageHead, blank_images, float32
 from tf_gadn.training.config import Config
 
@@ -159,6 +160,13 @@ class StyleClassifier(keras.Model):
     def call(self, x):
         return float32(self.logits(self.encoder(x)))
 
+    def prefix_logits(self, x):
+        """[B, D, A]: the logits from the first d code dimensions alone, d = 1..D (the nested-dropout baseline)."""
+        kernel, bias = dense_weights(self.logits)
+        return losses.prefix_logits(
+            self.encoder(x), tf.cast(kernel, tf.float32), tf.cast(bias, tf.float32)
+        )
+
 
 def build_networks(config: Config, num_artists: int, names=None) -> dict:
     """Style-space networks by their checkpoint names (all, or just `names`), built at once."""
@@ -192,6 +200,10 @@ def build_networks(config: Config, num_artists: int, names=None) -> dict:
             generator_spec(config), config.gan_code_dim, config.generator_output, name="generator"
         ),
     }
+    if config.ss_nested_baseline:
+        builders["style_classifier_nested"] = lambda: StyleClassifier(
+            style_spec(config), config.style_code_dim, num_artists, name="style_classifier_nested"
+        )
     for scale in range(DISCRIMINATOR_SCALES):
         builders[f"discriminator{scale}"] = lambda scale=scale: ImageHead(
             discriminator_spec(config), 1, name=f"discriminator{scale}"
