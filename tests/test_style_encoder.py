@@ -269,6 +269,5 @@ def test_nested_baseline_is_figure_1s_third_curve_and_orders_its_dimensions(trai
     report = report_of(trained)
     assert report["curves"] == ["metric", "baseline", "baseline_nested"]
     nested, plain = report["baseline_nested"]["accuracy"], report["baseline"]["accuracy"]
-    print("nested", nested, "plain", plain)
     assert nested[-1] > 4 / NUM_ARTISTS
-    assert nested[1] > plain[1]  # d = 2
+    assert nested[1] > plain[1]  # d = 2; measured 0.68 vs 0.36 (metric 0.36)
