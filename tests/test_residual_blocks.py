@@ -2,10 +2,12 @@
 derivation written out below (and in NOTES/BUILD.md), [13]'s block starts as its shortcut, Table 1's block counts
 include the resampling block, and a config.json written before that counting builds the same networks."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import tiny_config
+from conftest import REPO, tiny_config
 
 from tf_gadn.nn.blocks import TrunkSpec, WeightNormResidualBlock
 from tf_gadn.style_space import networks as style_space
@@ -202,3 +204,33 @@ def test_every_style_space_stage_trains_with_the_wnres_block(tiny_dataset, tmp_p
     values = [v for stage in metrics.values() for v in stage.values()]
     assert values and all(np.isfinite(v) for v in values)
     assert "nested_classifier_nll" in metrics["style_encoder"]
+
+
+def flagfile_config(path: str) -> Config:
+    from absl import flags
+
+    from tf_gadn.training import config as config_module
+
+    flag_values = flags.FlagValues()
+    config_module.define_flags(flag_values)
+    flag_values(["tests", f"--flagfile={path}"])
+    return Config.from_flags(flag_values)
+
+
+def test_paper_flags_ask_for_13s_block_and_the_demo_keeps_its_networks():
+    paper = flagfile_config(os.path.join(REPO, "configs/style_space/paper.flags"))
+    assert paper.ss_block == "wnres" and paper.ss_nested_baseline
+    assert style_space.style_spec(paper).blocks == (
+        0,
+        0,
+        0,
+        0,
+        0,
+    )  # Table 1's "1": the stride-2 block alone
+    assert style_space.generator_spec(paper).blocks == (1,) * 6  # G's "2": one more
+    demo = flagfile_config(os.path.join(REPO, "configs/style_space/demo.flags"))
+    assert demo.ss_block == "gadn" and not demo.ss_nested_baseline
+    # the demo's trained run (runs/style_space_demo) has one stride-1 block after each stride-2 block
+    for spec in (style_space.style_spec(demo), style_space.vae_spec(demo)):
+        assert spec.blocks == (1, 1, 1, 1)
+    assert style_space.discriminator_spec(demo).blocks == (1, 1, 1)
