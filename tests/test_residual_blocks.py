@@ -4,6 +4,7 @@ include the resampling block, and a config.json written before that counting bui
 
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -201,7 +202,12 @@ def test_style_encoder_stage_trains_with_the_wnres_block_and_the_nested_baseline
         style_encoder_steps=2,
         sample_every=0,
     )
-    metrics = train.run(config)["style_encoder"]
+    try:
+        metrics = train.run(config)["style_encoder"]
+    finally:
+        keras.mixed_precision.set_global_policy(
+            "float32"
+        )  # the run sets it globally; later tests build in float32
     assert metrics and all(np.isfinite(v) for v in metrics.values())
     assert "nested_classifier_nll" in metrics
 
