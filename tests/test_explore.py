@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tf_gadn.data import records
 from tf_gadn.evaluation import visualize
 from tf_gadn.style_space import evaluation as evaluate_style_space
 from tf_gadn.style_space import explore
@@ -49,6 +50,7 @@ def test_exploration_figures_are_pngs_of_their_layouts(tiny_style_space_run, tmp
         str(tiny_style_space_run), str(tmp_path / "figures"), references, dims=[0, 3]
     )
     expected = {  # (width, height) in cells
+        "style_x_content_random": (6, 6),
         "random_styles": (6, 4),
         "interpolation": (5, 5),
         "dimension_00": (6, 3),
@@ -64,9 +66,26 @@ def test_exploration_figures_are_pngs_of_their_layouts(tiny_style_space_run, tmp
         with Image.open(written[name]) as picture:
             assert picture.format == "PNG" and picture.size == (side(cols), side(rows)), name
             assert len(np.unique(np.asarray(picture).reshape(-1, 3), axis=0)) > 10, name
-    assert json.loads((tmp_path / "figures" / "index.json").read_text())["dims"] == [0, 3]
+    index = json.loads((tmp_path / "figures" / "index.json").read_text())
+    assert index["dims"] == [0, 3]
+    trained_on = sum(a["count"] for a in records.read_artists(str(tiny_style_space_run)))
+    assert index["ranked_images"] == trained_on  # every training image is ranked, as the paper does
     with pytest.raises(ValueError, match="cannot be read"):
         explore.load_reference_images([str(tmp_path / "missing.png")], SIZE)
+
+
+def test_sweeps_default_to_the_papers_dimensions():
+    assert explore.default_dims(32) == [9, 5]  # the paper's 10th and 6th
+    assert explore.default_dims(8) == [5]
+    assert explore.default_dims(4) == [0, 1, 2, 3]
+
+
+def test_ranked_images_are_fetched_by_position(tiny_style_space_run):
+    from tf_gadn.training import checkpoints
+
+    config, _ = checkpoints.load_run_info(str(tiny_style_space_run))
+    first = explore.training_images(config, 64)["image"]
+    np.testing.assert_array_equal(explore.images_at(config, [60, 3, 40]), first[[60, 3, 40]])
 
 
 def test_exploration_helpers():

@@ -1,5 +1,5 @@
 """Pruning tools (style-space Section 6.1, Figure 1): prefix lengths, nearest-centre accuracy, the d_style rule, the
-report files, and the fall-back to the train split when a data set has no held-out images."""
+report files, and the refusal to call train numbers held-out ones when a data set has no test split."""
 
 import json
 
@@ -73,7 +73,7 @@ def test_report_files_and_table(tmp_path):
     assert [row.split(" | ")[0] for row in rows] == ["| 1", "| 2", "| 4"] and "d_style = 4" in table
 
 
-def test_a_data_set_without_test_images_falls_back_to_train(tmp_path, capsys):
+def test_a_data_set_without_test_images_is_measured_on_train_only_when_asked(tmp_path):
     data = tmp_path / "no_test"
     synthetic.generate_dataset(
         str(data),
@@ -84,5 +84,6 @@ def test_a_data_set_without_test_images_falls_back_to_train(tmp_path, capsys):
         progress=False,
     )
     assert not pruning.has_images(str(data), "test") and pruning.has_images(str(data), "train")
-    assert pruning.evaluation_split(str(data)) == "train"
-    assert "no 'test' images" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--test_split.*--split train"):
+        pruning.evaluation_split(str(data))
+    assert pruning.evaluation_split(str(data), "train") == "train"

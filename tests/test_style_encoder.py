@@ -28,6 +28,7 @@ TINY = dict(
     log_every=100,
     checkpoint_every=400,
     sample_every=0,
+    ss_nested_baseline=True,
 )  # on style_space_tiny.flags
 NUM_ARTISTS = 16
 
@@ -174,6 +175,16 @@ def test_equation_10_closed_form_equals_all_pairs():
         assert sums.variance_ratio()[d - 1] == pytest.approx(within / np.mean(between), rel=1e-9)
 
 
+def test_nested_dropout_nll_by_hand():
+    """Figure 1's nested baseline: x = (1, 2), W = I, b = 0, artist 0, t = 1/2 (D = 2: p(1) = 2/3, p(2) = 1/3).
+    Prefix 1 sees logits (1, 0): NLL = log(1 + e^-1); prefix 2 sees (1, 2): NLL = log(1 + e)."""
+    logits = losses.prefix_logits(tf.constant([[1.0, 2.0]]), tf.eye(2), tf.zeros([2]))
+    np.testing.assert_allclose(logits.numpy()[0], [[1.0, 0.0], [1.0, 2.0]])
+    got = losses.nested_dropout_nll(logits, tf.constant([0]), 0.5).numpy()
+    want = 2 / 3 * np.log1p(np.exp(-1.0)) + 1 / 3 * np.log1p(np.e)
+    np.testing.assert_allclose(got, [want], rtol=1e-6)
+
+
 # ---- training -------------------------------------------------------------------------------------------------------
 def report_of(config) -> dict:
     with open(os.path.join(config.model_dir, "style_encoder", pruning.PRUNING_JSON)) as f:
@@ -249,3 +260,14 @@ def test_pruning_tool_restores_the_run_and_reproduces_the_report(trained, tmp_pa
             again[name]["variance_ratio"], expected[name]["variance_ratio"], rtol=1e-4
         )
     assert again["d_style"] == expected["d_style"]
+
+
+def test_nested_baseline_is_figure_1s_third_curve_and_orders_its_dimensions(trained):
+    """--ss_nested_baseline: the classifier trained under the same nested dropout is a curve of its own, and the
+    dropout does for it what it does for S: its first dimensions alone classify better than the unordered
+    baseline's first dimensions."""
+    report = report_of(trained)
+    assert report["curves"] == ["metric", "baseline", "baseline_nested"]
+    nested, plain = report["baseline_nested"]["accuracy"], report["baseline"]["accuracy"]
+    assert nested[-1] > 4 / NUM_ARTISTS
+    assert nested[1] > plain[1]  # d = 2; measured 0.68 vs 0.36 (metric 0.36)

@@ -9,7 +9,7 @@ from conftest import tiny_config
 from tf_gadn.nn.blocks import WeightNorm
 from tf_gadn.style_space import networks as style_space
 
-TINY = tiny_config("style_space_tiny", ss_gen_blocks=(2, 2))
+TINY = tiny_config("style_space_tiny", ss_gen_blocks=(3, 3))
 
 
 def test_shapes_of_every_network():
@@ -54,11 +54,12 @@ def test_code_lengths_must_fit_the_gan_code():
         style_space.build_networks(TINY.replace(d_style=10, d_content=10), 3)
 
 
-def test_generator_from_decoder_draws_what_the_decoder_draws():
+@pytest.mark.parametrize("block", ["gadn", "wnres"])
+def test_generator_from_decoder_draws_what_the_decoder_draws(block):
     """--cond_gan_init=decoder: G(u, v, 0) equals Dec(u * std + mean, [v, 0]) exactly after the fold, w matters
-    only a little, and a mismatched G shape is refused."""
+    only a little, and a mismatched G shape is refused; with either residual block."""
     config = TINY.replace(
-        cond_gan_init="decoder", ss_gen_blocks=(1, 1), generator_output="soft_clip"
+        cond_gan_init="decoder", ss_gen_blocks=(2, 2), generator_output="soft_clip", ss_block=block
     )
     keras.utils.set_random_seed(3)
     nets = style_space.build_networks(config, 4, ["decoder", "generator"])

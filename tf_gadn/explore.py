@@ -1,5 +1,5 @@
 """`python -m tf_gadn.explore --model_dir M [--out_dir D] [--reference_images a.png,b.png] [--dims 0,1]`: the
-style-space exploration figures (Figures 3-7) of a trained run. Thin CLI over tf_gadn.style_space.explore.explore."""
+style-space exploration figures (Figures 2-7) of a trained run. Thin CLI over tf_gadn.style_space.explore.explore."""
 
 import sys
 
@@ -18,9 +18,16 @@ def define_flags() -> None:
         [],
         "Image files whose style and content are also explored (Figures 6-7).",
     )
-    flags.DEFINE_list("dims", None, "Style dimensions to sweep, 0-based (default: the first four).")
+    flags.DEFINE_list(
+        "dims",
+        None,
+        "Style dimensions to sweep, 0-based (default: the paper's 9 and 5, i.e. its 10th and 6th, those "
+        "the code has; else the first four).",
+    )
     flags.DEFINE_integer("seed", 0, "Seed of the random codes.")
-    flags.DEFINE_integer("max_images", 2048, "Training images ranked per dimension.")
+    flags.DEFINE_integer(
+        "max_images", 0, "Training images ranked per dimension (0 = every one, as the paper ranks)."
+    )
     flags.mark_flag_as_required("model_dir")
 
 

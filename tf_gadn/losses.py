@@ -103,6 +103,19 @@ def nested_dropout_loss(pair_loss, prefix_squared, weights, prefix_scales):
     return tf.reduce_sum(weights * pair_loss(scale_squared * prefix_squared), axis=-1)
 
 
+def prefix_logits(codes, kernel, bias):
+    """Logits of a linear classifier that sees only x^[d], for every d = 1..D: [B, D, A] (one cumulative sum)."""
+    return tf.cumsum(codes[:, :, None] * kernel[None], axis=1) + bias
+
+
+def nested_dropout_nll(prefix_logits_, labels, t: float):
+    """sum_d p(d) NLL(softmax(W^T x^[d] + b), a): the classification baseline of Figure 1 under the nested dropout of
+    style-space eq. (3), p(d) as there, the expectation over d exact. prefix_logits_: [B, D, A] from prefix_logits."""
+    dim = int(prefix_logits_.shape[1])
+    per_prefix = nll(prefix_logits_, tf.repeat(labels[:, None], dim, axis=1))
+    return tf.reduce_sum(nested_dropout_weights(dim, t) * per_prefix, axis=-1)
+
+
 def representative_style_loss(same_losses, diff_losses, artists, artist_counts):
     """Equation (2) of the style-space paper as a per-example estimate: (same term [B], different term [B]).
 

@@ -2,6 +2,8 @@
 (style-space Figure 1) and d_style, written as pruning.png / pruning.json and printed as a markdown table. Thin CLI
 over tf_gadn.style_space.pruning.run."""
 
+import sys
+
 from absl import app, flags
 
 from tf_gadn.style_space import pruning
@@ -11,13 +13,19 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     f = flags.FLAGS
-    pruning.run(f.model_dir, f.split, f.out_dir, f.tolerance, f.batch_size)
+    try:
+        pruning.run(f.model_dir, f.split, f.out_dir, f.tolerance, f.batch_size)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
     flags.DEFINE_string("model_dir", None, "Style-space run whose style_encoder stage is pruned.")
     flags.DEFINE_string(
-        "split", "test", "Split the curves are measured on (test; train if the data set has none)."
+        "split",
+        "test",
+        "Split the curves are measured on: test (held out; refused if the data set has none) or train.",
     )
     flags.DEFINE_string(
         "out_dir", "", "Where pruning.png / pruning.json go (default: MODEL_DIR/style_encoder)."

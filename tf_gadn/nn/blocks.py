@@ -2,8 +2,11 @@
 
 GADN (Section 4, Table 1): one convolution per block, ReLU on the residual branch before the add, a stride-2 block
 opens each level ("SC"), a fully connected layer (F) closes the trunk; the generator runs the same sequence backwards.
-Style space (Section 5.2, Table 1): the same trunk shape with weight-normalised convolutions ([13]) and a
-configurable number of blocks per level. One `TrunkSpec` describes either, at 32 px in tests or 256 px in the papers.
+Style space (Section 5.2, Table 1): the same trunk shape with weight-normalised convolutions and a configurable
+number of blocks per level, built either from GADN's block (`block="gadn"`) or from the residual block of the paper's
+reference [13] (Xiang & Li 2017, `block="wnres"`: two strictly weight-normalised convolutions, translated PReLUs, a
+learned normalised addition that starts as the shortcut). One `TrunkSpec` describes any of them, at 32 px in tests or
+256 px in the papers.
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ class TrunkSpec:
     fc_width: int = 0  # width of the F layer; 0 = none
     convs_per_block: int = 1  # GADN uses 1
     weight_norm: bool = False  # style-space networks use weight-normalised convolutions
+    block: str = "gadn"  # one of BLOCKS
 
     def __post_init__(self):
+        if self.block not in BLOCKS:
+            raise ValueError(f"block must be one of {BLOCKS}, got {self.block!r}")
         if len(self.channels) != len(self.blocks):
             raise ValueError(
                 f"channels {self.channels} and blocks {self.blocks} need one entry per level"
@@ -39,23 +45,43 @@ class TrunkSpec:
     def bottom_size(self) -> int:
         return self.image_size // 2 ** len(self.channels)
 
+    @property
+    def weight_norm_dense(self) -> bool:
+        """[13] normalises every layer, the output layers too (affine form); GADN's block keeps plain heads."""
+        return self.block == "wnres"
+
+
+BLOCKS = ("gadn", "wnres")
+
 
 class WeightNorm(keras.layers.Wrapper):
-    """w = g * v / ||v|| per output unit (Salimans & Kingma 2016), for Conv2D and Dense; replaces tfa's WeightNormalization."""
+    """w = g * v / ||v|| per output unit (Salimans & Kingma 2016), for Conv2D and Dense; replaces tfa's WeightNormalization.
+
+    scale=False is [13]'s strict form w = v / ||v|| (no gain; wrap a layer without bias for no bias either)."""
+
+    def __init__(self, layer, scale: bool = True, **kwargs):
+        super().__init__(layer, **kwargs)
+        self.scale = scale
 
     def build(self, input_shape):
         self.layer.build(input_shape)
         kernel = self.layer.kernel
-        self.g = self.add_weight(name="g", shape=(kernel.shape[-1],), initializer="ones")
+        self.g = (
+            self.add_weight(name="g", shape=(kernel.shape[-1],), initializer="ones")
+            if self.scale
+            else None
+        )
         # Keep the wrapped layer's kernel as the direction v; its norm is divided out on every call.
         self.built = True
 
-    def call(self, inputs):
+    def effective_kernel(self):
         v = self.layer.kernel
         axes = list(range(len(v.shape) - 1))
-        w = tf.convert_to_tensor(v) * (
-            self.g / tf.sqrt(tf.reduce_sum(tf.square(v), axis=axes) + 1e-12)
-        )
+        inverse_norm = tf.math.rsqrt(tf.reduce_sum(tf.square(v), axis=axes) + 1e-12)
+        return tf.convert_to_tensor(v) * (inverse_norm if self.g is None else self.g * inverse_norm)
+
+    def call(self, inputs):
+        w = self.effective_kernel()
         if isinstance(self.layer, keras.layers.Conv2D):
             out = tf.nn.conv2d(
                 inputs, w, strides=self.layer.strides, padding=self.layer.padding.upper()
@@ -71,10 +97,27 @@ class WeightNorm(keras.layers.Wrapper):
 
 
 def conv(
-    channels: int, kernel_size: int = 3, strides: int = 1, weight_norm: bool = False, name=None
+    channels: int,
+    kernel_size: int = 3,
+    strides: int = 1,
+    weight_norm: bool = False,
+    name=None,
+    strict: bool = False,
 ):
-    layer = keras.layers.Conv2D(channels, kernel_size, strides=strides, padding="same", name=name)
+    """strict: [13]'s strictly weight-normalised convolution, w = v / ||v||, no gain, no bias."""
+    layer = keras.layers.Conv2D(
+        channels, kernel_size, strides=strides, padding="same", use_bias=not strict, name=name
+    )
+    if strict:
+        return WeightNorm(layer, scale=False)
     return WeightNorm(layer) if weight_norm else layer
+
+
+def dense_weights(layer):
+    """(kernel, bias) a dense layer applies, weight-normalised or not."""
+    if isinstance(layer, WeightNorm):
+        return layer.effective_kernel(), layer.layer.bias
+    return tf.convert_to_tensor(layer.kernel), tf.convert_to_tensor(layer.bias)
 
 
 def dense(units: int, weight_norm: bool = False, name=None):
@@ -121,9 +164,7 @@ class ResidualBlock(keras.layers.Layer):
 
     def call(self, x):
         if self.resample == "up":
-            x = tf.repeat(
-                tf.repeat(x, 2, axis=1), 2, axis=2
-            )  # nearest x2; XLA-compilable, unlike resize's gradient
+            x = nearest_up(x)
         shortcut = x
         if self.resample == "down":
             shortcut = tf.nn.avg_pool2d(shortcut, 2, 2, "SAME")
@@ -135,28 +176,122 @@ class ResidualBlock(keras.layers.Layer):
         return shortcut + h
 
 
+class TranslatedPReLU(keras.layers.Layer):
+    """[13]'s activation: a PReLU translated by a learned per-channel b, f(x) = b + max(x - b, 0) + a min(x - b, 0).
+
+    Strictly normalised layers have no bias; b is where the block's offsets live. The slope a is learned per channel,
+    starts at 0.25 and is kept in [0, 1] (a PReLU's usual start; [13] bounds it)."""
+
+    def build(self, input_shape):
+        channels = (input_shape[-1],)
+        self.slope = self.add_weight(
+            name="slope", shape=channels, initializer=keras.initializers.Constant(0.25)
+        )
+        self.translation = self.add_weight(name="translation", shape=channels, initializer="zeros")
+        self.built = True
+
+    def call(self, x):
+        slope = tf.cast(tf.clip_by_value(self.slope, 0.0, 1.0), x.dtype)
+        b = tf.cast(self.translation, x.dtype)
+        h = x - b
+        return b + tf.nn.relu(h) - slope * tf.nn.relu(-h)
+
+
+class NormalisedAddition(keras.layers.Layer):
+    """out = (w_r r + w_s s) / sqrt(w_r^2 + w_s^2) per channel ([13]'s learned weighted addition of the residual
+    branch r and the shortcut s). Starts at (w_r, w_s) = (0, 1): a fresh block passes its shortcut through."""
+
+    def build(self, input_shape):
+        channels = input_shape[0][-1]
+        self.residual_weight = self.add_weight(
+            name="residual_weight", shape=(channels,), initializer="zeros"
+        )
+        self.shortcut_weight = self.add_weight(
+            name="shortcut_weight", shape=(channels,), initializer="ones"
+        )
+        self.built = True
+
+    def call(self, inputs):
+        residual, shortcut = inputs
+        norm = tf.sqrt(tf.square(self.residual_weight) + tf.square(self.shortcut_weight) + 1e-12)
+        w_r = tf.cast(self.residual_weight / norm, residual.dtype)
+        w_s = tf.cast(self.shortcut_weight / norm, shortcut.dtype)
+        return w_r * residual + w_s * shortcut
+
+
+class WeightNormResidualBlock(keras.layers.Layer):
+    """The residual block of [13]: out = TPReLU(add(branch(x), shortcut(x))), branch = conv -> TPReLU -> conv, every
+    convolution strictly weight-normalised, `add` a NormalisedAddition that starts as the shortcut.
+
+    'down': the first convolution is 4x4 with stride 2 ([13]: kernel = stride + 2); the shortcut average-pools.
+    'up' (our choice, see BUILD.md): [13]'s second convolution is a 4x4 stride-2 transposed one; here x is upsampled
+    nearest x2 first and both convolutions are 3x3, as GADN's block does (no checkerboards); the first keeps the
+    input's channels, the second maps them to `channels`, mirroring the down block. The shortcut gets a 1x1 strict
+    projection only when the channel count changes ([13])."""
+
+    def __init__(self, channels: int, resample: str = "none", **kwargs):
+        super().__init__(**kwargs)
+        if resample not in ("none", "down", "up"):
+            raise ValueError(f"resample must be none|down|up, got {resample!r}")
+        self.channels, self.resample = channels, resample
+        self.projection = None
+        self.inner_activation = TranslatedPReLU(name="inner_activation")
+        self.addition = NormalisedAddition(name="addition")
+        self.output_activation = TranslatedPReLU(name="output_activation")
+
+    def build(self, input_shape):
+        inner = input_shape[-1] if self.resample == "up" else self.channels
+        first_kernel, first_stride = (4, 2) if self.resample == "down" else (3, 1)
+        self.first = conv(inner, first_kernel, first_stride, strict=True, name="conv1")
+        self.second = conv(self.channels, 3, strict=True, name="conv2")
+        if input_shape[-1] != self.channels:
+            self.projection = conv(self.channels, 1, strict=True, name="projection")
+        super().build(input_shape)
+
+    def shortcut(self, x):
+        """The shortcut path of an already resampled input."""
+        if self.resample == "down":
+            x = tf.nn.avg_pool2d(x, 2, 2, "SAME")
+        return x if self.projection is None else self.projection(x)
+
+    def call(self, x):
+        if self.resample == "up":
+            x = nearest_up(x)
+        branch = self.second(self.inner_activation(self.first(x)))
+        return self.output_activation(self.addition([branch, self.shortcut(x)]))
+
+
+def nearest_up(x):
+    """Nearest-neighbour x2; XLA-compilable, unlike resize's gradient."""
+    return tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def block(spec: TrunkSpec, channels: int, resample: str, name: str) -> keras.layers.Layer:
+    """One residual block of the spec's type."""
+    if spec.block == "wnres":
+        return WeightNormResidualBlock(channels, resample, name=name)
+    return ResidualBlock(channels, resample, spec.convs_per_block, spec.weight_norm, name=name)
+
+
+def activation(spec: TrunkSpec) -> keras.layers.Layer:
+    """What follows a dense layer of the trunk: [13]'s translated PReLU, or GADN's ReLU."""
+    return TranslatedPReLU() if spec.block == "wnres" else keras.layers.ReLU()
+
+
+def trunk_dense(spec: TrunkSpec, units: int, name: str) -> keras.layers.Layer:
+    """A fully connected layer of a trunk; [13]'s networks keep the affine form (gain and bias) there."""
+    return dense(units, spec.weight_norm or spec.weight_norm_dense, name=name)
+
+
 def down_trunk(spec: TrunkSpec, name: str) -> keras.Sequential:
     """Image (S, S, C) -> feature vector: levels of SC...C blocks, flatten, optional F layer (Table 1 left to right)."""
     layers = []
     for level, (channels, blocks) in enumerate(zip(spec.channels, spec.blocks)):
-        layers.append(
-            ResidualBlock(
-                channels, "down", spec.convs_per_block, spec.weight_norm, name=f"level{level}_down"
-            )
-        )
-        layers += [
-            ResidualBlock(
-                channels,
-                "none",
-                spec.convs_per_block,
-                spec.weight_norm,
-                name=f"level{level}_block{b}",
-            )
-            for b in range(blocks)
-        ]
+        layers.append(block(spec, channels, "down", f"level{level}_down"))
+        layers += [block(spec, channels, "none", f"level{level}_block{b}") for b in range(blocks)]
     layers.append(keras.layers.Flatten())
     if spec.fc_width:
-        layers += [dense(spec.fc_width, spec.weight_norm, name="fc"), keras.layers.ReLU()]
+        layers += [trunk_dense(spec, spec.fc_width, "fc"), activation(spec)]
     return keras.Sequential(layers, name=name)
 
 
@@ -193,31 +328,24 @@ def up_trunk(
     bottom = spec.bottom_size
     layers = []
     if spec.fc_width:
-        layers += [dense(spec.fc_width, spec.weight_norm, name="fc"), keras.layers.ReLU()]
+        layers += [trunk_dense(spec, spec.fc_width, "fc"), activation(spec)]
     layers += [
-        dense(bottom * bottom * spec.channels[-1], spec.weight_norm, name="fc_to_map"),
-        keras.layers.ReLU(),
+        trunk_dense(spec, bottom * bottom * spec.channels[-1], "fc_to_map"),
+        activation(spec),
         keras.layers.Reshape((bottom, bottom, spec.channels[-1])),
     ]
     for level in reversed(range(len(spec.channels))):
         layers += [
-            ResidualBlock(
-                spec.channels[level],
-                "none",
-                spec.convs_per_block,
-                spec.weight_norm,
-                name=f"level{level}_block{b}",
-            )
+            block(spec, spec.channels[level], "none", f"level{level}_block{b}")
             for b in range(spec.blocks[level])
         ]
         up_channels = spec.channels[max(level - 1, 0)]
-        layers.append(
-            ResidualBlock(
-                up_channels, "up", spec.convs_per_block, spec.weight_norm, name=f"level{level}_up"
-            )
-        )
+        layers.append(block(spec, up_channels, "up", f"level{level}_up"))
+    # [13]'s last layer is affine weight-normalised (gain and bias), as GADN's is with weight_norm.
     layers += [
-        conv(out_channels, 3, weight_norm=spec.weight_norm, name="to_image"),
+        conv(
+            out_channels, 3, weight_norm=spec.weight_norm or spec.weight_norm_dense, name="to_image"
+        ),
         output_activation(output),
     ]
     return keras.Sequential(layers, name=name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tf_gadn.nn.blocks import TrunkSpec, down_trunk, up_trunk
+from tf_gadn.nn.blocks import TrunkSpec, dense, down_trunk, up_trunk
 
 STD_FLOOR = 1e-4
 
@@ -39,8 +39,9 @@ class ContentEncoder(keras.Model):
     def __init__(self, spec: TrunkSpec, content_dim: int, **kwargs):
         super().__init__(**kwargs)
         self.trunk = down_trunk(spec, "trunk")
-        self.mean_head = keras.layers.Dense(content_dim, name="mean")
-        self.std_head = keras.layers.Dense(content_dim, name="std")
+        # Output layers are weight-normalised (affine) where the trunk's block asks for it ([13]).
+        self.mean_head = dense(content_dim, spec.weight_norm_dense, name="mean")
+        self.std_head = dense(content_dim, spec.weight_norm_dense, name="std")
         self(blank_images(spec))
 
     def call(self, x):
@@ -68,7 +69,7 @@ class ImageHead(keras.Model):
     def __init__(self, spec: TrunkSpec, outputs: int, **kwargs):
         super().__init__(**kwargs)
         self.trunk = down_trunk(spec, "trunk")
-        self.out = keras.layers.Dense(outputs, name="out")
+        self.out = dense(outputs, spec.weight_norm_dense, name="out")
         self.outputs_count = outputs
         self(blank_images(spec))
 

@@ -1,9 +1,10 @@
 """`python -m tf_gadn.explore --model_dir M --out_dir D [--reference_images a.png,b.png] [--dims 0,1]`: the pictures of
 the style-space paper's Sections 6.3-6.4 from a trained style-space run.
 
-Figure 3: random styles for one content; bilinear interpolation between four corner styles. Figures 4-5: for each
-chosen style dimension, random codes with that dimension set to -5, 0, +5, next to training images ranked lowest and
-highest 10% on it. Figures 6-7: reconstruction G(u(x), v(x), 0) and style transfer G(u(y), v(x), 0) of training
+Figure 2: random style codes (columns) crossed with random content codes (rows), one noise code for all. Figure 3:
+random styles for one content; bilinear interpolation between four corner styles. Figures 4-5: for each chosen style
+dimension (default: the paper's, the 10th and 6th), random codes with that dimension set to -5, 0, +5, next to
+training images ranked lowest and highest 10% on it among every training image. Figures 6-7: reconstruction G(u(x), v(x), 0) and style transfer G(u(y), v(x), 0) of training
 images, and of --reference_images when given. On synthetic data also the style of an artist held out of training
 (rendered with a style seed no training artist has), taken from that artist's images alone, with the true rendering
 of each content in that style next to the transfer. Dimensions are 0-based code indices.
@@ -24,6 +25,55 @@ from tf_gadn.style_space.common import StyleSpace, load_style_space
 
 SHOWN = 8  # images in reconstruction / transfer figures
 HELD_OUT_IMAGES = 8  # images of the held-out artist that define its style
+PAPER_DIMS = (9, 5)  # Figures 4 and 5: the 10th and the 6th style dimension, 0-based
+FIGURE_2_CODES = 6  # random styles x random contents
+POOL = 2048  # training images the reconstruction / transfer figures pick from (file order)
+
+
+def default_dims(d_style: int) -> list[int]:
+    """The paper's dimensions that the code has; the first ones when it has none of them (a small d_style)."""
+    return [d for d in PAPER_DIMS if d < d_style] or list(range(min(d_style, 4)))
+
+
+def split_batches(config, split: str = "train", with_factors: bool = False):
+    """One in-order pass over a split in Lab."""
+    return pipeline.make_dataset(
+        config.data_dir,
+        split,
+        global_batch_size=64,
+        image_size=config.image_size,
+        color="lab",
+        shuffle=False,
+        repeat=False,
+        drop_remainder=False,
+        with_factors=with_factors,
+    )
+
+
+def style_codes_of_split(space: StyleSpace, max_images: int = 0) -> np.ndarray:
+    """u of the first `max_images` training images (0: all of them, as the paper ranks), in file order; streamed, so
+    only the codes are kept."""
+    codes, seen = [], 0
+    for batch in split_batches(space.config):
+        codes.append(space.style(batch["image"].numpy()))
+        seen += len(codes[-1])
+        if max_images and seen >= max_images:
+            break
+    codes = np.concatenate(codes)
+    return codes[:max_images] if max_images else codes
+
+
+def images_at(config, indices) -> np.ndarray:
+    """The training images at these file-order positions, in the order asked (a second streamed pass)."""
+    wanted, found, offset = {int(i) for i in indices}, {}, 0
+    for batch in split_batches(config):
+        images = batch["image"].numpy()
+        for k in wanted & set(range(offset, offset + len(images))):
+            found[k] = images[k - offset]
+        offset += len(images)
+        if len(found) == len(wanted):
+            break
+    return np.stack([found[int(i)] for i in indices])
 
 
 def to_model_space(rgb_uint8) -> np.ndarray:
@@ -37,17 +87,7 @@ def training_images(
     config, max_images: int, with_factors: bool = False, split: str = "train"
 ) -> dict:
     """The first `max_images` images of a split (file order) in Lab, with artists (and both factors if asked)."""
-    ds = pipeline.make_dataset(
-        config.data_dir,
-        split,
-        global_batch_size=64,
-        image_size=config.image_size,
-        color="lab",
-        shuffle=False,
-        repeat=False,
-        drop_remainder=False,
-        with_factors=with_factors,
-    )
+    ds = split_batches(config, split, with_factors)
     parts: dict[str, list] = {}
     seen = 0
     for batch in ds:
@@ -117,24 +157,39 @@ def explore(
     reference_images=(),
     dims=None,
     seed: int = 0,
-    max_images: int = 2048,
+    max_images: int = 0,
 ) -> dict[str, str]:
-    """Writes every exploration figure as a PNG into out_dir (default MODEL_DIR/explore); returns name -> path."""
+    """Writes every exploration figure as a PNG into out_dir (default MODEL_DIR/explore); returns name -> path.
+    max_images: training images ranked per swept dimension (0 = all, the paper)."""
     space = load_style_space(model_dir)
     config = space.config
     out_dir = out_dir or os.path.join(model_dir, "explore")
     info = records.read_dataset_info(config.data_dir)
     synthetic_data = info.get("source") == "synthetic"
-    train = training_images(config, max_images, with_factors=synthetic_data)
+    train = training_images(config, POOL, with_factors=synthetic_data)
     if len(train["image"]) < 2 * SHOWN:
         raise ValueError(
             f"exploration needs at least {2 * SHOWN} training images, found {len(train['image'])}"
         )
     rng = np.random.default_rng(seed)
     d_style, d_content, d_noise = config.d_style, config.d_content, space.noise_dim
-    dims = list(range(min(d_style, 4))) if dims is None else [int(d) for d in dims]
+    dims = default_dims(d_style) if dims is None else [int(d) for d in dims]
     path = lambda name: os.path.join(out_dir, name)  # noqa: E731
     written = {}
+
+    # Figure 2 from codes, not images: rows share a random content code, columns a random style code.
+    u = rng.standard_normal((FIGURE_2_CODES, d_style)).astype(np.float32)
+    v = rng.standard_normal((FIGURE_2_CODES, d_content)).astype(np.float32)
+    w = np.repeat(rng.standard_normal((1, d_noise)).astype(np.float32), FIGURE_2_CODES**2, 0)
+    crossed = space.generate(np.tile(u, (FIGURE_2_CODES, 1)), np.repeat(v, FIGURE_2_CODES, 0), w)
+    visualize.cells_to_png(
+        [
+            list(crossed[r * FIGURE_2_CODES : (r + 1) * FIGURE_2_CODES])
+            for r in range(FIGURE_2_CODES)
+        ],
+        path("style_x_content_random.png"),
+    )
+    written["style_x_content_random"] = path("style_x_content_random.png")
 
     content, noise = rng.standard_normal(d_content), rng.standard_normal(d_noise)
     visualize.random_styles_figure(
@@ -150,7 +205,7 @@ def explore(
     )
     written["interpolation"] = path("interpolation.png")
 
-    train_styles = space.style(train["image"])
+    train_styles = style_codes_of_split(space, max_images)
     for dim in dims:
         codes = (
             rng.standard_normal((4, d_style)),
@@ -165,8 +220,8 @@ def explore(
             space.generate,
             codes,
             dim,
-            train["image"][low],
-            train["image"][high],
+            images_at(config, low),
+            images_at(config, high),
             path(name + ".png"),
         )
         written[name] = path(name + ".png")
@@ -229,8 +284,11 @@ def explore(
         {
             "figures": written,
             "dims": dims,
+            "ranked_images": int(len(train_styles)),
             "seed": seed,
             "layout": {
+                "style_x_content_random": "rows: one random content code each, columns: one random style code "
+                "each, one noise code for all (Figure 2)",
                 "random_styles": "one content, a random style per cell (Figure 3 left)",
                 "interpolation": "styles bilinear between the four corners (Figure 3 right)",
                 "dimension_NN": "rows: groups (-5, 0, +5) of one code; last row: training images lowest | highest "

@@ -13,29 +13,51 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_gadn.nn.blocks import TrunkSpec, dense, down_trunk
+from tf_gadn import losses
+from tf_gadn.nn.blocks import TrunkSpec, dense, dense_weights, down_trunk
 from tf_gadn.nn.networks import ContentEncoder, Generator, ImageHead, blank_images, float32
 from tf_gadn.training.config import Config
 
 DISCRIMINATOR_SCALES = 3
 
 
-def style_spec(config: Config) -> TrunkSpec:
+def extra_blocks(config: Config, counts) -> tuple[int, ...]:
+    """Table 1's blocks per level as the trunk builds them: stride-1 blocks after each level's resampling block.
+
+    [13] and Table 1 count the resampling block ("1" = that block alone); a config with
+    ss_blocks_include_resampling=false counts only the blocks after it."""
+    counts = tuple(int(b) for b in counts)
+    if not config.ss_blocks_include_resampling:
+        return counts
+    if min(counts, default=1) < 1:
+        raise ValueError(
+            f"block counts {counts} include each level's resampling block, so each must be >= 1"
+        )
+    return tuple(b - 1 for b in counts)
+
+
+def trunk_spec(config: Config, image_size, channels, blocks, fc_width: int = 0) -> TrunkSpec:
     return TrunkSpec(
-        config.image_size,
-        tuple(config.ss_style_channels),
-        tuple(config.ss_style_blocks),
+        image_size,
+        tuple(channels),
+        extra_blocks(config, blocks),
+        fc_width,
         weight_norm=True,
+        block=config.ss_block,
     )
 
 
+def style_spec(config: Config) -> TrunkSpec:
+    return trunk_spec(config, config.image_size, config.ss_style_channels, config.ss_style_blocks)
+
+
 def vae_spec(config: Config) -> TrunkSpec:
-    return TrunkSpec(
+    return trunk_spec(
+        config,
         config.image_size,
-        tuple(config.ss_vae_channels),
-        tuple(config.ss_vae_blocks),
+        config.ss_vae_channels,
+        config.ss_vae_blocks,
         config.ss_vae_fc_width,
-        weight_norm=True,
     )
 
 
@@ -56,12 +78,7 @@ def generator_spec(config: Config) -> TrunkSpec:
         raise ValueError(
             f"cond_gan_init must be 'random' or 'decoder', got {config.cond_gan_init!r}"
         )
-    return TrunkSpec(
-        config.image_size,
-        tuple(config.ss_gen_channels),
-        tuple(config.ss_gen_blocks),
-        weight_norm=True,
-    )
+    return trunk_spec(config, config.image_size, config.ss_gen_channels, config.ss_gen_blocks)
 
 
 def generator_from_decoder(
@@ -96,12 +113,7 @@ def generator_from_decoder(
 
 
 def discriminator_spec(config: Config) -> TrunkSpec:
-    return TrunkSpec(
-        config.ss_disc_size,
-        tuple(config.ss_disc_channels),
-        tuple(config.ss_disc_blocks),
-        weight_norm=True,
-    )
+    return trunk_spec(config, config.ss_disc_size, config.ss_disc_channels, config.ss_disc_blocks)
 
 
 class StyleEncoder(keras.Model):
@@ -142,11 +154,18 @@ class StyleClassifier(keras.Model):
     def __init__(self, spec: TrunkSpec, code_dim: int, num_artists: int, **kwargs):
         super().__init__(**kwargs)
         self.encoder = StyleEncoder(spec, code_dim, name="encoder")
-        self.logits = keras.layers.Dense(num_artists, name="logits")
+        self.logits = dense(num_artists, spec.weight_norm_dense, name="logits")
         self(blank_images(spec))
 
     def call(self, x):
         return float32(self.logits(self.encoder(x)))
+
+    def prefix_logits(self, x):
+        """[B, D, A]: the logits from the first d code dimensions alone, d = 1..D (the nested-dropout baseline)."""
+        kernel, bias = dense_weights(self.logits)
+        return losses.prefix_logits(
+            self.encoder(x), tf.cast(kernel, tf.float32), tf.cast(bias, tf.float32)
+        )
 
 
 def build_networks(config: Config, num_artists: int, names=None) -> dict:
@@ -185,6 +204,10 @@ def build_networks(config: Config, num_artists: int, names=None) -> dict:
     builders["artist_classifier"] = lambda: ImageHead(
         style_spec(config), num_artists, name="artist_classifier"
     )
+    if config.ss_nested_baseline:
+        builders["style_classifier_nested"] = lambda: StyleClassifier(
+            style_spec(config), config.style_code_dim, num_artists, name="style_classifier_nested"
+        )
     for scale in range(DISCRIMINATOR_SCALES):
         builders[f"discriminator{scale}"] = lambda scale=scale: ImageHead(
             discriminator_spec(config), 1, name=f"discriminator{scale}"

@@ -8,8 +8,9 @@ The metric network's prefix scale h_d multiplies every distance of a prefix alik
 is left out. Rule for d_style: the smallest d whose accuracy is within `tolerance` (absolute, default 2 points) of the
 accuracy with all D dimensions (the paper keeps 32 of 512: "almost as good as using all 512").
 
-`python -m tf_gadn.pruning --model_dir M [--split test]` writes pruning.png, pruning.json and prints a markdown table;
-the style_encoder stage runs the same report when it finishes.
+`python -m tf_gadn.pruning --model_dir M [--split test|train]` writes pruning.png, pruning.json and prints a markdown
+table; a data set without a test split is refused unless --split train is explicit. The style_encoder stage runs the
+same report when it finishes, on the test split if there is one, else on train (labelled so in the report).
 """
 
 from __future__ import annotations
@@ -28,14 +29,25 @@ from tf_gadn.training.config import Config
 DEFAULT_TOLERANCE = 0.02
 PRUNING_JSON = "pruning.json"
 PRUNING_PNG = "pruning.png"
-NETWORKS = (
-    "metric",
-    "baseline",
-)  # the metric-learned S, and the classification-trained network of Section 6.1
+# The metric-learned S; the classification-trained network of Section 6.1; and (--ss_nested_baseline) that network
+# trained under the same nested dropout as S. Each curve's checkpoint name:
+SOURCES = {
+    "metric": "style_encoder",
+    "baseline": "style_classifier",
+    "baseline_nested": "style_classifier_nested",
+}
+NETWORKS = tuple(SOURCES)
 LABELS = {
     "metric": "metric learning (nearest s_i)",
     "baseline": "classification (nearest class mean)",
+    "baseline_nested": "classification, nested dropout (nearest class mean)",
 }
+BASELINES = ("baseline", "baseline_nested")
+
+
+def curves_of(networks: dict) -> tuple[str, ...]:
+    """The curves a trained style_encoder stage can draw (the nested baseline only if it was trained)."""
+    return tuple(name for name in NETWORKS if SOURCES[name] in networks)
 
 
 def prefix_lengths(dim: int) -> list[int]:
@@ -90,19 +102,22 @@ class ArtistSums:
 
 
 def encoders(networks: dict):
-    """x -> (metric code S(x), baseline code: the input of the classifier's last layer), one compiled function."""
-    metric, baseline = networks["style_encoder"], networks["style_classifier"].encoder
-    return tf.function(lambda x: (metric(x), baseline(x)), reduce_retracing=True)
+    """x -> the code of every curve (metric: S(x); baselines: the input of the classifier's last layer), compiled."""
+    nets = [
+        networks[SOURCES[name]] if name == "metric" else networks[SOURCES[name]].encoder
+        for name in curves_of(networks)
+    ]
+    return tf.function(lambda x: tuple(net(x) for net in nets), reduce_retracing=True)
 
 
 def artist_sums(networks: dict, batches, num_artists: int) -> dict[str, ArtistSums]:
-    """Streams a split through both networks, keeping per-artist sums only (the train split can be large)."""
-    encode, sums = encoders(networks), None
+    """Streams a split through the networks, keeping per-artist sums only (the train split can be large)."""
+    encode, names, sums = encoders(networks), curves_of(networks), None
     for batch in batches:
-        codes = dict(zip(NETWORKS, (c.numpy() for c in encode(batch["image"]))))
+        codes = dict(zip(names, (c.numpy() for c in encode(batch["image"]))))
         if sums is None:
-            sums = {name: ArtistSums.empty(num_artists, codes[name].shape[1]) for name in NETWORKS}
-        for name in NETWORKS:
+            sums = {name: ArtistSums.empty(num_artists, codes[name].shape[1]) for name in names}
+        for name in names:
             sums[name].add(codes[name], batch["artist"].numpy())
     if sums is None:
         raise ValueError("the split holds no images")
@@ -110,10 +125,11 @@ def artist_sums(networks: dict, batches, num_artists: int) -> dict[str, ArtistSu
 
 
 def encode_split(networks: dict, batches) -> dict[str, np.ndarray]:
-    """{"metric": [N, D], "baseline": [N, D], "artist": [N]} of a (held-out, small) split."""
-    encode, parts = encoders(networks), {name: [] for name in NETWORKS + ("artist",)}
+    """{"metric": [N, D], "baseline": [N, D], ("baseline_nested": [N, D]), "artist": [N]} of a (held-out) split."""
+    names = curves_of(networks)
+    encode, parts = encoders(networks), {name: [] for name in names + ("artist",)}
     for batch in batches:
-        for name, codes in zip(NETWORKS, encode(batch["image"])):
+        for name, codes in zip(names, encode(batch["image"])):
             parts[name].append(codes.numpy())
         parts["artist"].append(batch["artist"].numpy())
     if not parts["artist"]:
@@ -145,10 +161,9 @@ def pruning_report(
 ) -> dict:
     """Figure 1's two curves for both networks on `eval_batches`, and the chosen d_style (see module docstring)."""
     codes = encode_split(networks, eval_batches)
-    centres = {
-        "metric": networks["representative_styles"].styles.numpy(),
-        "baseline": train_sums["baseline"].class_means(),
-    }
+    names = curves_of(networks)
+    centres = {"metric": networks["representative_styles"].styles.numpy()}
+    centres.update({name: train_sums[name].class_means() for name in names if name in BASELINES})
     num_artists, dim = centres["metric"].shape
     dims = prefix_lengths(dim)
     report = {
@@ -157,8 +172,9 @@ def pruning_report(
         "num_artists": int(num_artists),
         "chance": 1.0 / num_artists,
         "dims": dims,
+        "curves": list(names),
     }
-    for name in NETWORKS:
+    for name in names:
         held_out = ArtistSums.empty(num_artists, dim)
         held_out.add(codes[name], codes["artist"])
         ratio = held_out.variance_ratio()
@@ -178,19 +194,29 @@ def pruning_report(
     return report
 
 
+def report_curves(report: dict) -> list[str]:
+    """The curves a report holds (reports written before the nested baseline have no "curves" entry)."""
+    return report.get("curves", ["metric", "baseline"])
+
+
 def markdown_table(report: dict) -> str:
+    names = report_curves(report)
+    short = {"metric": "metric", "baseline": "baseline", "baseline_nested": "nested baseline"}
     lines = [
         f"Style-code pruning on the {report['split']} split ({report['num_images']} images, "
         f"{report['num_artists']} artists, chance {report['chance']:.3f}); chosen d_style = {report['d_style']}",
         "",
-        "| d | accuracy, metric | accuracy, baseline | eq. 10 ratio, metric | eq. 10 ratio, baseline |",
-        "|---:|---:|---:|---:|---:|",
+        "| d | "
+        + " | ".join(f"accuracy, {short[n]}" for n in names)
+        + " | "
+        + " | ".join(f"eq. 10 ratio, {short[n]}" for n in names)
+        + " |",
+        "|---:|" + "---:|" * (2 * len(names)),
     ]
     for k, d in enumerate(report["dims"]):
-        lines.append(
-            f"| {d} | {report['metric']['accuracy'][k]:.3f} | {report['baseline']['accuracy'][k]:.3f} | "
-            f"{report['metric']['variance_ratio'][k]:.3f} | {report['baseline']['variance_ratio'][k]:.3f} |"
-        )
+        cells = [f"{report[n]['accuracy'][k]:.3f}" for n in names]
+        cells += [f"{report[n]['variance_ratio'][k]:.3f}" for n in names]
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -204,7 +230,9 @@ def write_report(report: dict, out_dir: str) -> dict[str, str]:
         ("accuracy", "top-1 accuracy"),
         ("variance_ratio", "variance ratio (eq. 10)"),
     ):
-        curves = {LABELS[name]: (report["dims"], report[name][key]) for name in NETWORKS}
+        curves = {
+            LABELS[name]: (report["dims"], report[name][key]) for name in report_curves(report)
+        }
         panels.append(
             visualize.line_plot_png(
                 curves,
@@ -228,15 +256,16 @@ def has_images(data_dir: str, split: str) -> bool:
         return False
 
 
-def evaluation_split(data_dir: str, preferred: str = "test") -> str:
-    """The held-out split when the data set has one (paper: 10% or 10 images per artist), else train (with a note)."""
-    if has_images(data_dir, preferred):
-        return preferred
-    print(
-        f"note: {data_dir!r} has no '{preferred}' images; pruning curves use the train split",
-        flush=True,
+def evaluation_split(data_dir: str, split: str = "test") -> str:
+    """`split` if the data set has images there; "train" only when asked for by name. Held-out numbers (the paper's
+    10% or 10 images per artist) need a data set prepared with --test_split; reporting train numbers as "test" would
+    hide that the curves were measured on the images the networks learned."""
+    if split == "train" or has_images(data_dir, split):
+        return split
+    raise ValueError(
+        f"{data_dir!r} has no {split!r} images: prepare the data set with --test_split (python -m "
+        "tf_gadn.data.prepare) for held-out curves, or pass --split train to measure on the training images"
     )
-    return "train"
 
 
 def split_batches(config: Config, split: str, batch_size: int = 64) -> tf.data.Dataset:
@@ -272,7 +301,7 @@ def run(
             f"missing {sorted(missing)})"
         )
     train_sums = artist_sums(networks, split_batches(config, "train", batch_size), len(artists))
-    split = evaluation_split(config.data_dir, split) if split != "train" else split
+    split = evaluation_split(config.data_dir, split)
     report = pruning_report(
         networks, train_sums, split_batches(config, split, batch_size), split, tolerance
     )

@@ -4,7 +4,9 @@ S and the representative styles s_i (with the nested-dropout prefix scales h_d) 
 nested-dropout losses of equation (3): images of an artist are pulled to s_i (L_same = t^2) and pushed from every
 other s_j (L_diff = exp(-t^2)), averaged over the kept prefix length d ~ truncated geometric(t). On the same batch,
 with its own optimizer, a network of the same shape is trained to classify the artist (NLL): Section 6.1's reference,
-so one run gives both curves of Figure 1. When done: the style statistics the conditional GAN normalises S(x) with
+so one run gives both curves of Figure 1. With --ss_nested_baseline a third network of that shape learns the same NLL
+under the metric network's nested dropout (the prefix length d averaged exactly, as in eq. 3), so Figure 1 compares
+the losses with the ordering alike, the unordered baseline kept as a second curve. When done: the style statistics the conditional GAN normalises S(x) with
 (Section 4) and the pruning report (tf_gadn.pruning) on the held-out split.
 """
 
@@ -34,13 +36,14 @@ class StyleEncoderStage(Stage):
             raise ValueError(
                 "metric learning of style needs at least two artists (equation 2 pushes artists apart)"
             )
-        nets = style_space.build_networks(
-            config, self.num_artists, ("style_encoder", "representative_styles", "style_classifier")
-        )
+        names = ("style_encoder", "representative_styles", "style_classifier")
+        names += ("style_classifier_nested",) if config.ss_nested_baseline else ()
+        nets = style_space.build_networks(config, self.num_artists, names)
         self.style_encoder = nets["style_encoder"]
         self.representative_styles = nets["representative_styles"]
         self.style_classifier = nets["style_classifier"]
-        self.add_trackers(
+        self.style_classifier_nested = nets.get("style_classifier_nested")
+        trackers = (
             "objective",
             "same_artist",
             "different_artist",
@@ -48,13 +51,19 @@ class StyleEncoderStage(Stage):
             "classifier_nll",
             "classifier_accuracy",
         )
+        if self.style_classifier_nested is not None:
+            trackers += ("nested_classifier_nll", "nested_classifier_accuracy")
+        self.add_trackers(*trackers)
 
     def networks(self):
-        return {
+        nets = {
             "style_encoder": self.style_encoder,
             "representative_styles": self.representative_styles,
             "style_classifier": self.style_classifier,
         }
+        if self.style_classifier_nested is not None:
+            nets["style_classifier_nested"] = self.style_classifier_nested
+        return nets
 
     def make_optimizers(self):
         lr = self.config.style_encoder_lr
@@ -84,6 +93,9 @@ class StyleEncoderStage(Stage):
             logits = self.style_classifier(x)
             classifier_nll = self.batch_mean(losses.nll(logits, a))
         self.minimize(tape, classifier_nll, "style_classifier")
+        extra = {}
+        if self.style_classifier_nested is not None:
+            extra = self.nested_baseline_step(x, a)
 
         # Section 6.1's classification rule: the artist whose representative style is nearest (full code, this
         # step's distances).
@@ -94,14 +106,29 @@ class StyleEncoderStage(Stage):
             nearest_style_accuracy=self.batch_mean(self.correct(-prefix_squared[..., -1], a)),
             classifier_nll=classifier_nll,
             classifier_accuracy=self.batch_mean(self.correct(logits, a)),
+            **extra,
         )
         return self.results()
+
+    def nested_baseline_step(self, x, a) -> dict:
+        """The baseline under nested dropout: NLL of the artist from the first d code dimensions, d ~ p(d) of eq. (3)."""
+        with tf.GradientTape() as tape:
+            prefix_logits = self.style_classifier_nested.prefix_logits(x)
+            nested_nll = self.batch_mean(
+                losses.nested_dropout_nll(prefix_logits, a, self.config.nested_dropout_t)
+            )
+        self.minimize(tape, nested_nll, "style_classifier_nested")
+        return {
+            "nested_classifier_nll": nested_nll,
+            "nested_classifier_accuracy": self.batch_mean(self.correct(prefix_logits[:, -1], a)),
+        }
 
     def after_training(self, make_eval_dataset, model_dir):
         out_dir = os.path.join(model_dir, self.NAME)
         train_sums = pruning.artist_sums(self.networks(), make_eval_dataset(), self.num_artists)
         save_style_stats(out_dir, train_sums["metric"], self.config.d_style)
-        split = pruning.evaluation_split(self.config.data_dir)
+        # A run on a data set without a test split still gets its curves, labelled as the train split's.
+        split = "test" if pruning.has_images(self.config.data_dir, "test") else "train"
         report = pruning.pruning_report(
             self.networks(), train_sums, pruning.split_batches(self.config, split), split
         )

@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from tf_gadn.data import records
 from tf_gadn.training import registry
-from tf_gadn.training.config import IMPLIED_BY_OLDER_RUNS, RUN_SETTINGS, Config
+from tf_gadn.training.config import RUN_SETTINGS, Config, upgrade_stored
 
 CORRUPT_DIR = "corrupt"
 _CHECKPOINT_NAME = re.compile(
@@ -304,8 +304,8 @@ def check_run_dir(model_dir: str, config: Config, artists: list[dict]) -> None:
     differences = []
     stored = _read_json(os.path.join(model_dir, "config.json"))
     if stored is not None:
+        stored = upgrade_stored(stored)
         now, defaults = (json.loads(json.dumps(dataclasses.asdict(c))) for c in (config, Config()))
-        defaults.update(IMPLIED_BY_OLDER_RUNS)
         differences += [
             f"{name}: the run has {stored.get(name, defaults[name])!r}, this command {value!r}"
             for name, value in now.items()
@@ -342,7 +342,7 @@ def load_run_info(model_dir: str) -> tuple[Config, list[dict]]:
             f"{path!r} is missing: {model_dir!r} is not a tf_gadn model directory"
         )
     with open(path, encoding="utf-8") as f:
-        values = {**IMPLIED_BY_OLDER_RUNS, **json.load(f)}
+        values = upgrade_stored(json.load(f))
     fields = {f.name: f for f in dataclasses.fields(Config)}
     values = {
         k: tuple(v) if isinstance(fields[k].default, tuple) else v

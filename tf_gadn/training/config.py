@@ -184,6 +184,24 @@ class Config:
         (1, 1, 1, 1), "Each consortium discriminator's blocks per level."
     )
     ss_disc_size: int = _field(64, "Input size of each consortium discriminator (Section 5.2: 64).")
+    ss_block: str = _field(
+        "gadn",
+        "Residual block of every style-space network: 'wnres' (paper: [13]'s block, two strictly "
+        "weight-normalised convolutions, translated PReLUs, a learned addition starting as the "
+        "shortcut, weight-normalised output layers) or 'gadn' (GADN's one-convolution block).",
+    )
+    ss_blocks_include_resampling: bool = _field(
+        True,
+        "ss_*_blocks count each level's stride-2 block too, as [13] and Table 1 do (1 = the "
+        "resampling block alone). False: they count the blocks after it (what a config.json "
+        "written before this field meant).",
+    )
+    ss_nested_baseline: bool = _field(
+        False,
+        "Also train Figure 1's classification baseline with the metric network's nested dropout "
+        "(paper: true; Figure 1 compares the losses, not the ordering); the unordered baseline "
+        "stays as a second curve.",
+    )
     style_code_dim: int = _field(512, "Style encoder output length before pruning.")
     content_code_dim: int = _field(512, "Content VAE code length before pruning.")
     d_style: int = _field(32, "Style dimensions kept after pruning.")
@@ -272,6 +290,19 @@ class Config:
             value = getattr(flag_values, f.name)
             values[f.name] = tuple(int(v) for v in value) if isinstance(f.default, tuple) else value
         return cls(**values)
+
+
+def upgrade_stored(values: dict) -> dict:
+    """A stored config.json as this code reads it: one written before `ss_blocks_include_resampling` counted its
+    ss_*_blocks without the resampling block, so it is rewritten to the count that builds the same networks; fields
+    added since with a new default read as what older runs did (IMPLIED_BY_OLDER_RUNS)."""
+    values = {**IMPLIED_BY_OLDER_RUNS, **values}
+    if values.get("method") == "style_space" and "ss_blocks_include_resampling" not in values:
+        for name in ("ss_style_blocks", "ss_vae_blocks", "ss_gen_blocks", "ss_disc_blocks"):
+            if name in values:
+                values[name] = [int(b) + 1 for b in values[name]]
+        values["ss_blocks_include_resampling"] = True
+    return values
 
 
 # Fields that say how a run is carried out, not what it trains: a rerun into an existing model_dir may change them
