@@ -80,6 +80,19 @@ def test_runs_from_before_the_two_flags_keep_what_they_trained(tmp_path):
         checkpoints.check_run_dir(str(tmp_path), Config(), artists)
 
 
+def test_an_older_style_space_run_is_not_read_with_gadn_choices(tmp_path):
+    """The implied older choices are GADN's: a style-space run from before the flags reruns with today's defaults."""
+    old = json.loads(json.dumps(Config(method="style_space").__dict__))
+    for name in ("content_loss_target", "stage1_other_artist"):
+        del old[name]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    artists = [{"name": "a", "count": 1}]
+    (tmp_path / "artists.json").write_text(json.dumps(artists))
+    loaded, _ = checkpoints.load_run_info(str(tmp_path))
+    checkpoints.check_run_dir(str(tmp_path), Config(method="style_space"), artists)
+    assert (loaded.content_loss_target, loaded.stage1_other_artist) == ("sample", "any")
+
+
 def test_paper_and_demo_flagfiles_say_which_reading_they_train():
     paper = tiny_config("../gadn/paper")
     demo = tiny_config("../gadn/demo")

@@ -295,8 +295,11 @@ class Config:
 def upgrade_stored(values: dict) -> dict:
     """A stored config.json as this code reads it: one written before `ss_blocks_include_resampling` counted its
     ss_*_blocks without the resampling block, so it is rewritten to the count that builds the same networks; fields
-    added since with a new default read as what older runs did (IMPLIED_BY_OLDER_RUNS)."""
-    values = {**IMPLIED_BY_OLDER_RUNS, **values}
+    added since with a new default read as what older GADN runs did (IMPLIED_BY_OLDER_RUNS; other methods never used
+    those fields, so theirs read as the defaults)."""
+    if values.get("method", "gadn") == "gadn":
+        values = {**IMPLIED_BY_OLDER_RUNS, **values}
+    values = dict(values)
     if values.get("method") == "style_space" and "ss_blocks_include_resampling" not in values:
         for name in ("ss_style_blocks", "ss_vae_blocks", "ss_gen_blocks", "ss_disc_blocks"):
             if name in values:
