@@ -14,7 +14,7 @@ from conftest import tiny_config
 from tf_gadn import losses, train
 from tf_gadn.data import records, synthetic
 from tf_gadn.style_space import pruning
-from tf_gadn.style_space.common import read_style_stats
+from tf_gadn.style_space.common import load_style_stats, read_style_stats
 from tf_gadn.training import checkpoints, loop
 
 # 16 artists so that a few dimensions cannot separate them all; t = 1 - 2.56/16 keeps the paper's D(1 - t)
@@ -230,8 +230,14 @@ def test_nested_dropout_orders_dimensions_by_importance(trained):
 def test_style_statistics_and_pruning_report_are_written(trained):
     stats = read_style_stats(trained.model_dir)
     assert (
-        stats["mean"].shape == stats["std"].shape == (trained.d_style,) and (stats["std"] > 0).all()
+        stats["mean"].shape == stats["std"].shape == (trained.style_code_dim,)
+        and (stats["std"] > 0).all()
     )
+    # every prefix length can be chosen after S is trained (d_style from the pruning curve)
+    for d in (1, trained.d_style, trained.style_code_dim):
+        mean, std = load_style_stats(trained.model_dir, d)
+        np.testing.assert_array_equal(mean, stats["mean"][:d])
+        assert std.shape == (d,)
     assert int(stats["count"]) == NUM_ARTISTS * 30
     report = report_of(trained)
     assert report["dims"] == [1, 2, 4, 8, 16]

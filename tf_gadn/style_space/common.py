@@ -37,16 +37,17 @@ def style_stats_path(model_dir: str) -> str:
     return os.path.join(model_dir, "style_encoder", STYLE_STATS)
 
 
-def save_style_stats(out_dir: str, train_sums, d_style: int) -> str:
-    """Mean and std of S(x)[:, :d_style] over the train split (train_sums: pruning.ArtistSums of the metric network),
-    written atomically into out_dir."""
+def save_style_stats(out_dir: str, train_sums) -> str:
+    """Mean and std of every dimension of S(x) over the train split (train_sums: pruning.ArtistSums of the metric
+    network), written atomically into out_dir. All dimensions, not just d_style's: d_style is read off the pruning
+    curve S writes at the same time (Section 4), so a later stage may choose another prefix without retraining S."""
     mean, std = train_sums.mean_and_std()
     path = os.path.join(out_dir, STYLE_STATS)
     os.makedirs(out_dir, exist_ok=True)
     np.savez(
         path + ".tmp.npz",
-        mean=mean[:d_style].astype(np.float32),
-        std=std[:d_style].astype(np.float32),
+        mean=mean.astype(np.float32),
+        std=std.astype(np.float32),
         count=int(train_sums.counts.sum()),
     )
     os.replace(path + ".tmp.npz", path)
@@ -54,7 +55,7 @@ def save_style_stats(out_dir: str, train_sums, d_style: int) -> str:
 
 
 def read_style_stats(model_dir: str) -> dict:
-    """The statistics file as written: {"mean": [d_style], "std": [d_style], "count"}."""
+    """The statistics file as written: {"mean": [D], "std": [D], "count"} (older runs: [d_style])."""
     path = style_stats_path(model_dir)
     if not os.path.exists(path):
         raise FileNotFoundError(

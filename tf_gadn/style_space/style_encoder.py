@@ -126,7 +126,7 @@ class StyleEncoderStage(Stage):
     def after_training(self, make_eval_dataset, model_dir):
         out_dir = os.path.join(model_dir, self.NAME)
         train_sums = pruning.artist_sums(self.networks(), make_eval_dataset(), self.num_artists)
-        save_style_stats(out_dir, train_sums["metric"], self.config.d_style)
+        save_style_stats(out_dir, train_sums["metric"])
         # A run on a data set without a test split still gets its curves, labelled as the train split's.
         split = "test" if pruning.has_images(self.config.data_dir, "test") else "train"
         report = pruning.pruning_report(
