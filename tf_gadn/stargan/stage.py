@@ -23,7 +23,6 @@ class StarGanStage(Stage):
     NAME = "stargan"
     CONFIG_PREFIX = "stargan"
     # StarGAN draws target labels by shuffling the batch's own labels, so c' may equal c; drawing a' ~ p(a) keeps that.
-    DISTINCT_OTHER_ARTIST = False
     WATCH = Watch(output_spread="output_spread", learning_classifiers=("d_cls_accuracy",))
 
     @classmethod
@@ -31,6 +30,12 @@ class StarGanStage(Stage):
         return 1  # alpha of the gradient-penalty interpolate
 
     def __init__(self, config, artist_counts, global_batch_size):
+        if config.accumulate_steps > 1:
+            # G's update runs inside a tf.cond (every n_critic steps); accumulation's per-update phases cannot reach
+            # gradients made inside that branch. Refused rather than silently wrong.
+            raise ValueError(
+                "--accumulate_steps > 1 is not supported by StarGAN yet (its G update is conditional)"
+            )
         super().__init__(config, artist_counts, global_batch_size)
         nets = build_networks(config, self.num_artists)
         self.generator, self.discriminator = nets["generator"], nets["discriminator"]
