@@ -13,6 +13,16 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
+def mirrored_strategy():
+    """One MirroredStrategy over the two logical CPUs for the whole session: a second one over the same devices
+    reuses its collective instance keys, and TensorFlow keeps the first tensor shape it saw under each key, so a test
+    that built its own after another test's all-reduces failed depending on the order the tests ran in."""
+    strategy = distribute.make_strategy("mirrored", 2)
+    assert strategy.num_replicas_in_sync == 2
+    return strategy
+
+
+@pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """A real TFRecord data set of synthetic portraits: 4 artists x 16 images at 32 px, no test split."""
     from tf_gadn.data import synthetic

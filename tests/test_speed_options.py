@@ -10,7 +10,7 @@ import tensorflow as tf
 from conftest import tiny_config
 
 from tf_gadn.data import pipeline, records
-from tf_gadn.training import distribute, loop, precision, registry
+from tf_gadn.training import loop, precision, registry
 from tf_gadn.training.optimizers import FusedAdam
 
 STAGES = [(method.name, stage) for method in registry.methods().values() for stage in method.chain]
@@ -78,13 +78,10 @@ def test_micro_batches_give_the_whole_batch_update(method_name, stage_name, tiny
     _assert_same_update(whole, accumulated)
 
 
-@pytest.fixture(scope="module")
-def mirrored():
-    """One strategy for the module: a second MirroredStrategy over the same devices would reuse its collective
-    instance keys, and TensorFlow keeps the first tensor shape it saw under each key."""
-    strategy = distribute.make_strategy("mirrored", 2)
-    assert strategy.num_replicas_in_sync == 2
-    return strategy
+@pytest.fixture
+def mirrored(mirrored_strategy):
+    """The session's one MirroredStrategy (tests/conftest.py says why there is only one)."""
+    return mirrored_strategy
 
 
 @pytest.mark.parametrize("stage_name", ["gadn_stage2"])

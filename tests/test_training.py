@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from conftest import tiny_config as base_tiny_config
 
-from tf_gadn.training import checkpoints, distribute, loop
+from tf_gadn.training import checkpoints, loop
 from tf_gadn.training.config import Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,13 +111,11 @@ def test_cosine_schedule_decays_and_a_killed_run_resumes_on_the_same_curve(
     assert any(not np.array_equal(cosine[name], flat[name]) for name in cosine)
 
 
-def test_two_replicas_make_the_single_device_update(tiny_dataset, tmp_path):
+def test_two_replicas_make_the_single_device_update(tiny_dataset, tmp_path, mirrored_strategy):
     single = tiny_config(tiny_dataset, tmp_path / "single", stage1_steps=2)
     single_metrics = run_stage(single, "gadn_stage1")
     mirrored = tiny_config(tiny_dataset, tmp_path / "mirrored", stage1_steps=2)
-    strategy = distribute.make_strategy("mirrored", 2)
-    assert strategy.num_replicas_in_sync == 2
-    mirrored_metrics = run_stage(mirrored, "gadn_stage1", strategy)
+    mirrored_metrics = run_stage(mirrored, "gadn_stage1", mirrored_strategy)
     assert_same_weights(
         network_weights(single, "gadn_stage1"), network_weights(mirrored, "gadn_stage1"), atol=1e-5
     )
