@@ -14,7 +14,6 @@ exports into a temp dir. The load average is printed because other processes sha
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import tempfile
 import time
@@ -27,50 +26,6 @@ from tf_gadn.explorer.random_run import write_random_style_space_run
 from tf_gadn.training.config import Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = dict(
-    method="style_space",
-    image_size=64,
-    ss_style_channels=(8, 16),
-    ss_style_blocks=(2, 2),
-    ss_vae_channels=(8, 16),
-    ss_vae_blocks=(2, 2),
-    ss_vae_fc_width=32,
-    ss_gen_channels=(8, 16),
-    ss_gen_blocks=(2, 2),
-    style_code_dim=16,
-    content_code_dim=16,
-    d_style=4,
-    d_content=8,
-    gan_code_dim=16,
-)
-SHAPE_FIELDS = (
-    "image_size",
-    "style_code_dim",
-    "content_code_dim",
-    "d_style",
-    "d_content",
-    "gan_code_dim",
-    "generator_output",
-)  # plus every ss_* field: what the exported graph's size depends on
-
-
-def flagfile_shapes(path: str) -> dict:
-    """The network-shape fields of a style-space flagfile, typed as Config's defaults."""
-    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
-    values = {"method": "style_space"}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.startswith("--") or "=" not in line:
-                continue
-            key, value = line[2:].strip().split("=", 1)
-            if key in SHAPE_FIELDS or key.startswith("ss_"):
-                default = defaults[key]
-                values[key] = (
-                    tuple(int(v) for v in value.split(","))
-                    if isinstance(default, tuple)
-                    else type(default)(value)
-                )
-    return values
 
 
 def main():
@@ -97,17 +52,19 @@ def main():
     with tempfile.TemporaryDirectory(prefix="explorer-bench-") as tmp:
         model_dir = args.model_dir
         if not model_dir:
-            shapes = (
-                TINY
+            flagfile = (
+                os.path.join(REPO, "configs", "test", "style_space_tiny.flags")
                 if args.sizes == "tiny"
-                else flagfile_shapes(
-                    os.path.join(REPO, "configs", "style_space", f"{args.sizes}.flags")
-                )
+                else os.path.join(REPO, "configs", "style_space", f"{args.sizes}.flags")
             )
+            # the tests' tiny model at 64 px, the issue's latency size; the demo/paper flagfiles as they are
+            changes = {"image_size": 64} if args.sizes == "tiny" else {}
             model_dir = os.path.join(tmp, "run")
             started = time.time()
             write_random_style_space_run(
-                model_dir, Config(model_dir=model_dir, **shapes), num_artists=16
+                model_dir,
+                Config.from_flagfile(flagfile, model_dir=model_dir, **changes),
+                num_artists=16,
             )
             print(f"random {args.sizes} run written in {time.time() - started:.0f} s")
         started = time.time()

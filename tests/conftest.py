@@ -48,14 +48,9 @@ TEST_CONFIGS = os.path.join(REPO, "configs", "test")
 def tiny_config(name: str, **changes):
     """configs/test/<name>.flags parsed by train's own flags into a Config, with `changes` on top: the one definition
     of the tiny models every test trains (data_dir and model_dir come from the test)."""
-    from absl import flags
+    from tf_gadn.training.config import Config
 
-    from tf_gadn.training import config as config_module
-
-    flag_values = flags.FlagValues()
-    config_module.define_flags(flag_values)
-    flag_values(["tests", f"--flagfile={os.path.join(TEST_CONFIGS, name + '.flags')}"])
-    return config_module.Config.from_flags(flag_values).replace(**changes)
+    return Config.from_flagfile(os.path.join(TEST_CONFIGS, name + ".flags"), **changes)
 
 
 @pytest.fixture(scope="session")

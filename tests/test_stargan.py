@@ -3,12 +3,14 @@ step trains D always and G every n_critic steps, a tiny run trains through the s
 signatures the server and client use."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from conftest import tiny_config
 
 from tf_gadn import losses
-from tf_gadn.data import pipeline, records
+from tf_gadn.data import records
 from tf_gadn.stargan.stage import StarGanStage
+from tf_gadn.training import loop
 
 
 def test_wgan_terms_are_the_scores_with_their_signs():
@@ -67,21 +69,14 @@ def test_domain_classification_and_cycle_reconstruction_by_hand():
     np.testing.assert_allclose(losses.cycle_reconstruction(x, y).numpy(), [0.15], rtol=1e-5)
 
 
-def _stage_and_batches(tiny_dataset, tmp_path, steps):
+def _stage_and_batches(tiny_dataset, tmp_path, steps, **changes):
     config = tiny_config(
-        "stargan_tiny", data_dir=str(tiny_dataset), model_dir=str(tmp_path), seed=3
+        "stargan_tiny", data_dir=str(tiny_dataset), model_dir=str(tmp_path), seed=3, **changes
     )
     artists = records.read_artists(str(tiny_dataset))
     stage = StarGanStage(config, [a["count"] for a in artists], StarGanStage.batch_size(config))
     stage.compile()
-    batches = pipeline.make_dataset(
-        config.data_dir,
-        "train",
-        global_batch_size=StarGanStage.batch_size(config),
-        image_size=config.image_size,
-        seed=config.seed,
-        uniform_dim=StarGanStage.uniform_dim(config),
-    ).take(steps)
+    batches = loop.stage_dataset(config, StarGanStage, StarGanStage.batch_size(config)).take(steps)
     return config, stage, list(batches)
 
 
@@ -93,10 +88,14 @@ def _moved(before, after):
     return any(not np.array_equal(b, a) for b, a in zip(before, after))
 
 
+@pytest.mark.parametrize("accumulate_steps", [1, 2])
 def test_a_step_moves_the_critic_always_and_the_generator_every_n_critic_steps(
-    tiny_dataset, tmp_path
+    accumulate_steps, tiny_dataset, tmp_path
 ):
-    config, stage, batches = _stage_and_batches(tiny_dataset, tmp_path, 3)
+    """Also with micro-batches: the condition is read before the step's critic update, as in the unsplit step."""
+    config, stage, batches = _stage_and_batches(
+        tiny_dataset, tmp_path, 3, accumulate_steps=accumulate_steps
+    )
     assert config.stargan_n_critic == 2
     step = tf.function(stage.train_step)
     moved = []

@@ -11,6 +11,7 @@ the data set's real training images and cached under `cache_dir`.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -264,6 +265,22 @@ def report(
                 )
     out.update(frechet_per_artist(net, model, train, test, num_artists, seed))
     return out
+
+
+def add_transfer_and_write(
+    report_so_far: dict,
+    model: TransferModel,
+    data_dir: str,
+    image_size: int,
+    out_dir: str,
+    filename: str = "report.json",
+) -> dict:
+    """The common end of every method's evaluation: this module's `report` goes under "transfer", and the whole
+    report is written to `out_dir/filename` (which also caches the feature network)."""
+    report_so_far["transfer"] = report(model, data_dir, image_size, out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    records.write_json(os.path.join(out_dir, filename), report_so_far)
+    return report_so_far
 
 
 SUMMARY_KEYS = (

@@ -120,15 +120,13 @@ def evaluate(
     report["artist_from_content_code_accuracy"] = artist_from_content_code(
         networks, data_dir, config.image_size, len(artists)
     )
-    report["transfer"] = transfer_eval.report(
+    return transfer_eval.add_transfer_and_write(
+        report,
         gadn_common.transfer_model(networks, gadn_common.normal_sampler(stats)),
         data_dir,
         config.image_size,
         out_dir,
     )
-    os.makedirs(out_dir, exist_ok=True)
-    records.write_json(os.path.join(out_dir, "report.json"), report)
-    return report
 
 
 def run_transfer_model(model_dir: str, data_dir: str = "") -> transfer_eval.TransferModel:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 
-from tf_gadn.data import records
 from tf_gadn.evaluation import transfer_eval
 from tf_gadn.stargan import common
 from tf_gadn.training import checkpoints
@@ -24,18 +23,13 @@ def evaluate(
     config, artists, networks = checkpoints.load_trained(model_dir)
     data_dir = data_dir or config.data_dir
     out_dir = out_dir or os.path.join(model_dir, "eval")
-    report = {
-        "model_dir": model_dir,
-        "transfer": transfer_eval.report(
-            common.transfer_model(networks["generator"], len(artists)),
-            data_dir,
-            config.image_size,
-            out_dir,
-        ),
-    }
-    os.makedirs(out_dir, exist_ok=True)
-    records.write_json(os.path.join(out_dir, "report.json"), report)
-    return report
+    return transfer_eval.add_transfer_and_write(
+        {"model_dir": model_dir},
+        common.transfer_model(networks["generator"], len(artists)),
+        data_dir,
+        config.image_size,
+        out_dir,
+    )
 
 
 def run_transfer_model(model_dir: str, data_dir: str = "") -> transfer_eval.TransferModel:

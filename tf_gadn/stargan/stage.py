@@ -30,12 +30,6 @@ class StarGanStage(Stage):
         return 1  # alpha of the gradient-penalty interpolate
 
     def __init__(self, config, artist_counts, global_batch_size):
-        if config.accumulate_steps > 1:
-            # G's update runs inside a tf.cond (every n_critic steps); accumulation's per-update phases cannot reach
-            # gradients made inside that branch. Refused rather than silently wrong.
-            raise ValueError(
-                "--accumulate_steps > 1 is not supported by StarGAN yet (its G update is conditional)"
-            )
         super().__init__(config, artist_counts, global_batch_size)
         nets = build_networks(config, self.num_artists)
         self.generator, self.discriminator = nets["generator"], nets["discriminator"]
@@ -84,11 +78,7 @@ class StarGanStage(Stage):
             with tape.stop_recording():
                 d_terms = self.train_discriminator(x, a, tf.stop_gradient(fake), batch["uniform"])
             g_terms = self.generator_objective(x, a_target, own_label, fake)
-        tf.cond(
-            generator_due,
-            lambda: self.minimize(tape, g_terms["g_objective"], "generator") or tf.constant(True),
-            lambda: tf.constant(False),
-        )
+        self.minimize(tape, g_terms["g_objective"], "generator", when=generator_due)
         self.track(**d_terms, **g_terms, output_spread=output_spread(fake, x))
         return self.results()
 

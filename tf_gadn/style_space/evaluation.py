@@ -191,15 +191,14 @@ def evaluate(model_dir: str, out_dir: str = "") -> dict:
         space, test["image"][:n], test["content_factors"][:n], info, len(artists)
     )
     out_dir = out_dir or os.path.join(model_dir, "eval")
-    report["transfer"] = transfer_eval.report(
+    return transfer_eval.add_transfer_and_write(
+        report,
         transfer_model(space, artist_styles(space, train, len(artists))),
         data_dir,
         space.config.image_size,
         out_dir,
+        "style_space_report.json",
     )
-    os.makedirs(out_dir, exist_ok=True)
-    records.write_json(os.path.join(out_dir, "style_space_report.json"), report)
-    return report
 
 
 def format_report(report: dict) -> str:

@@ -291,6 +291,17 @@ class Config:
             values[f.name] = tuple(int(v) for v in value) if isinstance(f.default, tuple) else value
         return cls(**values)
 
+    @classmethod
+    def from_flagfile(cls, path: str, **changes) -> Config:
+        """A flagfile parsed by train's own flags (not the process's global ones), with `changes` on top: how tests
+        and benchmarks build the shipped configs without running train."""
+        from absl import flags
+
+        flag_values = flags.FlagValues()
+        define_flags(flag_values)
+        flag_values(["config", f"--flagfile={path}"])
+        return cls.from_flags(flag_values).replace(**changes)
+
 
 def upgrade_stored(values: dict) -> dict:
     """A stored config.json as this code reads it: one written before `ss_blocks_include_resampling` counted its

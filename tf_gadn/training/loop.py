@@ -65,6 +65,24 @@ def _stop_requests():
             signal.signal(sig, handler)
 
 
+def stage_dataset(config: Config, cls, batch_size: int, start_step: int = 0, **options):
+    """The training images of stage class `cls` as it reads them (its colour space, noise, a' choice), `batch_size`
+    per batch; `options` go to pipeline.make_dataset (cache, sharding across input pipelines)."""
+    return pipeline.make_dataset(
+        config.data_dir,
+        "train",
+        global_batch_size=batch_size,
+        image_size=config.image_size,
+        color=cls.COLOR,
+        seed=config.seed,
+        start_step=start_step,
+        noise_dim=cls.noise_dim(config),
+        uniform_dim=cls.uniform_dim(config),
+        distinct_other_artist=cls.distinct_other_artist(config),
+        **options,
+    )
+
+
 def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
     """Per-input-pipeline dataset: consecutive per-replica batches, so the replicas of step t together hold exactly
     the examples a single device would see as its global batch t (same per-example noise, same a')."""
@@ -72,17 +90,11 @@ def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
     def make(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
         per_replica = input_context.get_per_replica_batch_size(global_batch)
         replicas_here = input_context.num_replicas_in_sync // input_context.num_input_pipelines
-        return pipeline.make_dataset(
-            config.data_dir,
-            "train",
-            global_batch_size=per_replica,
-            image_size=config.image_size,
-            color=cls.COLOR,
-            seed=config.seed,
+        return stage_dataset(
+            config,
+            cls,
+            per_replica,
             start_step=start_step * replicas_here,
-            noise_dim=cls.noise_dim(config),
-            uniform_dim=cls.uniform_dim(config),
-            distinct_other_artist=cls.distinct_other_artist(config),
             cache=config.cache,
             num_workers=input_context.num_input_pipelines,
             worker_index=input_context.input_pipeline_id,

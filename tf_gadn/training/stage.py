@@ -20,7 +20,8 @@ updated critic) is run once per update ("phase"): phase j runs the step's code o
 < j were applied, takes only update j's gradient, sums it over the micro-batches and applies it; so each update sees
 what it sees in the unsplit step, and the forward pass the updates share is recomputed once per update (memory for
 compute). Trackers record the last phase's values, so a loss of an earlier update is logged as measured after that
-update; `output_spread` and `--cap_c1_at_chance` are batch-level and are taken per micro-batch.
+update; `output_spread` and `--cap_c1_at_chance` are batch-level and are taken per micro-batch. A conditional update
+(`minimize(..., when=c)`) uses `c` as the first micro-batch read it, before any of the step's updates.
 """
 
 from __future__ import annotations
@@ -60,8 +61,11 @@ def output_spread(generated: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
 class _Phase:
     """One update of an accumulated step: which `minimize` call it is, its summed gradient, the values to track."""
 
-    def __init__(self, index: int):
+    def __init__(self, index: int, conditions: dict[int, tf.Tensor]):
         self.index, self.calls = index, 0
+        self.conditions = (
+            conditions  # shared by the step's phases: update -> `when` as read in phase 0
+        )
         self.parts: tuple[str, ...] = ()
         self.grads: list | None = None
         self.tracked: list[dict] = []
@@ -257,23 +261,44 @@ class Stage(keras.Model):
         for name, value in values.items():
             self.tracker[name].update_state(value * replicas)
 
-    def minimize(self, tape: tf.GradientTape, loss: tf.Tensor, *parts: str) -> None:
+    def minimize(
+        self, tape: tf.GradientTape, loss: tf.Tensor, *parts: str, when: tf.Tensor | None = None
+    ) -> None:
         """One gradient of `loss` for the variables of the named parts, each applied by that part's optimizer (in an
-        accumulated step: added to the phase's sum if this is the phase's update, else skipped)."""
+        accumulated step: added to the phase's sum if this is the phase's update, else skipped).
+
+        `when` (a boolean scalar) makes the update conditional, as StarGAN's generator moves every n_critic steps.
+        An accumulated step uses the value its first micro-batch read, before any of the step's updates: what the
+        unsplit step reads when `when` is computed from state at the start of the step."""
         phase = self._phase
         if phase is not None:
             phase.calls += 1
+            if when is not None:
+                phase.conditions.setdefault(phase.calls - 1, when)
             if phase.calls - 1 != phase.index:
                 return
         groups = [self._trained[part] for part in parts]
-        grads = tape.gradient(loss, [v for group in groups for v in group])
-        if phase is not None:
-            phase.parts = parts
-            phase.grads = (
-                grads if phase.grads is None else [_add(a, g) for a, g in zip(phase.grads, grads)]
-            )
+        variables = [v for group in groups for v in group]
+        if phase is None:
+            self._apply_when(when, parts, lambda: tape.gradient(loss, variables))
             return
-        self._apply(parts, grads)
+        grads = tape.gradient(loss, variables)
+        phase.parts = parts
+        phase.grads = (
+            grads if phase.grads is None else [_add(a, g) for a, g in zip(phase.grads, grads)]
+        )
+
+    def _apply_when(self, when: tf.Tensor | None, parts: tuple[str, ...], gradients) -> None:
+        """Applies `gradients()` (taken inside the condition's branch: only when the update happens)."""
+        if when is None:
+            self._apply(parts, gradients())
+            return
+
+        def update():
+            self._apply(parts, gradients())
+            return tf.constant(True)
+
+        tf.cond(when, update, lambda: tf.constant(False))
 
     def _apply(self, parts: tuple[str, ...], grads: list) -> None:
         start = 0
@@ -286,9 +311,9 @@ class Stage(keras.Model):
         """train_step over `accumulate_steps` micro-batches, one phase per update (module docstring)."""
         k = self.accumulate_steps
         micro = {name: tf.split(value, k) for name, value in batch.items()}
-        index = 0
+        index, conditions = 0, {}
         while True:
-            phase = self._phase = _Phase(index)
+            phase = self._phase = _Phase(index, conditions)
             try:
                 for i in range(k):
                     # one micro-batch after the other, so only one holds activations at a time
@@ -301,7 +326,9 @@ class Stage(keras.Model):
             finally:
                 self._phase = None
             if phase.grads is not None:
-                self._apply(phase.parts, phase.grads)
+                self._apply_when(
+                    conditions.get(index), phase.parts, lambda grads=phase.grads: grads
+                )
             if index + 1 >= phase.calls:
                 break
             index += 1
