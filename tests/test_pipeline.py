@@ -300,3 +300,15 @@ def test_clear_errors(skewed_data, tmp_path):
         pipeline.make_dataset(skewed_data, global_batch_size=4, color="hsv")
     with pytest.raises(ValueError, match="worker_index"):
         pipeline.make_dataset(skewed_data, global_batch_size=4, num_workers=2, worker_index=2)
+
+
+def test_atomic_file_replaces_only_a_finished_write(tmp_path):
+    path = str(tmp_path / "stats.npz")
+    with records.atomic_file(path, ".npz") as tmp:
+        np.savez(tmp, value=np.arange(3))
+    np.testing.assert_array_equal(np.load(path)["value"], [0, 1, 2])
+    with pytest.raises(RuntimeError), records.atomic_file(path, ".npz") as tmp:
+        np.savez(tmp, value=np.arange(5))
+        raise RuntimeError("killed mid-write")
+    np.testing.assert_array_equal(np.load(path)["value"], [0, 1, 2])  # the old file, intact
+    assert os.listdir(tmp_path) == ["stats.npz"]  # no temp file left behind

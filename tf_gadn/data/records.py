@@ -134,12 +134,24 @@ def atomic_output_dir(out_dir: str, overwrite: bool = False) -> Iterator[str]:
     os.replace(tmp_dir, out_dir)
 
 
-def write_json(path: str, payload) -> None:
-    """Atomic JSON write (temp file + rename)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=1, ensure_ascii=False)
+@contextlib.contextmanager
+def atomic_file(path: str, suffix: str = "") -> Iterator[str]:
+    """Yields a temporary path next to `path` that replaces `path` only if the block finishes without error, so a
+    reader (or a resumed run) never sees half a file. `suffix` keeps the extension writers that infer the format
+    from it need (".npz", ".png", ".weights.h5")."""
+    tmp = path + ".tmp" + suffix
+    try:
+        yield tmp
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     os.replace(tmp, path)
+
+
+def write_json(path: str, payload) -> None:
+    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=1, ensure_ascii=False)
 
 
 def write_artists(out_dir: str, artists: Sequence[dict]) -> None:

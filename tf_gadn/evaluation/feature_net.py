@@ -17,6 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_gadn.data import records
+
 FEATURES = 64
 STEPS = 600
 BATCH = 64
@@ -165,7 +167,6 @@ def trained(
         targets_for(heads, info, train["artist"], content, style),
     )
     os.makedirs(cache_dir, exist_ok=True)
-    tmp = path + ".tmp.weights.h5"
-    net.model.save_weights(tmp)
-    os.replace(tmp, path)
+    with records.atomic_file(path, ".weights.h5") as tmp:
+        net.model.save_weights(tmp)
     return net

@@ -15,6 +15,7 @@ import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from tf_gadn.data import color as colorspace
+from tf_gadn.data import records
 from tf_gadn.data.images import tile  # noqa: F401  (part of this module's API: grids are tiled here)
 
 
@@ -27,9 +28,8 @@ def to_uint8_rgb(images, color: str = "rgb") -> np.ndarray:
 def save_png(path: str, image: np.ndarray) -> str:
     """Atomic PNG write (a viewer never sees half a file)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    Image.fromarray(image).save(tmp)
-    os.replace(tmp, path)
+    with records.atomic_file(path, ".png") as tmp:
+        Image.fromarray(image).save(tmp)
     return path
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_gadn import losses
+from tf_gadn.data import records
 from tf_gadn.gadn import networks as gadn
 from tf_gadn.gadn.common import sample_code, style_by_content_grid, transfer_model
 from tf_gadn.training.collapse import Watch
@@ -164,13 +165,10 @@ class GadnStage1(Stage):
             [self.encoder(batch["image"])[0].numpy() for batch in make_eval_dataset()]
         )
         path = os.path.join(model_dir, self.NAME, CONTENT_STATS)
-        np.savez(
-            path + ".tmp.npz",
-            mean=codes.mean(axis=0),
-            cov=np.cov(codes, rowvar=False),
-            count=len(codes),
-        )
-        os.replace(path + ".tmp.npz", path)
+        with records.atomic_file(path, ".npz") as tmp:
+            np.savez(
+                tmp, mean=codes.mean(axis=0), cov=np.cov(codes, rowvar=False), count=len(codes)
+            )
 
 
 def load_content_stats(model_dir: str, inherit_dir: str = "") -> dict:

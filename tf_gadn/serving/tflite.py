@@ -112,9 +112,8 @@ def convert(module, out_dir: str, modes, artists: list[dict]) -> list[str]:
             }
             for name, saved_path in saved.items():
                 path = os.path.join(out_dir, file_name(name, mode))
-                with open(path + ".tmp", "wb") as f:
+                with records.atomic_file(path) as tmp, open(tmp, "wb") as f:
                     f.write(_converter(saved_path, name, mode).convert())
-                os.replace(path + ".tmp", path)
                 meta["signatures"][name] = {
                     "file": os.path.basename(path),
                     "bytes": os.path.getsize(path),

@@ -14,6 +14,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tf_gadn.data import records
+
 BATCH = 64
 STYLE_STATS = "style_stats.npz"
 
@@ -44,13 +46,13 @@ def save_style_stats(out_dir: str, train_sums) -> str:
     mean, std = train_sums.mean_and_std()
     path = os.path.join(out_dir, STYLE_STATS)
     os.makedirs(out_dir, exist_ok=True)
-    np.savez(
-        path + ".tmp.npz",
-        mean=mean.astype(np.float32),
-        std=std.astype(np.float32),
-        count=int(train_sums.counts.sum()),
-    )
-    os.replace(path + ".tmp.npz", path)
+    with records.atomic_file(path, ".npz") as tmp:
+        np.savez(
+            tmp,
+            mean=mean.astype(np.float32),
+            std=std.astype(np.float32),
+            count=int(train_sums.counts.sum()),
+        )
     return path
 
 

@@ -23,7 +23,7 @@ import time
 import keras
 import tensorflow as tf
 
-from tf_gadn.data import pipeline
+from tf_gadn.data import pipeline, records
 from tf_gadn.evaluation import transfer_eval, visualize
 from tf_gadn.training import checkpoints, collapse, distribute, precision
 from tf_gadn.training.config import Config
@@ -539,9 +539,8 @@ def trim_metrics(stage_dir: str, last_step: int) -> None:
     with open(path, encoding="utf-8") as f:
         header, *rows = f.read().splitlines()
     kept = [row for row in rows if int(row.split(",", 1)[0]) <= last_step]
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
+    with records.atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write("\n".join([header] + kept) + "\n")
-    os.replace(path + ".tmp", path)
 
 
 def write_eval(
