@@ -105,20 +105,7 @@ def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
 
 def eval_dataset(config: Config, cls, batch_size: int = 32) -> tf.data.Dataset:
     """The train split once, in file order, in the stage's colour space (statistics, sample grids, evaluation)."""
-    return pipeline.make_dataset(
-        config.data_dir,
-        "train",
-        global_batch_size=batch_size,
-        image_size=config.image_size,
-        color=cls.COLOR,
-        seed=config.seed,
-        noise_dim=cls.noise_dim(config),
-        uniform_dim=cls.uniform_dim(config),
-        shuffle=False,
-        repeat=False,
-        drop_remainder=False,
-        distinct_other_artist=cls.distinct_other_artist(config),
-    )
+    return stage_dataset(config, cls, batch_size, shuffle=False, repeat=False, drop_remainder=False)
 
 
 def build_stage(
