@@ -344,7 +344,13 @@ def measure_stage(
 
 
 def torch_steps_per_s(
-    python: str, name: str, config: Config, num_artists: int, steps: int, precisions: list[str]
+    python: str,
+    name: str,
+    config: Config,
+    num_artists: int,
+    steps: int,
+    precisions: list[str],
+    threads: int = 0,
 ) -> dict | None:
     """The PyTorch twin's steps/s per precision (benchmarks/torch_reference.py run by `python`, which may be another
     interpreter than this one: torch and TensorFlow need not share an environment); None when it cannot run."""
@@ -368,6 +374,7 @@ def torch_steps_per_s(
         f"--batch={cls.batch_size(config)}",
         f"--steps={steps}",
         f"--precisions={','.join(precisions)}",
+        f"--threads={threads}",
     ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -524,6 +531,7 @@ def main() -> None:
                     args.num_artists,
                     steps[size],
                     sorted({p.split("+")[0] for p in precisions}),
+                    args.intra_op_threads,
                 )
                 if args.torch_python
                 else None
