@@ -248,7 +248,10 @@ def random_batch(args, rng) -> dict:
 
 def steps_per_s(args) -> dict[str, float]:
     """Median steps/s per precision, the precisions' steps interleaved (as train_speed.py times tf_gadn)."""
-    torch.set_num_threads(os.cpu_count())
+    # As many threads as tf_gadn's step used (train_speed.py passes its intra-op setting): on a machine shared with
+    # other jobs, 2 OpenMP threads waiting for each other made every small op cost a scheduler slice (6.3 s per demo
+    # step with 2 threads, 0.14 s with 1; NOTES_speed2.md)
+    torch.set_num_threads(args.threads or os.cpu_count())
     torch.manual_seed(1)
     twins = {p: Twin(args.stage, args, p) for p in args.precisions.split(",")}
     rng = np.random.default_rng(0)
@@ -278,6 +281,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--precisions", default="float32,bf16")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
     return p
 
 

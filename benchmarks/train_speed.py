@@ -300,6 +300,7 @@ def measure_stage(
     steps: int,
     precisions: list[str],
     with_analytic: bool,
+    count_flops: bool = True,
 ) -> list[dict]:
     """Each precision's step of the stage, timed interleaved (one step of each in turn, so the other processes' load
     hits both alike); median seconds per step."""
@@ -308,7 +309,7 @@ def measure_stage(
     rows = {}
     for precision, (stage, step_fn, signature) in built.items():
         concrete = step_fn.get_concrete_function()
-        every_node, flops = profiled_flops(concrete)
+        every_node, flops = profiled_flops(concrete) if count_flops else (0, 0)
         start = time.perf_counter()
         tf.nest.map_structure(
             lambda t: t.numpy(), step_fn(random_batch(signature, num_artists, rng))
@@ -343,7 +344,13 @@ def measure_stage(
 
 
 def torch_steps_per_s(
-    python: str, name: str, config: Config, num_artists: int, steps: int, precisions: list[str]
+    python: str,
+    name: str,
+    config: Config,
+    num_artists: int,
+    steps: int,
+    precisions: list[str],
+    threads: int = 0,
 ) -> dict | None:
     """The PyTorch twin's steps/s per precision (benchmarks/torch_reference.py run by `python`, which may be another
     interpreter than this one: torch and TensorFlow need not share an environment); None when it cannot run."""
@@ -367,6 +374,7 @@ def torch_steps_per_s(
         f"--batch={cls.batch_size(config)}",
         f"--steps={steps}",
         f"--precisions={','.join(precisions)}",
+        f"--threads={threads}",
     ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -422,6 +430,14 @@ def memory_table(size: str, stages: list[str], precisions: list[str], num_artist
             )
 
 
+def _env() -> str:
+    return " ".join(
+        f"{k}={v}"
+        for k, v in sorted(os.environ.items())
+        if k.startswith(("TF_ONEDNN", "TF_ENABLE_ONEDNN", "ONEDNN_", "TF_XLA", "OMP_"))
+    )
+
+
 def _load() -> str:
     return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
 
@@ -454,7 +470,26 @@ def main() -> None:
     parser.add_argument(
         "--memory", default="", help="sizes to measure peak RSS for (a fresh process per row)"
     )
+    parser.add_argument(
+        "--inter_op_threads",
+        type=int,
+        default=0,
+        help="TensorFlow inter-op threads (0 = its default)",
+    )
+    parser.add_argument(
+        "--intra_op_threads",
+        type=int,
+        default=0,
+        help="TensorFlow intra-op threads (0 = its default)",
+    )
+    parser.add_argument(
+        "--no_flops", action="store_true", help="skip the profiler's FLOP count (faster start)"
+    )
     args = parser.parse_args()
+    # Thread pools are fixed when TensorFlow's runtime starts: before any op runs (so the variants of one run share
+    # them; compare thread settings across adjacent runs).
+    tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
+    tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
     steps = {k: int(v) for k, v in (item.split("=") for item in args.steps.split(","))}
     configs = {"demo": demo_config(), "paper": Config()}
     precisions = args.precisions.split(",")
@@ -462,7 +497,8 @@ def main() -> None:
     print(
         f"{os.cpu_count()} CPU cores ({_cpu_model()}; bfloat16 flags: "
         f"{' '.join(sorted(set(precision_module.CPU_BF16_FLAGS) & precision_module.cpu_flags())) or 'none'}), "
-        f"TensorFlow {tf.__version__}; {_load()}"
+        f"TensorFlow {tf.__version__}; threads inter-op {args.inter_op_threads or 'default'}, intra-op "
+        f"{args.intra_op_threads or 'default'}; oneDNN/XLA env: {_env() or 'none'}; {_load()}"
     )
     for size in filter(None, args.memory.split(",")):
         memory_table(size, args.stages.split(","), precisions, args.num_artists)
@@ -479,7 +515,13 @@ def main() -> None:
             # The other processes' load changes by minutes: each stage is compared with peaks timed just before it.
             peak = peaks()
             rows = measure_stage(
-                name, config, args.num_artists, steps[size], precisions, size in args.analytic
+                name,
+                config,
+                args.num_artists,
+                steps[size],
+                precisions,
+                size in args.analytic,
+                not args.no_flops,
             )
             torch_rates = (
                 torch_steps_per_s(
@@ -489,6 +531,7 @@ def main() -> None:
                     args.num_artists,
                     steps[size],
                     sorted({p.split("+")[0] for p in precisions}),
+                    args.intra_op_threads,
                 )
                 if args.torch_python
                 else None

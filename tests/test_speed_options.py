@@ -198,3 +198,47 @@ def test_fused_adam_under_mirrored_strategy(mirrored, tiny_dataset, tmp_path):
     keras_adam = _one_step(config, "c2_pretrain", tf.distribute.get_strategy(), batch)
     fused = _one_step(config.replace(fused_adam=True), "c2_pretrain", mirrored, batch)
     _assert_same_update(keras_adam, fused)
+
+
+def test_fused_adam_computes_its_scalars_once_per_update():
+    """The beta powers and learning rate of a fused update are computed once for all variables, not per variable:
+    a small step is bound by its op count, and Keras computes them for each of ~90 variables."""
+    shapes = [(3, 3, 4, 8), (8,), (4, 2), (2,)]
+    variables = [keras.Variable(np.zeros(s, "float32")) for s in shapes]
+    optimizer = FusedAdam(1e-2)
+    optimizer.build(variables)
+    update = tf.function(lambda grads: optimizer.apply(grads, variables))
+    graph = update.get_concrete_function([tf.TensorSpec(s) for s in shapes]).graph
+    types = [op.type for op in graph.get_operations()]
+    assert types.count("ResourceApplyAdam") == len(shapes)
+    assert types.count("Pow") == 2  # beta_1^t and beta_2^t, shared
+
+
+def test_thread_settings_apply_before_the_runtime_starts(tmp_path):
+    """--inter_op_threads/--intra_op_threads take effect when set before any op, and a late change is refused
+    with a message instead of silently ignored (a fresh process: this one's runtime has started)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import tensorflow as tf; from tf_gadn.training import distribute; "
+        "distribute.set_threads(1, 1); tf.constant(1.0) + 1; "
+        "print(tf.config.threading.get_inter_op_parallelism_threads(), "
+        "tf.config.threading.get_intra_op_parallelism_threads()); "
+        "distribute.set_threads(1, 1)\n"
+        "try:\n    distribute.set_threads(2, 2)\nexcept RuntimeError as err:\n    print('refused', err)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={
+            **__import__("os").environ,
+            "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1]),
+        },
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "1 1"
+    assert lines[1].startswith("refused") and "before any TensorFlow op" in lines[1]

@@ -52,6 +52,7 @@ def run(config: Config) -> dict[str, dict[str, float]]:
     from tf_gadn.training.registry import stages_to_run
 
     names = stages_to_run(config.method, config.stage)
+    distribute.set_threads(config.inter_op_threads, config.intra_op_threads)
     strategy = distribute.make_strategy(config.strategy, config.num_cpu_devices)
     ensure_data(config)
     artists = records.read_artists(config.data_dir)

@@ -75,6 +75,15 @@ class Config:
         "variable: same formula, last-bit differences from Keras's Adam (the demo numbers were made "
         "without).",
     )
+    inter_op_threads: int = _field(
+        0,
+        "TensorFlow's inter-op threads (0: its default, one per core). Set before any op runs; "
+        "1 with --intra_op_threads=1 was 1.25x faster at demo size on a 2-core machine shared with "
+        "other jobs (NOTES_speed2.md).",
+    )
+    intra_op_threads: int = _field(
+        0, "TensorFlow's intra-op threads (0: its default, one per core); see --inter_op_threads."
+    )
     lr_schedule: str = _field(
         "constant",
         "'constant' (both papers) or 'cosine': every learning rate of a stage "
@@ -342,6 +351,8 @@ RUN_SETTINGS = frozenset(
         "mixed_precision",
         "accumulate_steps",
         "fused_adam",
+        "inter_op_threads",
+        "intra_op_threads",
         "log_every",
         "checkpoint_every",
         "sample_every",

@@ -31,6 +31,25 @@ def split_cpu(num_devices: int) -> None:
         ) from err
 
 
+def set_threads(inter_op: int, intra_op: int) -> None:
+    """TensorFlow's thread pools (0 = its default); they are fixed when the runtime starts, so this runs before any
+    op. On a small step sharing 2 cores with other jobs one thread each was faster (NOTES_speed2.md)."""
+    current = (
+        tf.config.threading.get_inter_op_parallelism_threads(),
+        tf.config.threading.get_intra_op_parallelism_threads(),
+    )
+    if current == (inter_op, intra_op):
+        return
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    except RuntimeError as err:
+        raise RuntimeError(
+            f"cannot set TensorFlow's threads to inter-op {inter_op}, intra-op {intra_op} after it has "
+            "started (set inter_op_threads/intra_op_threads before any TensorFlow op runs)"
+        ) from err
+
+
 def make_strategy(kind: str, num_cpu_devices: int = 0) -> tf.distribute.Strategy:
     if kind not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {kind!r}")
