@@ -73,16 +73,23 @@ def test_resume_continues_exactly(tiny_dataset, tmp_path):
     )
 
 
-def test_cosine_schedule_decays_and_a_killed_run_resumes_on_the_same_curve(
-    tiny_dataset, tmp_path, monkeypatch
-):
+def test_schedule_factors():
     assert loop.schedule_factor("cosine", 1, 6) == 1.0
     factors = [loop.schedule_factor("cosine", s, 6) for s in range(1, 7)]
     assert all(a > b for a, b in zip(factors, factors[1:])) and factors[-1] < 0.1
     assert loop.schedule_factor("constant", 5, 6) == 1.0
-    straight = tiny_config(
-        tiny_dataset, tmp_path / "straight", stage1_steps=6, lr_schedule="cosine"
-    )
+    warm = [loop.schedule_factor("constant", s, 6, warmup_steps=4) for s in range(1, 7)]
+    assert warm == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert loop.schedule_factor("cosine", 2, 6, warmup_steps=4) == 0.5 * factors[1]
+
+
+@pytest.mark.parametrize(
+    "schedule", [{"lr_schedule": "cosine"}, {"lr_warmup_steps": 4}], ids=["cosine", "warmup"]
+)
+def test_a_schedule_changes_the_update_and_a_killed_run_resumes_on_the_same_curve(
+    schedule, tiny_dataset, tmp_path, monkeypatch
+):
+    straight = tiny_config(tiny_dataset, tmp_path / "straight", stage1_steps=6, **schedule)
     run_stage(straight, "gadn_stage1")
     constant = tiny_config(tiny_dataset, tmp_path / "constant", stage1_steps=6)
     run_stage(constant, "gadn_stage1")
@@ -94,7 +101,7 @@ def test_cosine_schedule_decays_and_a_killed_run_resumes_on_the_same_curve(
             self.requested.set()
         stop_at_3(self, batch, logs)
 
-    killed = tiny_config(tiny_dataset, tmp_path / "killed", stage1_steps=6, lr_schedule="cosine")
+    killed = tiny_config(tiny_dataset, tmp_path / "killed", stage1_steps=6, **schedule)
     with monkeypatch.context() as patch:
         patch.setattr(loop.StopOnSignal, "on_train_batch_end", stop_after_step_3)
         with pytest.raises(loop.TrainingInterrupted, match="step 3"):
@@ -103,12 +110,12 @@ def test_cosine_schedule_decays_and_a_killed_run_resumes_on_the_same_curve(
     assert_same_weights(
         network_weights(straight, "gadn_stage1"), network_weights(killed, "gadn_stage1")
     )
-    # The schedule changed the update (the decayed run is not the constant-rate run).
-    cosine, flat = (
+    # The schedule changed the update (the scheduled run is not the constant-rate run).
+    scheduled, flat = (
         network_weights(straight, "gadn_stage1"),
         network_weights(constant, "gadn_stage1"),
     )
-    assert any(not np.array_equal(cosine[name], flat[name]) for name in cosine)
+    assert any(not np.array_equal(scheduled[name], flat[name]) for name in scheduled)
 
 
 def test_two_replicas_make_the_single_device_update(tiny_dataset, tmp_path, mirrored_strategy):

@@ -90,6 +90,11 @@ class Config:
         "falls from its configured value to 0 over the stage's steps "
         "(not in the papers; a short run ends on small, low-noise updates).",
     )
+    lr_warmup_steps: int = _field(
+        0,
+        "Learning rates rise linearly from 1/N of their value over each stage's first N steps (0: none, both "
+        "papers; a wide generator's first full-rate steps can saturate its output).",
+    )
     log_every: int = _field(50, "Steps between TensorBoard scalars / progress updates.")
     checkpoint_every: int = _field(500, "Steps between checkpoints.")
     sample_every: int = _field(1000, "Steps between sample grids (PNG + TensorBoard).")

@@ -198,12 +198,14 @@ class Clock:
         return (current - self.start) / (time.time() - self.started)
 
 
-def schedule_factor(schedule: str, step: int, total_steps: int) -> float:
-    """The multiple of the configured learning rates used for step `step` (1-based) of `total_steps`."""
+def schedule_factor(schedule: str, step: int, total_steps: int, warmup_steps: int = 0) -> float:
+    """The multiple of the configured learning rates used for step `step` (1-based) of `total_steps`: the schedule,
+    times a linear warm-up (step / warmup_steps) over the first `warmup_steps` steps."""
+    warmup = min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0
     if schedule == "constant":
-        return 1.0
+        return warmup
     if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * (step - 1) / max(total_steps, 1)))
+        return warmup * 0.5 * (1.0 + math.cos(math.pi * (step - 1) / max(total_steps, 1)))
     raise ValueError(f"unknown --lr_schedule {schedule!r} (constant | cosine)")
 
 
@@ -211,14 +213,17 @@ class LearningRates(keras.callbacks.Callback):
     """--lr_schedule: sets every optimizer's rate before each step from the step number alone, so a resumed run
     continues the same curve (the configured rates are re-read on every restore, see _restore_or_inherit)."""
 
-    def __init__(self, optimizers: dict, schedule: str, start: int, total_steps: int):
+    def __init__(
+        self, optimizers: dict, schedule: str, start: int, total_steps: int, warmup_steps: int = 0
+    ):
         super().__init__()
         self.optimizers, self.schedule, self.total_steps = optimizers, schedule, total_steps
+        self.warmup_steps = warmup_steps
         self.configured = {name: float(o.learning_rate.numpy()) for name, o in optimizers.items()}
         self.set_for(start + 1)
 
     def set_for(self, step: int) -> None:
-        factor = schedule_factor(self.schedule, step, self.total_steps)
+        factor = schedule_factor(self.schedule, step, self.total_steps, self.warmup_steps)
         for name, optimizer in self.optimizers.items():
             optimizer.learning_rate.assign(self.configured[name] * factor)
 
@@ -473,8 +478,12 @@ def train_stage(
             ProgressBar(keras.utils.Progbar(total_steps, stateful_metrics=list(stage.tracker)))
         )
     callbacks.append(saver)
-    if config.lr_schedule != "constant":
-        callbacks.append(LearningRates(stage.optimizers, config.lr_schedule, start, total_steps))
+    if config.lr_schedule != "constant" or config.lr_warmup_steps > 0:
+        callbacks.append(
+            LearningRates(
+                stage.optimizers, config.lr_schedule, start, total_steps, config.lr_warmup_steps
+            )
+        )
     if probe is not None:
         callbacks.append(
             TransferEval(
