@@ -250,7 +250,7 @@ def steps_per_s(args) -> dict[str, float]:
     """Median steps/s per precision, the precisions' steps interleaved (as train_speed.py times tf_gadn)."""
     # As many threads as tf_gadn's step used (train_speed.py passes its intra-op setting): on a machine shared with
     # other jobs, 2 OpenMP threads waiting for each other made every small op cost a scheduler slice (6.3 s per demo
-    # step with 2 threads, 0.14 s with 1; NOTES_speed2.md)
+    # step with 2 threads, 0.14 s with 1; docs/notes/issue15_speed2.md)
     torch.set_num_threads(args.threads or os.cpu_count())
     torch.manual_seed(1)
     twins = {p: Twin(args.stage, args, p) for p in args.precisions.split(",")}

@@ -65,14 +65,20 @@ def test_stage1_other_artist_reaches_the_pipeline(tiny_dataset, choice, ever_equ
         cls.distinct_other_artist(config.replace(stage1_other_artist="others"))
 
 
-def test_runs_from_before_the_two_flags_keep_what_they_trained(tmp_path):
-    """A config.json without the fields reads as the older code's choices (mean, different), not the new defaults."""
-    old = {k: v for k, v in json.loads(json.dumps(Config().__dict__)).items()}
+def _write_run_from_before_the_flags(run_dir, config: Config) -> list[dict]:
+    """A run directory whose config.json predates --content_loss_target and --stage1_other_artist; its artists."""
+    old = json.loads(json.dumps(config.__dict__))
     for name in ("content_loss_target", "stage1_other_artist"):
         del old[name]
-    (tmp_path / "config.json").write_text(json.dumps(old))
+    (run_dir / "config.json").write_text(json.dumps(old))
     artists = [{"name": "a", "count": 1}]
-    (tmp_path / "artists.json").write_text(json.dumps(artists))
+    (run_dir / "artists.json").write_text(json.dumps(artists))
+    return artists
+
+
+def test_runs_from_before_the_two_flags_keep_what_they_trained(tmp_path):
+    """A config.json without the fields reads as the older code's choices (mean, different), not the new defaults."""
+    artists = _write_run_from_before_the_flags(tmp_path, Config())
     loaded, _ = checkpoints.load_run_info(str(tmp_path))
     assert (loaded.content_loss_target, loaded.stage1_other_artist) == ("mean", "different")
     checkpoints.check_run_dir(str(tmp_path), loaded, artists)
@@ -82,12 +88,7 @@ def test_runs_from_before_the_two_flags_keep_what_they_trained(tmp_path):
 
 def test_an_older_style_space_run_is_not_read_with_gadn_choices(tmp_path):
     """The implied older choices are GADN's: a style-space run from before the flags reruns with today's defaults."""
-    old = json.loads(json.dumps(Config(method="style_space").__dict__))
-    for name in ("content_loss_target", "stage1_other_artist"):
-        del old[name]
-    (tmp_path / "config.json").write_text(json.dumps(old))
-    artists = [{"name": "a", "count": 1}]
-    (tmp_path / "artists.json").write_text(json.dumps(artists))
+    artists = _write_run_from_before_the_flags(tmp_path, Config(method="style_space"))
     loaded, _ = checkpoints.load_run_info(str(tmp_path))
     checkpoints.check_run_dir(str(tmp_path), Config(method="style_space"), artists)
     assert (loaded.content_loss_target, loaded.stage1_other_artist) == ("sample", "any")

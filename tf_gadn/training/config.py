@@ -79,7 +79,7 @@ class Config:
         0,
         "TensorFlow's inter-op threads (0: its default, one per core). Set before any op runs; "
         "1 with --intra_op_threads=1 was 1.25x faster at demo size on a 2-core machine shared with "
-        "other jobs (NOTES_speed2.md).",
+        "other jobs (docs/notes/issue15_speed2.md).",
     )
     intra_op_threads: int = _field(
         0, "TensorFlow's intra-op threads (0: its default, one per core); see --inter_op_threads."

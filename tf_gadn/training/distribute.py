@@ -33,7 +33,7 @@ def split_cpu(num_devices: int) -> None:
 
 def set_threads(inter_op: int, intra_op: int) -> None:
     """TensorFlow's thread pools (0 = its default); they are fixed when the runtime starts, so this runs before any
-    op. On a small step sharing 2 cores with other jobs one thread each was faster (NOTES_speed2.md)."""
+    op. On a small step sharing 2 cores with other jobs one thread each was faster (docs/notes/issue15_speed2.md)."""
     current = (
         tf.config.threading.get_inter_op_parallelism_threads(),
         tf.config.threading.get_intra_op_parallelism_threads(),

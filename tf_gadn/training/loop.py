@@ -210,8 +210,9 @@ def schedule_factor(schedule: str, step: int, total_steps: int, warmup_steps: in
 
 
 class LearningRates(keras.callbacks.Callback):
-    """--lr_schedule: sets every optimizer's rate before each step from the step number alone, so a resumed run
-    continues the same curve (the configured rates are re-read on every restore, see _restore_or_inherit)."""
+    """--lr_schedule and --lr_warmup_steps: sets every optimizer's rate before each step from the step number alone,
+    so a resumed run continues the same curve (the configured rates are re-read on every restore, see
+    _restore_or_inherit)."""
 
     def __init__(
         self, optimizers: dict, schedule: str, start: int, total_steps: int, warmup_steps: int = 0
