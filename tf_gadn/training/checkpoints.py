@@ -3,7 +3,9 @@
 Layout of a model_dir: `config.json` (the Config of the run), `artists.json` (copy of the data set's), and one folder
 per stage: `<stage>/ckpt/` (tf.train.CheckpointManager), `<stage>/logs/` (TensorBoard), `<stage>/samples/` (PNG grids).
 A stage checkpoint holds `step`, `networks/<name>/wNNNN` and `optimizers/<name>/wNNNN`: every variable of every
-network and optimizer, keyed by its position in `.weights` / `.variables`. Keras 3 objects are not walked
+network and optimizer, keyed by its position in `.weights` / `.variables`; with --ema_decay also
+`averaged/<name>/wNNNN`, the average of each floating-point weight (training.averaging), which is what other stages,
+evaluation and export restore. Keras 3 objects are not walked
 reliably by tf.train.Checkpoint (layers kept in Python lists and nested Sequentials go missing), and Keras's own
 variable names depend on how many layers a process created before, so neither can key a checkpoint.
 
@@ -29,6 +31,7 @@ import tensorflow as tf
 
 from tf_gadn.data import records
 from tf_gadn.training import registry
+from tf_gadn.training.averaging import float_weights
 from tf_gadn.training.config import RUN_SETTINGS, Config, upgrade_stored
 
 CORRUPT_DIR = "corrupt"
@@ -67,7 +70,10 @@ class VariableBag(tf.Module):
 
 
 def stage_checkpoint(
-    step: tf.Variable, networks: dict, optimizers: dict | None = None
+    step: tf.Variable,
+    networks: dict,
+    optimizers: dict | None = None,
+    averages: dict[str, list] | None = None,
 ) -> tf.train.Checkpoint:
     parts = {
         "step": step,
@@ -78,6 +84,10 @@ def stage_checkpoint(
     if optimizers is not None:
         parts["optimizers"] = tf.train.Checkpoint(
             **{n: VariableBag(o.variables) for n, o in optimizers.items()}
+        )
+    if averages:
+        parts["averaged"] = tf.train.Checkpoint(
+            **{n: VariableBag(variables) for n, variables in averages.items()}
         )
     return tf.train.Checkpoint(**parts)
 
@@ -91,9 +101,15 @@ class FiniteCheck:
     reduces each variable to a flag, so a check costs one call whatever the number of variables. Run before every save
     and after every restore, so that no checkpoint with a NaN or Inf is written or trusted."""
 
-    def __init__(self, networks: dict, optimizers: dict | None = None):
+    def __init__(
+        self,
+        networks: dict,
+        optimizers: dict | None = None,
+        averages: dict[str, list] | None = None,
+    ):
         groups = [(name, net.weights) for name, net in networks.items()]
         groups += [(f"{name} optimizer", opt.variables) for name, opt in (optimizers or {}).items()]
+        groups += [(f"{name} average", variables) for name, variables in (averages or {}).items()]
         self._owners, variables = [], []
         for owner, owner_variables in groups:
             for variable in owner_variables:
@@ -214,7 +230,8 @@ def restore_newest(
 
 
 def restore_networks(model_dir: str, stage: str, networks: dict) -> int:
-    """Restores the named networks from a stage's newest checkpoint that restores; returns the step it was taken at."""
+    """Restores the named networks from a stage's newest checkpoint that restores; returns the step it was taken at.
+    A network the stage averaged (--ema_decay) gets its averaged weights: the stage's result."""
     step = tf.Variable(0, dtype=tf.int64)
     path = restore_newest(
         stage_checkpoint(step, networks),
@@ -225,7 +242,27 @@ def restore_networks(model_dir: str, stage: str, networks: dict) -> int:
         raise FileNotFoundError(
             f"no checkpoint of stage {stage!r} in {model_dir!r}: train that stage first"
         )
+    averaged = sorted(_saved_networks(path, "averaged") & set(networks))
+    if averaged:
+        _overlay_averages(path, {name: networks[name] for name in averaged})
     return int(step.numpy())
+
+
+def _saved_networks(path: str, group: str) -> set[str]:
+    keys = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+    return {key.split("/")[1] for key in keys if key.startswith(group + "/")}
+
+
+def _overlay_averages(path: str, networks: dict) -> None:
+    """Replaces the networks' floating-point weights by the averages `path` holds for them."""
+    averaged = tf.train.Checkpoint(
+        averaged=tf.train.Checkpoint(
+            **{name: VariableBag(float_weights(net)) for name, net in networks.items()}
+        )
+    )
+    problem = _restore_problem(averaged, path, FiniteCheck(networks))
+    if problem is not None:
+        raise CheckpointError(f"the weight averages of checkpoint {path} {problem}")
 
 
 def saved_step(path: str) -> int | None:
@@ -358,10 +395,9 @@ def networks_in_stage(model_dir: str, stage: str) -> set[str]:
     candidates = checkpoint_candidates(os.path.join(stage_dir(model_dir, stage), "ckpt"))
     for path in candidates:
         try:
-            keys = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+            return _saved_networks(path, "networks")
         except UNREADABLE:
             continue
-        return {key.split("/")[1] for key in keys if key.startswith("networks/")}
     if candidates:
         raise CheckpointError(f"no checkpoint of stage {stage!r} in {model_dir!r} can be read")
     return set()

@@ -95,6 +95,12 @@ class Config:
         "Learning rates rise linearly from 1/N of their value over each stage's first N steps (0: none, both "
         "papers; a wide generator's first full-rate steps can saturate its output).",
     )
+    ema_decay: float = _field(
+        0.0,
+        "Keep an exponential moving average of each stage's trained networks with this decay per step and "
+        "hand it on (later stages, evaluation, export, sample grids); 0: none, both papers "
+        "(tf_gadn/training/averaging.py).",
+    )
     log_every: int = _field(50, "Steps between TensorBoard scalars / progress updates.")
     checkpoint_every: int = _field(500, "Steps between checkpoints.")
     sample_every: int = _field(1000, "Steps between sample grids (PNG + TensorBoard).")

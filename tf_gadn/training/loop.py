@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from tf_gadn.data import pipeline, records
 from tf_gadn.evaluation import transfer_eval, visualize
-from tf_gadn.training import checkpoints, collapse, distribute, precision
+from tf_gadn.training import averaging, checkpoints, collapse, distribute, precision
 from tf_gadn.training.config import Config
 from tf_gadn.training.registry import stage_class
 
@@ -128,7 +128,15 @@ def build_stage(
         stage = cls(config, [a["count"] for a in artists], cls.batch_size(config))
         stage.compile()
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        ckpt = checkpoints.stage_checkpoint(step, stage.networks(), stage.optimizers)
+        # not a Keras-tracked attribute: the average is not part of the stage's own weights
+        stage.weight_average = (
+            averaging.WeightAverage(stage.trained_networks(), config.ema_decay)
+            if config.ema_decay
+            else None
+        )
+        ckpt = checkpoints.stage_checkpoint(
+            step, stage.networks(), stage.optimizers, stage.averages()
+        )
     return stage, step, ckpt
 
 
@@ -154,6 +162,8 @@ def _restore_or_inherit(config: Config, stage, ckpt, ckpt_dir: str, check) -> st
             {name: networks[name] for name in names},
         )
     stage.after_inheriting(config.inherit_dir or config.model_dir)
+    if stage.weight_average is not None:
+        stage.weight_average.reset()
     return None
 
 
@@ -319,7 +329,15 @@ class TransferEval(keras.callbacks.Callback):
     """--eval_every: the transfer metrics of the networks being trained (TensorBoard and `<stage>/metrics.csv`)."""
 
     def __init__(
-        self, probe, stage, stage_dir: str, stage_name: str, writer, every: int, total_steps: int
+        self,
+        probe,
+        stage,
+        stage_dir: str,
+        stage_name: str,
+        writer,
+        every: int,
+        total_steps: int,
+        averaged=contextlib.nullcontext,
     ):
         super().__init__()
         self.probe, self.stage, self.stage_dir, self.stage_name, self.writer = (
@@ -329,24 +347,27 @@ class TransferEval(keras.callbacks.Callback):
             stage_name,
             writer,
         )
-        self.every, self.total_steps = every, total_steps
+        self.every, self.total_steps, self.averaged = every, total_steps, averaged
 
     def on_train_batch_end(self, batch, logs=None):
         if due(batch, self.every, self.total_steps):
-            write_eval(
-                self.probe(self.stage.transfer_model()),
-                self.stage_dir,
-                self.stage_name,
-                batch,
-                self.writer,
-            )
+            with self.averaged():
+                numbers = self.probe(self.stage.transfer_model())
+            write_eval(numbers, self.stage_dir, self.stage_name, batch, self.writer)
 
 
 class SampleGrids(keras.callbacks.Callback):
     """--sample_every: the stage's sample grid as a PNG and a TensorBoard image."""
 
     def __init__(
-        self, stage, sample_batch: dict, stage_dir: str, writer, every: int, total_steps: int
+        self,
+        stage,
+        sample_batch: dict,
+        stage_dir: str,
+        writer,
+        every: int,
+        total_steps: int,
+        averaged=contextlib.nullcontext,
     ):
         super().__init__()
         self.stage, self.sample_batch, self.stage_dir, self.writer = (
@@ -355,11 +376,12 @@ class SampleGrids(keras.callbacks.Callback):
             stage_dir,
             writer,
         )
-        self.every, self.total_steps = every, total_steps
+        self.every, self.total_steps, self.averaged = every, total_steps, averaged
 
     def on_train_batch_end(self, batch, logs=None):
         if due(batch, self.every, self.total_steps):
-            write_samples(self.stage, self.sample_batch, self.stage_dir, batch, self.writer)
+            with self.averaged():
+                write_samples(self.stage, self.sample_batch, self.stage_dir, batch, self.writer)
 
 
 class StopOnSignal(keras.callbacks.Callback):
@@ -403,13 +425,14 @@ def train_stage(
     stage_dir = checkpoints.stage_dir(config.model_dir, stage_name)
     chief = distribute.is_chief(strategy)
     stage, step, ckpt = build_stage(config, stage_name, strategy, artists)
+    average = stage.weight_average
     ckpt_dir = (
         os.path.join(stage_dir, "ckpt")
         if chief
         else os.path.join(stage_dir, "tmp_ckpt_" + distribute.worker_tag(strategy))
     )
     checkpoints.remove_leftovers(ckpt_dir)
-    check = checkpoints.FiniteCheck(stage.networks(), stage.optimizers)
+    check = checkpoints.FiniteCheck(stage.networks(), stage.optimizers, stage.averages())
     last_good = _restore_or_inherit(
         config, stage, ckpt, ckpt_dir, check
     )  # every checkpoint named good is checked
@@ -417,8 +440,10 @@ def train_stage(
     start = int(step.numpy())
     make_eval = lambda: eval_dataset(config, cls)  # noqa: E731
     stage.before_training(make_eval, config.model_dir)
+    averaged = average.in_networks if average is not None else contextlib.nullcontext
     if start >= total_steps:
-        _finish(stage, make_eval, config.model_dir, stage_dir, chief, ckpt_dir)
+        with averaged():
+            _finish(stage, make_eval, config.model_dir, stage_dir, chief, ckpt_dir)
         return {}
     if chief and os.path.exists(os.path.join(stage_dir, DONE_MARKER)):
         os.remove(
@@ -437,6 +462,8 @@ def train_stage(
     @tf.function
     def train_one_step(it):
         strategy.run(replica_step, args=(next(it),))
+        if average is not None:
+            average.update(step + 1)
 
     writer = (
         tf.summary.create_file_writer(os.path.join(stage_dir, "logs"))
@@ -488,12 +515,27 @@ def train_stage(
     if probe is not None:
         callbacks.append(
             TransferEval(
-                probe, stage, stage_dir, stage_name, writer, config.eval_every, total_steps
+                probe,
+                stage,
+                stage_dir,
+                stage_name,
+                writer,
+                config.eval_every,
+                total_steps,
+                averaged,
             )
         )
     if sample_batch is not None:
         callbacks.append(
-            SampleGrids(stage, sample_batch, stage_dir, writer, config.sample_every, total_steps)
+            SampleGrids(
+                stage,
+                sample_batch,
+                stage_dir,
+                writer,
+                config.sample_every,
+                total_steps,
+                averaged,
+            )
         )
     callbacks.append(StopOnSignal(saver))
     values: dict[str, float] = {}
@@ -513,7 +555,8 @@ def train_stage(
     finally:
         for callback in callbacks:
             callback.on_train_end()
-    _finish(stage, make_eval, config.model_dir, stage_dir, chief, ckpt_dir)
+    with averaged():
+        _finish(stage, make_eval, config.model_dir, stage_dir, chief, ckpt_dir)
     return values
 
 

@@ -125,6 +125,9 @@ class Stage(keras.Model):
         self.global_batch_size = int(global_batch_size)
         self.tracker: dict[str, keras.metrics.Mean] = {}
         self.accumulate_steps = int(config.accumulate_steps)
+        self.weight_average = (
+            None  # --ema_decay: a training.averaging.WeightAverage, set by the training loop
+        )
         # MirroredStrategy runs the replicas' train_step in threads: each replica has its own phase
         self._phases = threading.local()
         if self.accumulate_steps < 1 or self.global_batch_size % self.accumulate_steps:
@@ -175,6 +178,16 @@ class Stage(keras.Model):
     def optimized_networks(self) -> dict[str, tuple[str, ...]]:
         """Optimizer name -> the networks it updates; by default each optimizer is named after its network."""
         return {name: (name,) for name in self.optimizers}
+
+    def trained_networks(self) -> dict[str, keras.layers.Layer]:
+        """The networks some optimizer of this stage updates (what --ema_decay averages)."""
+        networks = self.networks()
+        names = dict.fromkeys(n for group in self.optimized_networks().values() for n in group)
+        return {name: networks[name] for name in names}
+
+    def averages(self) -> dict[str, list] | None:
+        """Network name -> its weight-average variables (--ema_decay; set by the training loop), else None."""
+        return self.weight_average.shadows if self.weight_average is not None else None
 
     def trained_variables(self) -> dict[str, list]:
         """Optimizer name -> the variables it updates (used to build optimizer slots before a checkpoint restore):
