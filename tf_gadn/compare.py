@@ -8,11 +8,11 @@ report on the same held-out pairs; writes OUT_DIR/comparison.{md,csv,json} and O
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from absl import app, flags
 
+from tf_gadn import cli
 from tf_gadn.data import records
 from tf_gadn.evaluation import comparison, neural_style
 from tf_gadn.training import checkpoints, registry
@@ -63,8 +63,8 @@ def run(
 
 def main(argv):
     del argv
-    try:
-        result = run(
+    code, result = cli.explained(
+        lambda: run(
             FLAGS.model_dirs,
             FLAGS.data_dir,
             FLAGS.out_dir,
@@ -72,9 +72,9 @@ def main(argv):
             FLAGS.neural_style_iterations,
             FLAGS.seed,
         )
-    except (checkpoints.CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    )
+    if code:
+        return code
     print(result["table"])
     print(
         f"\n{result['seconds']:.0f} s; "

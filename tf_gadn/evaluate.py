@@ -5,10 +5,9 @@ transfer metrics (tf_gadn.gadn.evaluation), the style space's code probes and tr
 
 from __future__ import annotations
 
-import sys
-
 from absl import app, flags
 
+from tf_gadn import cli
 from tf_gadn.training import checkpoints, registry
 
 FLAGS = flags.FLAGS
@@ -25,24 +24,21 @@ flags.DEFINE_string(
 
 def main(argv):
     del argv
-    try:
+
+    def evaluate():
         method = registry.method(checkpoints.load_run_info(FLAGS.model_dir)[0].method)
-        print(
-            method.evaluate(
-                FLAGS.model_dir,
-                compare_model_dir=FLAGS.compare_model_dir,
-                data_dir=FLAGS.eval_data_dir,
-                out_dir=FLAGS.out_dir,
-                through_stage=FLAGS.through_stage,
-            )
+        return method.evaluate(
+            FLAGS.model_dir,
+            compare_model_dir=FLAGS.compare_model_dir,
+            data_dir=FLAGS.eval_data_dir,
+            out_dir=FLAGS.out_dir,
+            through_stage=FLAGS.through_stage,
         )
-    except (
-        checkpoints.CheckpointError,
-        FileNotFoundError,
-    ) as err:  # no usable checkpoint: say so, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+
+    code, text = cli.explained(evaluate)
+    if not code:
+        print(text)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,10 +1,9 @@
 """`python -m tf_gadn.explore --model_dir M [--out_dir D] [--reference_images a.png,b.png] [--dims 0,1]`: the
 style-space exploration figures (Figures 2-7) of a trained run. Thin CLI over tf_gadn.style_space.explore.explore."""
 
-import sys
-
 from absl import app, flags
 
+from tf_gadn import cli
 from tf_gadn.style_space import explore
 
 FLAGS = flags.FLAGS
@@ -34,8 +33,8 @@ def define_flags() -> None:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        written = explore.explore(
+    code, written = cli.explained(
+        lambda: explore.explore(
             FLAGS.model_dir,
             FLAGS.out_dir,
             FLAGS.reference_images,
@@ -43,9 +42,9 @@ def main(argv):
             FLAGS.seed,
             FLAGS.max_images,
         )
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    )
+    if code:
+        return code
     for name, file in written.items():
         print(f"{name:28s} {file}")
 

@@ -1,8 +1,6 @@
 """`python -m tf_gadn.export --model_dir M --export_dir E --name gadn [--version N] [--tflite float16]`: ship a
 trained run as a TF Serving SavedModel at `E/<name>/<version>/`. Thin CLI over tf_gadn.serving.export.export."""
 
-import sys
-
 from absl import app, flags
 
 from tf_gadn.serving import export
@@ -26,21 +24,16 @@ def define_flags():
 
 def main(argv):
     del argv
-    from tf_gadn.training.checkpoints import CheckpointError
+    from tf_gadn import cli
 
-    try:
-        print(
-            export.export(
-                FLAGS.model_dir, FLAGS.export_dir, FLAGS.name, FLAGS.version, FLAGS.tflite
-            )
+    code, written = cli.explained(
+        lambda: export.export(
+            FLAGS.model_dir, FLAGS.export_dir, FLAGS.name, FLAGS.version, FLAGS.tflite
         )
-    except (
-        CheckpointError,
-        FileNotFoundError,
-    ) as err:  # a run with no usable checkpoint: say so, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    )
+    if not code:
+        print(written)
+    return code
 
 
 if __name__ == "__main__":

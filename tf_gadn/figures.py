@@ -4,12 +4,10 @@ correct and the zero style, next to a VAE's: a run of configs/gadn/paper_ablatio
 paper_ablation_mlp_classifier.flags). Thin CLI over tf_gadn.gadn.figures.write_figures; the style-space figures are
 tf_gadn.explore's."""
 
-import sys
-
 from absl import app, flags
 
+from tf_gadn import cli
 from tf_gadn.gadn import figures
-from tf_gadn.training import checkpoints
 
 FLAGS = flags.FLAGS
 
@@ -33,8 +31,8 @@ def define_flags() -> None:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        written = figures.write_figures(
+    code, written = cli.explained(
+        lambda: figures.write_figures(
             FLAGS.model_dir,
             FLAGS.figures,
             FLAGS.out_dir,
@@ -44,9 +42,9 @@ def main(argv):
             FLAGS.rows,
             FLAGS.seed,
         )
-    except (checkpoints.CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    )
+    if code:
+        return code
     for name, file in written.items():
         print(f"{name:10s} {file}")
     return 0

@@ -2,10 +2,9 @@
 (style-space Figure 1) and d_style, written as pruning.png / pruning.json and printed as a markdown table. Thin CLI
 over tf_gadn.style_space.pruning.run."""
 
-import sys
-
 from absl import app, flags
 
+from tf_gadn import cli
 from tf_gadn.style_space import pruning
 
 
@@ -13,11 +12,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     f = flags.FLAGS
-    try:
-        pruning.run(f.model_dir, f.split, f.out_dir, f.tolerance, f.batch_size)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    return cli.explained(
+        lambda: pruning.run(f.model_dir, f.split, f.out_dir, f.tolerance, f.batch_size)
+    )[0]
 
 
 if __name__ == "__main__":

@@ -92,24 +92,14 @@ def main(argv):
     logging.set_verbosity(
         logging.WARNING
     )  # keep checkpoint-saver chatter out of the progress output
-    from tf_gadn.training.checkpoints import CheckpointError
+    from tf_gadn import cli
     from tf_gadn.training.loop import NonFiniteLossError, TrainingInterrupted
 
     try:
-        run(Config.from_flags(FLAGS))
+        return cli.explained(lambda: run(Config.from_flags(FLAGS)), NonFiniteLossError)[0]
     except TrainingInterrupted as err:
         print(f"\ninterrupted: {err}", file=sys.stderr)
         return 130
-    except (
-        NonFiniteLossError,
-        CheckpointError,
-        FileNotFoundError,
-        FileExistsError,
-        ValueError,
-    ) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
 
 
 if __name__ == "__main__":
