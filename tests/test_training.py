@@ -43,6 +43,22 @@ def run_stage(config: Config, stage: str, strategy=None, artists=None):
     )
 
 
+def run_killed_and_resumed(config: Config, stage: str, kill_after: int, monkeypatch) -> None:
+    """Trains the stage with a stop request (as SIGTERM makes) after step `kill_after`, then reruns it to the end."""
+    on_step = loop.StopOnSignal.on_train_batch_end
+
+    def stop_after(self, batch, logs=None):
+        if batch == kill_after:
+            self.requested.set()
+        on_step(self, batch, logs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop.StopOnSignal, "on_train_batch_end", stop_after)
+        with pytest.raises(loop.TrainingInterrupted, match=f"step {kill_after}"):
+            run_stage(config, stage)
+    run_stage(config, stage)
+
+
 def assert_same_weights(a: dict, b: dict, atol=0.0):
     assert a.keys() == b.keys() and a
     for name in a:
@@ -94,19 +110,8 @@ def test_a_schedule_changes_the_update_and_a_killed_run_resumes_on_the_same_curv
     constant = tiny_config(tiny_dataset, tmp_path / "constant", stage1_steps=6)
     run_stage(constant, "gadn_stage1")
 
-    stop_at_3 = loop.StopOnSignal.on_train_batch_end
-
-    def stop_after_step_3(self, batch, logs=None):
-        if batch == 3:
-            self.requested.set()
-        stop_at_3(self, batch, logs)
-
     killed = tiny_config(tiny_dataset, tmp_path / "killed", stage1_steps=6, **schedule)
-    with monkeypatch.context() as patch:
-        patch.setattr(loop.StopOnSignal, "on_train_batch_end", stop_after_step_3)
-        with pytest.raises(loop.TrainingInterrupted, match="step 3"):
-            run_stage(killed, "gadn_stage1")
-    run_stage(killed, "gadn_stage1")
+    run_killed_and_resumed(killed, "gadn_stage1", 3, monkeypatch)
     assert_same_weights(
         network_weights(straight, "gadn_stage1"), network_weights(killed, "gadn_stage1")
     )

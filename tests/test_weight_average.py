@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_training import assert_same_weights, run_stage, tiny_config
+from test_training import assert_same_weights, run_killed_and_resumed, run_stage, tiny_config
 
 from tf_gadn.data import records
 from tf_gadn.training import averaging, checkpoints, loop
@@ -65,19 +65,8 @@ def test_a_killed_run_resumes_on_the_same_average(tiny_dataset, tmp_path, monkey
     straight = tiny_config(tiny_dataset, tmp_path / "straight", stage1_steps=6, ema_decay=0.5)
     run_stage(straight, "gadn_stage1")
 
-    stop = loop.StopOnSignal.on_train_batch_end
-
-    def stop_after_step_3(self, batch, logs=None):
-        if batch == 3:
-            self.requested.set()
-        stop(self, batch, logs)
-
     killed = tiny_config(tiny_dataset, tmp_path / "killed", stage1_steps=6, ema_decay=0.5)
-    with monkeypatch.context() as patch:
-        patch.setattr(loop.StopOnSignal, "on_train_batch_end", stop_after_step_3)
-        with pytest.raises(loop.TrainingInterrupted, match="step 3"):
-            run_stage(killed, "gadn_stage1")
-    run_stage(killed, "gadn_stage1")
+    run_killed_and_resumed(killed, "gadn_stage1", 3, monkeypatch)
     for group in ("networks", "averaged"):
         assert_same_weights(
             _tensors(straight, "gadn_stage1", group), _tensors(killed, "gadn_stage1", group)
