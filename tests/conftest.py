@@ -25,18 +25,24 @@ def mirrored_strategy():
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """A real TFRecord data set of synthetic portraits: 4 artists x 16 images at 32 px, no test split."""
-    from tf_gadn.data import synthetic
-
-    out = tmp_path_factory.mktemp("data") / "tiny"
-    synthetic.generate_dataset(
-        str(out),
+    return synthetic_set(
+        tmp_path_factory.mktemp("data") / "tiny",
         num_artists=4,
         images_per_artist=16,
-        image_size=32,
         seed=7,
-        test_split=False,
         num_shards=2,
-        progress=False,
+    )
+
+
+def synthetic_set(out, num_artists: int, images_per_artist: int, **options):
+    """A real TFRecord data set of synthetic portraits at 32 px, without a test split unless asked; returns `out`."""
+    from tf_gadn.data import synthetic
+
+    synthetic.generate_dataset(
+        str(out),
+        num_artists=num_artists,
+        images_per_artist=images_per_artist,
+        **{"image_size": 32, "test_split": False, "progress": False, **options},
     )
     return out
 

@@ -5,6 +5,7 @@ import csv
 
 import numpy as np
 import pytest
+from conftest import synthetic_set
 
 from tf_gadn import compare
 from tf_gadn.evaluation import comparison, feature_net
@@ -77,17 +78,6 @@ def test_table_csv_and_figure_are_written(compared):
 
 
 def test_a_label_conditioned_run_refuses_another_collections_artists(tiny_stargan_run, tmp_path):
-    from tf_gadn.data import synthetic
-
-    other = tmp_path / "other"
-    synthetic.generate_dataset(
-        str(other),
-        num_artists=3,
-        images_per_artist=8,
-        image_size=32,
-        seed=2,
-        test_split=False,
-        progress=False,
-    )
+    other = synthetic_set(tmp_path / "other", num_artists=3, images_per_artist=8, seed=2)
     with pytest.raises(ValueError, match="artist labels"):
         compare.run_models([str(tiny_stargan_run)], str(other))

@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from conftest import synthetic_set
 
-from tf_gadn.data import synthetic
 from tf_gadn.style_space import pruning
 
 
@@ -74,15 +74,7 @@ def test_report_files_and_table(tmp_path):
 
 
 def test_a_data_set_without_test_images_is_measured_on_train_only_when_asked(tmp_path):
-    data = tmp_path / "no_test"
-    synthetic.generate_dataset(
-        str(data),
-        num_artists=2,
-        images_per_artist=2,
-        image_size=32,
-        test_split=False,
-        progress=False,
-    )
+    data = synthetic_set(tmp_path / "no_test", num_artists=2, images_per_artist=2)
     assert not pruning.has_images(str(data), "test") and pruning.has_images(str(data), "train")
     with pytest.raises(ValueError, match="--test_split.*--split train"):
         pruning.evaluation_split(str(data))
