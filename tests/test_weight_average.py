@@ -123,3 +123,31 @@ def test_later_stages_and_evaluation_get_the_average(tiny_dataset, tmp_path):
     for name, net in inherited.items():
         for weight, shadow in zip(averaging.float_weights(net), stage.weight_average.shadows[name]):
             np.testing.assert_array_equal(weight.numpy(), shadow.numpy())
+
+
+def test_the_training_curve_scores_the_average(tiny_dataset, tmp_path):
+    """--eval_every measures what the stage hands on: the last metrics.csv row is the probe on the averaged networks,
+    not on the weights being trained."""
+    import csv
+
+    from tf_gadn.evaluation import transfer_eval
+    from tf_gadn.gadn.common import transfer_model
+
+    config = tiny_config(
+        tiny_dataset, tmp_path / "run", stage1_steps=4, ema_decay=0.5, eval_every=4
+    )
+    run_stage(config, "gadn_stage1")
+    checkpoints.save_run_info(config.model_dir, config, records.read_artists(config.data_dir))
+    with open(tmp_path / "run" / "gadn_stage1" / "metrics.csv", encoding="utf-8") as f:
+        logged = float(list(csv.DictReader(f))[-1]["transfer_error"])
+    probe = transfer_eval.TrainingProbe(
+        config.data_dir, config.image_size, str(tmp_path / "run" / "eval"), config.seed
+    )
+    _, _, averaged = checkpoints.load_trained(config.model_dir, "gadn_stage1")
+    assert probe(transfer_model(averaged))["transfer_error"] == pytest.approx(logged, abs=1e-5)
+
+    raw = {n: averaged[n] for n in ("encoder", "generator", "style_table")}
+    checkpoints.stage_checkpoint(tf.Variable(0, dtype=tf.int64), raw).restore(
+        checkpoints.latest(config.model_dir, "gadn_stage1")
+    ).expect_partial()  # the "networks" group only: the trained weights
+    assert probe(transfer_model(raw))["transfer_error"] != pytest.approx(logged, abs=1e-5)

@@ -329,15 +329,7 @@ class TransferEval(keras.callbacks.Callback):
     """--eval_every: the transfer metrics of the networks being trained (TensorBoard and `<stage>/metrics.csv`)."""
 
     def __init__(
-        self,
-        probe,
-        stage,
-        stage_dir: str,
-        stage_name: str,
-        writer,
-        every: int,
-        total_steps: int,
-        averaged=contextlib.nullcontext,
+        self, probe, stage, stage_dir: str, stage_name: str, writer, every: int, total_steps: int
     ):
         super().__init__()
         self.probe, self.stage, self.stage_dir, self.stage_name, self.writer = (
@@ -347,11 +339,11 @@ class TransferEval(keras.callbacks.Callback):
             stage_name,
             writer,
         )
-        self.every, self.total_steps, self.averaged = every, total_steps, averaged
+        self.every, self.total_steps = every, total_steps
 
     def on_train_batch_end(self, batch, logs=None):
         if due(batch, self.every, self.total_steps):
-            with self.averaged():
+            with self.stage.averaged_weights():
                 numbers = self.probe(self.stage.transfer_model())
             write_eval(numbers, self.stage_dir, self.stage_name, batch, self.writer)
 
@@ -360,14 +352,7 @@ class SampleGrids(keras.callbacks.Callback):
     """--sample_every: the stage's sample grid as a PNG and a TensorBoard image."""
 
     def __init__(
-        self,
-        stage,
-        sample_batch: dict,
-        stage_dir: str,
-        writer,
-        every: int,
-        total_steps: int,
-        averaged=contextlib.nullcontext,
+        self, stage, sample_batch: dict, stage_dir: str, writer, every: int, total_steps: int
     ):
         super().__init__()
         self.stage, self.sample_batch, self.stage_dir, self.writer = (
@@ -376,11 +361,11 @@ class SampleGrids(keras.callbacks.Callback):
             stage_dir,
             writer,
         )
-        self.every, self.total_steps, self.averaged = every, total_steps, averaged
+        self.every, self.total_steps = every, total_steps
 
     def on_train_batch_end(self, batch, logs=None):
         if due(batch, self.every, self.total_steps):
-            with self.averaged():
+            with self.stage.averaged_weights():
                 write_samples(self.stage, self.sample_batch, self.stage_dir, batch, self.writer)
 
 
@@ -440,9 +425,8 @@ def train_stage(
     start = int(step.numpy())
     make_eval = lambda: eval_dataset(config, cls)  # noqa: E731
     stage.before_training(make_eval, config.model_dir)
-    averaged = average.in_networks if average is not None else contextlib.nullcontext
     if start >= total_steps:
-        with averaged():
+        with stage.averaged_weights():
             _finish(stage, make_eval, config.model_dir, stage_dir, chief, ckpt_dir)
         return {}
     if chief and os.path.exists(os.path.join(stage_dir, DONE_MARKER)):
@@ -515,27 +499,12 @@ def train_stage(
     if probe is not None:
         callbacks.append(
             TransferEval(
-                probe,
-                stage,
-                stage_dir,
-                stage_name,
-                writer,
-                config.eval_every,
-                total_steps,
-                averaged,
+                probe, stage, stage_dir, stage_name, writer, config.eval_every, total_steps
             )
         )
     if sample_batch is not None:
         callbacks.append(
-            SampleGrids(
-                stage,
-                sample_batch,
-                stage_dir,
-                writer,
-                config.sample_every,
-                total_steps,
-                averaged,
-            )
+            SampleGrids(stage, sample_batch, stage_dir, writer, config.sample_every, total_steps)
         )
     callbacks.append(StopOnSignal(saver))
     values: dict[str, float] = {}
@@ -555,7 +524,7 @@ def train_stage(
     finally:
         for callback in callbacks:
             callback.on_train_end()
-    with averaged():
+    with stage.averaged_weights():
         _finish(stage, make_eval, config.model_dir, stage_dir, chief, ckpt_dir)
     return values
 

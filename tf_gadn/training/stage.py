@@ -26,6 +26,7 @@ update; `output_spread` and `--cap_c1_at_chance` are batch-level and are taken p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterable
@@ -188,6 +189,13 @@ class Stage(keras.Model):
     def averages(self) -> dict[str, list] | None:
         """Network name -> its weight-average variables (--ema_decay; set by the training loop), else None."""
         return self.weight_average.shadows if self.weight_average is not None else None
+
+    def averaged_weights(self):
+        """A context in which the networks hold their weight average (--ema_decay; what the stage hands on), the
+        trained weights back after it; a no-op without an average."""
+        if self.weight_average is None:
+            return contextlib.nullcontext()
+        return self.weight_average.in_networks()
 
     def trained_variables(self) -> dict[str, list]:
         """Optimizer name -> the variables it updates (used to build optimizer slots before a checkpoint restore):
