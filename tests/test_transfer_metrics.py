@@ -93,6 +93,32 @@ def test_collapse_monitor_names_the_symptom_once():
     ]
 
 
+def test_style_watch_names_fading_transfers_once_and_ignores_probe_noise():
+    """The curve of GADN's stage 1 run past its budget (fixed batch, steps 1000-11000) warns once, at step 7000;
+    the demo's own noisy stage-1 curve does not; without ground truth the artist accuracy is read."""
+    past_budget = [0.672, 0.938, 0.938, 0.938, 0.875, 0.812, 0.781, 0.719, 0.703, 0.656, 0.688]
+    watch = collapse.StyleWatch("gadn_stage1")
+    warnings = [
+        (1000 * (i + 1), w)
+        for i, value in enumerate(past_budget)
+        for w in watch.observe(1000 * (i + 1), {"style_attribution": value, "fd_pooled": 90.0})
+    ]
+    assert [step for step, _ in warnings] == [7000]
+    assert "down from 0.938 at step 2000" in warnings[0][1] and "near step 2000" in warnings[0][1]
+
+    demo = [0.547, 0.734, 0.828, 0.922, 0.922, 0.906, 0.875]
+    quiet = collapse.StyleWatch("gadn_stage1")
+    assert not [w for i, v in enumerate(demo) for w in quiet.observe(i, {"style_attribution": v})]
+
+    no_truth = collapse.StyleWatch("cond_gan")
+    assert not no_truth.observe(1, {"artist_accuracy_on_transfers": 0.8})
+    assert (
+        "artist_accuracy_on_transfers=0.6"
+        in no_truth.observe(2, {"artist_accuracy_on_transfers": 0.6})[0]
+    )
+    assert not collapse.StyleWatch("x").observe(1, {"fd_pooled": 3.0})
+
+
 def _stage1(tiny_dataset, tmp_path, name, **changes):
     from conftest import tiny_config
 

@@ -340,12 +340,15 @@ class TransferEval(keras.callbacks.Callback):
             writer,
         )
         self.every, self.total_steps = every, total_steps
+        self.style_watch = collapse.StyleWatch(stage_name)
 
     def on_train_batch_end(self, batch, logs=None):
         if due(batch, self.every, self.total_steps):
             with self.stage.averaged_weights():
                 numbers = self.probe(self.stage.transfer_model())
             write_eval(numbers, self.stage_dir, self.stage_name, batch, self.writer)
+            for warning in self.style_watch.observe(batch, numbers):
+                print(warning, flush=True)
 
 
 class SampleGrids(keras.callbacks.Callback):
