@@ -408,6 +408,9 @@ def peak_rss_gib(size: str, name: str, precision: str, batch: int, num_artists: 
     return int(result.stdout.strip().splitlines()[-1]) / 2**20  # ru_maxrss is in KiB on Linux
 
 
+MIN_GROWTH_GIB = 0.05  # peak RSS of two processes at the same batch differs by up to ~0.1 GiB
+
+
 def memory_table(size: str, stages: list[str], precisions: list[str], num_artists: int) -> None:
     """Peak RSS per stage and precision at the configured batch B and at 2B; the line through both gives the largest
     batch that fits in 24 GiB (without --accumulate_steps; with K micro-batches the activations are those of B/K)."""
@@ -421,11 +424,21 @@ def memory_table(size: str, stages: list[str], precisions: list[str], num_artist
         for precision in precisions:
             one = peak_rss_gib(size, name, precision, batch, num_artists)
             two = peak_rss_gib(size, name, precision, 2 * batch, num_artists)
-            per_example = max(two - one, 1e-9) / batch
-            largest = int((24 - (one - per_example * batch)) / per_example)
+            growth, extra = two - one, batch
+            if (
+                growth < MIN_GROWTH_GIB
+            ):  # the allocator's noise hides B more examples: fit B..4B instead
+                growth = peak_rss_gib(size, name, precision, 4 * batch, num_artists) - one
+                extra = 3 * batch
+            per_example = growth / extra
+            largest = (
+                str(int((24 - (one - per_example * batch)) / per_example))
+                if growth >= MIN_GROWTH_GIB
+                else "- (no growth up to 4B)"
+            )
             print(
                 f"| {size} {config.image_size}px | {name} | {precision} | {batch} | {one:.2f} | {two:.2f} "
-                f"| {per_example:.3f} | {largest} |",
+                f"| {per_example:.3f}{'' if extra == batch else ' (B..4B)'} | {largest} |",
                 flush=True,
             )
 
