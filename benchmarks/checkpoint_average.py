@@ -32,13 +32,8 @@ def scorer(config, num_artists: int):
     )
 
     def score(networks) -> str:
-        model = transfer_model(networks)
-        out = np.concatenate(
-            [
-                np.asarray(model.transfer(*(part[i : i + 64] for part in parts)))
-                for parts in [(test["image"], test["artist"], targets)]
-                for i in range(0, len(targets), 64)
-            ]
+        out = transfer_eval.batched(
+            transfer_model(networks).transfer, test["image"], test["artist"], targets
         )
         error = float(np.mean(transfer_metrics.pixel_distances(out, truth)))
         attribution = transfer_metrics.style_attribution(out, truth, source)["style_attribution"]

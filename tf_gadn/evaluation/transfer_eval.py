@@ -117,7 +117,8 @@ def artist_style_vectors(info: dict, num_artists: int) -> np.ndarray:
     )
 
 
-def _batched(fn, *arrays, batch: int = 64) -> np.ndarray:
+def batched(fn, *arrays, batch: int = 64) -> np.ndarray:
+    """fn over the arrays in slices of `batch` rows, concatenated (bounded memory for any split size)."""
     return np.concatenate(
         [
             np.asarray(fn(*(a[i : i + batch] for a in arrays)))
@@ -195,7 +196,7 @@ def frechet_per_artist(
         others = np.flatnonzero(sources["artist"] != target)
         chosen = rng.permutation(others)[:FD_SOURCES_PER_ARTIST]
         targets = np.full(len(chosen), target)
-        fakes = _batched(
+        fakes = batched(
             model.transfer, sources["image"][chosen], sources["artist"][chosen], targets
         )
         transfer.append(transfer_metrics.frechet_distance(real, net.features(fakes)))
@@ -224,7 +225,7 @@ def report(
     test, split = held_out_split(data_dir, image_size)
     synthetic = info.get("source") == "synthetic" and "content_factors" in test
     targets = other_artists(test["artist"], num_artists, seed)
-    transfers = _batched(model.transfer, test["image"], test["artist"], targets)
+    transfers = batched(model.transfer, test["image"], test["artist"], targets)
     net = feature_net.trained(
         cache_dir, {"data_dir": data_dir, "image_size": image_size}, train, info, num_artists
     )
