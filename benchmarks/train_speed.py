@@ -39,6 +39,7 @@ import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
 from tf_gadn.nn.blocks import ResidualBlock  # noqa: E402
+from tf_gadn.training import averaging  # noqa: E402
 from tf_gadn.training import config as config_module  # noqa: E402
 from tf_gadn.training import precision as precision_module  # noqa: E402
 from tf_gadn.training.config import Config  # noqa: E402
@@ -206,8 +207,9 @@ def profiled_flops(concrete_function) -> tuple[int, int]:
 
 
 PRECISIONS = {"float32": "float32", "bf16": "mixed_bfloat16"}
-# A variant is a precision with options: "bf16+fused" (--fused_adam), "float32+xla" (the step XLA-compiled).
-OPTIONS = ("fused", "xla")
+# A variant is a precision with options: "bf16+fused" (--fused_adam), "float32+xla" (the step XLA-compiled),
+# "bf16+ema" (the step followed by the --ema_decay update of the stage's networks, as the training loop runs it).
+OPTIONS = ("fused", "xla", "ema")
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -276,7 +278,17 @@ def build_step(name: str, config: Config, num_artists: int, variant: str):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     signature = batch_signature(cls, config, batch)
-    step = tf.function(stage.train_step, input_signature=[signature], jit_compile="xla" in options)
+    train_step = stage.train_step
+    if "ema" in options:
+        average = averaging.WeightAverage(stage.trained_networks(), decay=0.998)
+        done = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+        def train_step(batch):
+            results = stage.train_step(batch)
+            average.update(done.assign_add(1))
+            return results
+
+    step = tf.function(train_step, input_signature=[signature], jit_compile="xla" in options)
     return stage, step, signature
 
 
@@ -465,7 +477,7 @@ def main() -> None:
     parser.add_argument(
         "--precisions",
         default="float32,bf16",
-        help="variants timed interleaved: float32 or bf16, optionally +fused (--fused_adam), +xla",
+        help="variants timed interleaved: float32 or bf16, optionally +fused (--fused_adam), +xla, +ema (--ema_decay)",
     )
     parser.add_argument("--num_artists", type=int, default=8)
     parser.add_argument(

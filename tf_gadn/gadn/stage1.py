@@ -18,7 +18,12 @@ import tensorflow as tf
 from tf_gadn import losses
 from tf_gadn.data import records
 from tf_gadn.gadn import networks as gadn
-from tf_gadn.gadn.common import sample_code, style_by_content_grid, transfer_model
+from tf_gadn.gadn.common import (
+    sample_code,
+    style_by_content_grid,
+    style_lr_factor,
+    transfer_model,
+)
 from tf_gadn.training.collapse import Watch
 from tf_gadn.training.stage import Stage, output_spread
 
@@ -84,7 +89,10 @@ class GadnStage1(Stage):
         }
 
     def make_optimizers(self):
-        lr, style_lr = self.config.stage1_lr, self.config.stage1_style_lr
+        lr = self.config.stage1_lr
+        style_lr = self.config.stage1_style_lr * style_lr_factor(
+            self.config.style_lr_scale, self.artist_counts, self.global_batch_size
+        )
         return {
             "encoder": self.new_optimizer("adam", lr),
             "generator": self.new_optimizer("adam", lr),

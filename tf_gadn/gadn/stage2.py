@@ -14,7 +14,12 @@ import tensorflow as tf
 
 from tf_gadn import losses
 from tf_gadn.gadn import networks as gadn
-from tf_gadn.gadn.common import sample_code, style_by_content_grid, transfer_model
+from tf_gadn.gadn.common import (
+    sample_code,
+    style_by_content_grid,
+    style_lr_factor,
+    transfer_model,
+)
 from tf_gadn.nn import augment
 from tf_gadn.training.stage import Stage
 
@@ -84,7 +89,13 @@ class GadnStage2(Stage):
         lr = self.config.stage2_lr
         return {
             "generator": self.new_optimizer("rmsprop", lr),
-            "style_table": self.new_optimizer("rmsprop", self.config.stage2_style_lr),
+            "style_table": self.new_optimizer(
+                "rmsprop",
+                self.config.stage2_style_lr
+                * style_lr_factor(
+                    self.config.style_lr_scale, self.artist_counts, self.global_batch_size
+                ),
+            ),
             "discriminator": self.new_optimizer("rmsprop", lr),
             "classifier2": self.new_optimizer("rmsprop", lr),
         }

@@ -153,6 +153,15 @@ class Config:
     cap_c1_at_chance: bool = _field(
         False, "Cap the E/G adversarial term at -log(1/num_artists) (authors' later code)."
     )
+    style_lr_scale: str = _field(
+        "none",
+        "GADN's style table S, stages 1 and 2: 'none' trains it at stage1/2_style_lr as given (the paper); "
+        "'presence' divides that by sqrt(B s), B s the number of the median artist's images in a batch: an "
+        "artist's row of S gets a gradient only when its images are drawn and then moves about sqrt(B s) as "
+        "far as a weight of E or G, so with many artists S learns slowly; the factor makes each row move "
+        "about the rate given (8 artists at batch 16: 0.71, 100 artists: 2.5; "
+        "tf_gadn/gadn/common.py: style_lr_factor).",
+    )
     stage1_other_artist: str = _field(
         "any",
         "GADN a' of stage 1: 'any' draws a' ~ p(a) as L_C's equation says (a' = a now and then); "
