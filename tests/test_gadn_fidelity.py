@@ -99,6 +99,7 @@ def test_paper_and_demo_flagfiles_say_which_reading_they_train():
     demo = tiny_config("../gadn/demo")
     assert (paper.content_loss_target, paper.stage1_other_artist) == ("sample", "any")
     assert (demo.content_loss_target, demo.stage1_other_artist) == ("mean", "different")
+    assert (paper.style_lr_scale, demo.style_lr_scale) == ("none", "presence")
 
 
 def test_style_distribution_is_the_normal_fitted_to_the_style_table():

@@ -41,6 +41,21 @@ def style_lr_factor(style_lr_scale: str, artist_counts, global_batch_size: int) 
     return float(1.0 / np.sqrt(global_batch_size * share))
 
 
+def style_table_rate(stage, learning_rate: float) -> float:
+    """The learning rate a GADN stage trains its style table at: `learning_rate` times style_lr_factor, announced when
+    the factor is not 1 so that a run's log says what rate S really had."""
+    factor = style_lr_factor(
+        stage.config.style_lr_scale, stage.artist_counts, stage.global_batch_size
+    )
+    if factor != 1.0:
+        print(
+            f"[{stage.NAME}] style table learning rate {learning_rate:g} x {factor:.2f} = "
+            f"{learning_rate * factor:.3g} (--style_lr_scale={stage.config.style_lr_scale})",
+            flush=True,
+        )
+    return learning_rate * factor
+
+
 def normal_cholesky(cov) -> np.ndarray:
     """Cholesky factor of a fitted covariance, with a little jitter: the style table's is singular whenever there are
     fewer artists than style dimensions."""

@@ -21,7 +21,7 @@ from tf_gadn.gadn import networks as gadn
 from tf_gadn.gadn.common import (
     sample_code,
     style_by_content_grid,
-    style_lr_factor,
+    style_table_rate,
     transfer_model,
 )
 from tf_gadn.training.collapse import Watch
@@ -90,9 +90,7 @@ class GadnStage1(Stage):
 
     def make_optimizers(self):
         lr = self.config.stage1_lr
-        style_lr = self.config.stage1_style_lr * style_lr_factor(
-            self.config.style_lr_scale, self.artist_counts, self.global_batch_size
-        )
+        style_lr = style_table_rate(self, self.config.stage1_style_lr)
         return {
             "encoder": self.new_optimizer("adam", lr),
             "generator": self.new_optimizer("adam", lr),

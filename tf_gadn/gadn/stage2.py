@@ -17,7 +17,7 @@ from tf_gadn.gadn import networks as gadn
 from tf_gadn.gadn.common import (
     sample_code,
     style_by_content_grid,
-    style_lr_factor,
+    style_table_rate,
     transfer_model,
 )
 from tf_gadn.nn import augment
@@ -90,11 +90,7 @@ class GadnStage2(Stage):
         return {
             "generator": self.new_optimizer("rmsprop", lr),
             "style_table": self.new_optimizer(
-                "rmsprop",
-                self.config.stage2_style_lr
-                * style_lr_factor(
-                    self.config.style_lr_scale, self.artist_counts, self.global_batch_size
-                ),
+                "rmsprop", style_table_rate(self, self.config.stage2_style_lr)
             ),
             "discriminator": self.new_optimizer("rmsprop", lr),
             "classifier2": self.new_optimizer("rmsprop", lr),

@@ -23,9 +23,14 @@ import tensorflow as tf
 _RAMP = 10.0
 
 
+def floating(variables) -> list:
+    """The floating-point variables among `variables`, in order (counters and seeds are integers)."""
+    return [v for v in variables if tf.as_dtype(v.dtype).is_floating]
+
+
 def float_weights(network) -> list:
     """The weights an average covers (and the order of a checkpoint's `averaged/<name>/wNNNN`)."""
-    return [w for w in network.weights if tf.as_dtype(w.dtype).is_floating]
+    return floating(network.weights)
 
 
 def effective_decay(decay: float, step: tf.Tensor) -> tf.Tensor:

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from tf_gadn.data import records
 from tf_gadn.training import registry
-from tf_gadn.training.averaging import float_weights
+from tf_gadn.training.averaging import float_weights, floating
 from tf_gadn.training.config import RUN_SETTINGS, Config, upgrade_stored
 
 CORRUPT_DIR = "corrupt"
@@ -112,10 +112,9 @@ class FiniteCheck:
         groups += [(f"{name} average", variables) for name, variables in (averages or {}).items()]
         self._owners, variables = [], []
         for owner, owner_variables in groups:
-            for variable in owner_variables:
-                if tf.as_dtype(variable.dtype).is_floating:
-                    self._owners.append(owner)
-                    variables.append(variable)
+            for variable in floating(owner_variables):
+                self._owners.append(owner)
+                variables.append(variable)
         # A partial, not a lambda: TF counts retracing per code object and would warn about every new FiniteCheck.
         self._flags = tf.function(functools.partial(_finite_flags, variables))
 
