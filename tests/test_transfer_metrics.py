@@ -94,8 +94,9 @@ def test_collapse_monitor_names_the_symptom_once():
 
 
 def test_style_watch_names_fading_transfers_once_and_ignores_probe_noise():
-    """The curve of GADN's stage 1 run past its budget (fixed batch, steps 1000-11000) warns once, at step 7000;
-    the demo's own noisy stage-1 curve does not; without ground truth the artist accuracy is read."""
+    """The curve of GADN's stage 1 run past its budget (fixed batch, steps 1000-11000) warns once, at step 7000, and
+    line art's once, at 9000; the demo's own noisy stage-1 curve does not; without ground truth the artist accuracy
+    is read."""
     past_budget = [0.672, 0.938, 0.938, 0.938, 0.875, 0.812, 0.781, 0.719, 0.703, 0.656, 0.688]
     watch = collapse.StyleWatch("gadn_stage1")
     warnings = [
@@ -109,6 +110,16 @@ def test_style_watch_names_fading_transfers_once_and_ignores_probe_noise():
     demo = [0.547, 0.734, 0.828, 0.922, 0.922, 0.906, 0.875]
     quiet = collapse.StyleWatch("gadn_stage1")
     assert not [w for i, v in enumerate(demo) for w in quiet.observe(i, {"style_attribution": v})]
+
+    # Line art (runs/gadn_long_lineart, steps 1000-12000), a curve the threshold was not chosen on: once, at 9000.
+    lineart = [0.672, 0.812, 0.906, 0.922, 0.922, 0.859, 0.844, 0.797, 0.734, 0.719, 0.703, 0.750]
+    line_watch = collapse.StyleWatch("gadn_stage1")
+    fired = [
+        1000 * (i + 1)
+        for i, v in enumerate(lineart)
+        for _ in line_watch.observe(1000 * (i + 1), {"style_attribution": v})
+    ]
+    assert fired == [9000]
 
     no_truth = collapse.StyleWatch("cond_gan")
     assert not no_truth.observe(1, {"artist_accuracy_on_transfers": 0.8})
