@@ -28,31 +28,37 @@ def test_unknown_scale_and_empty_collections_are_refused():
         style_lr_factor("presence", [0, 0], 8)
 
 
-def _row_travel(num_artists: int, learning_rate: float, steps: int = 400, batch: int = 16) -> float:
-    """Mean distance the rows of a table move under Adam when each step's batch of `batch` artists (drawn uniformly)
-    pulls its rows along one fixed direction: the style table's situation with a consistent gradient."""
+def _row_travel(num_artists: int, learning_rate: float, optimizer, steps: int = 400) -> float:
+    """Mean distance the rows of a table move when each step's batch of 16 artists (drawn uniformly) pulls its rows
+    along one fixed direction: the style table's situation with a consistent gradient."""
     rng = np.random.default_rng(0)
     table = tf.Variable(tf.zeros([num_artists, 4]))
-    optimizer = keras.optimizers.Adam(learning_rate)
+    update = optimizer(learning_rate)
     for _ in range(steps):
-        rows = tf.constant(rng.integers(0, num_artists, batch), tf.int32)
+        rows = tf.constant(rng.integers(0, num_artists, 16), tf.int32)
         with tf.GradientTape() as tape:
             loss = -tf.reduce_sum(tf.gather(table, rows))
-        optimizer.apply_gradients([(tape.gradient(loss, table), table)])
+        update.apply_gradients([(tape.gradient(loss, table), table)])
     return float(tf.reduce_mean(tf.norm(table, axis=-1)))
 
 
-def test_scaled_rate_moves_every_row_about_the_rate_per_step():
-    """The factor's reasoning, checked on Keras's Adam itself: unscaled, a row of a 100-artist table moves less than a
-    third as far as one of an 8-artist table; scaled, rows of one, 8 and 100 artists all move lr per step and
-    coordinate to within 10%, as a weight with a steady gradient every step does."""
+@pytest.mark.parametrize(
+    "optimizer,tolerance",
+    [(keras.optimizers.Adam, 0.10), (keras.optimizers.RMSprop, 0.20)],  # stage 1's, stage 2's
+)
+def test_scaled_rate_moves_every_row_about_the_rate_per_step(optimizer, tolerance):
+    """The factor's reasoning, checked on Keras's optimizers themselves: unscaled, a row of a 100-artist table moves
+    less than a third as far as one of an 8-artist table; scaled, rows of one, 8 and 100 artists all move about lr per
+    step and coordinate (Adam within 10%; RMSprop, which has no momentum, within 20%: 0.83 lr at 100 artists), as a
+    weight with a steady gradient every step does."""
     lr, steps = 1e-3, 400
     per_step = lr * steps * 2  # 4 coordinates, each moving lr: a norm of 2 lr per step
-    unscaled = {n: _row_travel(n, lr, steps) for n in (8, 100)}
+    unscaled = {n: _row_travel(n, lr, optimizer, steps) for n in (8, 100)}
     assert unscaled[100] < unscaled[8] / 3
     for n in (1, 8, 100):
-        scaled = _row_travel(n, lr * style_lr_factor("presence", [1] * n, 16), steps)
-        assert scaled == pytest.approx(per_step, rel=0.10), n
+        factor = style_lr_factor("presence", [1] * n, 16)
+        scaled = _row_travel(n, lr * factor, optimizer, steps)
+        assert scaled == pytest.approx(per_step, rel=tolerance), n
 
 
 @pytest.mark.parametrize(
