@@ -348,7 +348,7 @@ class TransferEval(keras.callbacks.Callback):
                 numbers = self.probe(self.stage.transfer_model())
             write_eval(numbers, self.stage_dir, self.stage_name, batch, self.writer)
             for warning in self.style_watch.observe(batch, numbers):
-                print(warning, flush=True)
+                print(warning, file=sys.stderr, flush=True)  # where the collapse warnings go
 
 
 class SampleGrids(keras.callbacks.Callback):
