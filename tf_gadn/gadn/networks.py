@@ -10,7 +10,14 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tf_gadn.nn.networks import ContentEncoder, Generator, ImageHead, float32, positive
+from tf_gadn.nn.networks import (
+    CodeClassifier,
+    ContentEncoder,
+    Generator,
+    ImageHead,
+    float32,
+    positive,
+)
 from tf_gadn.training.config import Config
 
 
@@ -34,22 +41,6 @@ class StyleTable(keras.layers.Layer):
         return float32(tf.gather(self.mean, artist)), positive(
             float32(tf.gather(self.raw_std, artist))
         )
-
-
-class CodeClassifier(keras.Model):
-    """Appendix B.1: the classifier of [3], an MLP on the content code (10 hidden layers of 2048 in the paper)."""
-
-    def __init__(self, code_dim: int, hidden_layers: int, width: int, num_artists: int, **kwargs):
-        super().__init__(**kwargs)
-        self.mlp = keras.Sequential(
-            [keras.layers.Dense(width, activation="relu") for _ in range(hidden_layers)]
-            + [keras.layers.Dense(num_artists)],
-            name="mlp",
-        )
-        self(tf.zeros([1, code_dim]))
-
-    def call(self, code):
-        return float32(self.mlp(code))
 
 
 def build_networks(config: Config, num_artists: int, names=None) -> dict:

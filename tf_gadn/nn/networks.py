@@ -76,3 +76,20 @@ class ImageHead(keras.Model):
     def call(self, x):
         y = float32(self.out(self.trunk(x)))
         return y[:, 0] if self.outputs_count == 1 else y
+
+
+class CodeClassifier(keras.Model):
+    """An MLP naming the artist from a content code: GADN Appendix B.1's classifier of [3] on E(x) (10 hidden layers
+    of 2048 there) and the style-space content VAE's adversary (--content_vae_adversary)."""
+
+    def __init__(self, code_dim: int, hidden_layers: int, width: int, num_artists: int, **kwargs):
+        super().__init__(**kwargs)
+        self.mlp = keras.Sequential(
+            [keras.layers.Dense(width, activation="relu") for _ in range(hidden_layers)]
+            + [keras.layers.Dense(num_artists)],
+            name="mlp",
+        )
+        self(tf.zeros([1, code_dim]))
+
+    def call(self, code):
+        return float32(self.mlp(code))

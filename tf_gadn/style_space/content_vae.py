@@ -6,6 +6,9 @@ the suffix zeroed, so earlier dimensions learn the most important modes of varia
 of the reconstruction error over d ~ p(d) = (1-t)t^(d-1)/(1-t^D); one d per image, drawn by inverse CDF from the
 batch's uniform, is an unbiased estimate of it with a single decoder pass. The KL term of the VAE is unchanged (over
 all D dimensions). When done, the content pruning curve (reconstruction loss against prefix length) is written.
+
+--content_vae_adversary (not in the paper) adds GADN's device for the same requirement: an MLP learns to name the
+artist from the code the decoder gets, and Enc is paid for making it fail (its NLL, capped at chance).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import tensorflow as tf
 from tf_gadn import losses
 from tf_gadn.data import records
 from tf_gadn.evaluation import visualize
-from tf_gadn.nn.networks import reparameterize
+from tf_gadn.nn.networks import CodeClassifier, reparameterize
 from tf_gadn.style_space import networks as style_space
 from tf_gadn.style_space.common import style_prefix
 from tf_gadn.style_space.pruning import has_images, prefix_lengths, split_batches
@@ -89,21 +92,44 @@ class ContentVaeStage(Stage):
         check_dropout_t(
             config.nested_dropout_t
         )  # before any step, not in the middle of the first one
-        self.add_trackers("objective", "reconstruction", "content_kl", "mean_prefix_length")
+        self.adversary = (
+            CodeClassifier(
+                config.content_code_dim,
+                config.mlp_layers,
+                config.mlp_width,
+                self.num_artists,
+                name="content_classifier",
+            )
+            if config.content_vae_adversary > 0
+            else None
+        )
+        self.add_trackers(
+            "objective",
+            "reconstruction",
+            "content_kl",
+            "mean_prefix_length",
+            *(["classifier_nll", "classifier_accuracy"] if self.adversary else []),
+        )
 
     def networks(self):
-        return {
+        nets = {
             "style_encoder": self.style_encoder,
             "content_encoder": self.content_encoder,
             "decoder": self.decoder,
         }
+        if self.adversary:
+            nets["content_classifier"] = self.adversary
+        return nets
 
     def make_optimizers(self):
         lr = self.config.content_vae_lr
-        return {
+        optimizers = {
             "content_encoder": self.new_optimizer("rmsprop", lr),
             "decoder": self.new_optimizer("rmsprop", lr),
         }
+        if self.adversary:
+            optimizers["content_classifier"] = self.new_optimizer("rmsprop", lr)
+        return optimizers
 
     def style(self, x):
         """S(x)^[d_style]: the decoder's style input comes from the frozen S, never from the content code."""
@@ -122,14 +148,34 @@ class ContentVaeStage(Stage):
             )
             content_kl = self.batch_mean(losses.kl_to_standard_normal(mean, std))
             total = reconstruction + content_kl
+            extra = {}
+            if self.adversary:
+                extra = self.adversary_step(tape, content, batch["artist"])
+                total -= self.config.content_vae_adversary * tf.minimum(
+                    extra["classifier_nll"], losses.chance_level(self.num_artists)
+                )
         self.minimize(tape, total, "content_encoder", "decoder")
         self.track(
             objective=total,
             reconstruction=reconstruction,
             content_kl=content_kl,
             mean_prefix_length=self.batch_mean(tf.cast(lengths, tf.float32)),
+            **extra,
         )
         return self.results()
+
+    def adversary_step(self, tape, content, artist) -> dict:
+        """The classifier learns to name the artist from the code the decoder got (NLL); then, under Enc's tape, the
+        updated classifier's NLL, which Enc raises (GADN stage 1's C1 with Appendix B.1's MLP on the code)."""
+        with tape.stop_recording(), tf.GradientTape() as c_tape:
+            loss = self.batch_mean(losses.nll(self.adversary(tf.stop_gradient(content)), artist))
+        with tape.stop_recording():
+            self.minimize(c_tape, loss, "content_classifier")
+        logits = self.adversary(content)
+        return {
+            "classifier_nll": self.batch_mean(losses.nll(logits, artist)),
+            "classifier_accuracy": self.batch_mean(self.correct(logits, artist)),
+        }
 
     def sample_grid(self, batch):
         """Rows = images; columns: the input, then its reconstruction from prefixes d = 1, 2, 4, ..., D of Enc(x)."""

@@ -128,8 +128,12 @@ class Config:
     gadn_fc_width: int = _field(2048, "GADN F layer width (Table 1).")
     content_dim: int = _field(256, "GADN content code length (Section 4: 256).")
     style_dim: int = _field(256, "GADN style code length (G input = content + style = 512).")
-    mlp_layers: int = _field(10, "Appendix B.1 MLP classifier on E(x): hidden layers.")
-    mlp_width: int = _field(2048, "Appendix B.1 MLP classifier on E(x): hidden width.")
+    mlp_layers: int = _field(
+        10,
+        "MLP artist classifier on a content code (GADN Appendix B.1 on E(x); the style space's "
+        "--content_vae_adversary): hidden layers.",
+    )
+    mlp_width: int = _field(2048, "MLP artist classifier on a content code: hidden width.")
     # ---- GADN loss weights (Table 2) ----------------------------------------------------------------------------
     lambda_c1: float = _field(0.2, "lambda_C1.")
     lambda_e_kl: float = _field(1e-4, "lambda_E-KL.")
@@ -250,6 +254,13 @@ class Config:
     )
     content_vae_batch_size: int = _field(16, "Content VAE batch.")
     content_vae_lr: float = _field(5e-5, "Content VAE learning rate (RMSprop).")
+    content_vae_adversary: float = _field(
+        0.0,
+        "Weight of an adversarial artist classifier on the content code in Enc's objective, its NLL capped at "
+        "chance (not in the paper: 0; GADN's C1 on the code, Appendix B.1). The paper relies on S's code reaching "
+        "the decoder 'for free'; where a style is a large pixel effect (a pen's weight) Enc encodes it anyway and "
+        "the decoder copies the source's style (BUILD.md 'The content code kept the pen').",
+    )
     cond_gan_steps: int = _field(
         400_000, "Conditional GAN iterations (not in the paper, see BUILD.md)."
     )
