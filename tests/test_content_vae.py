@@ -10,6 +10,7 @@ import tensorflow as tf
 from conftest import tiny_config
 from PIL import Image
 
+from tf_gadn import losses
 from tf_gadn.data import pipeline, records
 from tf_gadn.style_space.content_vae import (
     ContentVaeStage,
@@ -94,3 +95,73 @@ def test_suggested_prefix_is_the_shortest_within_5_percent_of_the_gap():
     )  # 0.2 above the full code, allowance 0.45
     assert suggest_prefix([1, 2, 4], [10.0, 1.5, 1.0]) == 4  # 0.5 > 0.45
     assert suggest_prefix([1, 2, 4], [1.0, 2.0, 3.0]) == 1  # no gain from longer prefixes: keep one
+
+
+def _one_adversary_step(tiny_dataset, weight: float, bias_on_batch_artist: float):
+    """One step from a fixed start (the adversary is built after Enc, so Enc starts the same for any weight), with
+    the content classifier's output bias set so that the batch's artist is (+) named or (-) ruled out; the batch is
+    four images of one artist. Returns the stage after the step, the step's metrics and the batch."""
+    config = TINY.replace(
+        data_dir=str(tiny_dataset),
+        content_vae_lr=1e-3,
+        content_vae_adversary=weight,
+        mlp_layers=1,
+        mlp_width=16,
+    )
+    keras.utils.set_random_seed(3)
+    stage = ContentVaeStage(config, [16, 16, 16, 16], 4)
+    stage.compile()
+    if stage.adversary is not None:
+        out = stage.adversary.mlp.layers[-1]
+        out.bias.assign(np.where(np.arange(4) == 2, bias_on_batch_artist, 0.0).astype(np.float32))
+    images = next(
+        iter(
+            pipeline.make_dataset(
+                str(tiny_dataset), global_batch_size=64, color="lab", shuffle=False
+            )
+        )
+    )
+    pick = np.flatnonzero(images["artist"].numpy() == 2)[:4]
+    rng = np.random.default_rng(0)
+    batch = {
+        "image": tf.gather(images["image"], pick),
+        "artist": tf.gather(images["artist"], pick),
+        "noise": tf.constant(rng.standard_normal([4, config.content_code_dim]), tf.float32),
+        "uniform": tf.constant(rng.uniform(size=[4, 1]), tf.float32),
+    }
+    return stage, stage.train_step(batch), batch
+
+
+def _encoder_weights(stage):
+    return [w.numpy() for w in stage.content_encoder.trainable_weights]
+
+
+def test_content_adversary_pushes_enc_only_while_the_classifier_beats_chance(tiny_dataset):
+    """--content_vae_adversary: Enc is paid for the classifier's NLL up to chance (log 4 here) and no further."""
+    plain, _, _ = _one_adversary_step(tiny_dataset, 0.0, 0.0)
+    named, metrics, _ = _one_adversary_step(
+        tiny_dataset, 50.0, 8.0
+    )  # NLL ~ 0: code names the artist
+    ruled_out, capped, _ = _one_adversary_step(
+        tiny_dataset, 50.0, -8.0
+    )  # NLL ~ 8 > log 4: past chance
+    assert plain.adversary is None and "classifier_nll" not in plain.tracker
+    assert float(metrics["classifier_nll"]) < 0.1 and float(capped["classifier_nll"]) > np.log(4)
+    assert (
+        max(np.abs(a - b).max() for a, b in zip(_encoder_weights(named), _encoder_weights(plain)))
+        > 1e-4
+    )
+    for a, b in zip(_encoder_weights(ruled_out), _encoder_weights(plain)):
+        np.testing.assert_allclose(a, b, atol=1e-7)
+
+
+def test_content_adversary_step_makes_the_code_harder_to_classify(tiny_dataset):
+    """Enc moves against the classifier: after one step its code gives the artist away less than after the same step
+    with a negligible weight (the classifier's own update is the same in both)."""
+
+    def nll_after(weight):
+        stage, _, batch = _one_adversary_step(tiny_dataset, weight, 2.0)
+        mean, _ = stage.content_encoder(batch["image"])
+        return float(tf.reduce_mean(losses.nll(stage.adversary(mean), batch["artist"])))
+
+    assert nll_after(1000.0) > nll_after(1e-6) + 0.05
