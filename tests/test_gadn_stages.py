@@ -111,6 +111,42 @@ def test_mlp_classifier_ablation_trains_on_the_content_code(tiny_dataset):
         make_stage("gadn_stage1", tiny_dataset, TINY.replace(stage1_classifier="pixels"))
 
 
+def test_code_adversary_trains_next_to_c1_and_moves_e(tiny_dataset):
+    """--stage1_code_adversary keeps C1 on generated images and adds the MLP on E(x). While the MLP names the artist
+    better than chance, E's step differs from the step without it; the MLP itself learns in the step."""
+    config = TINY.replace(mlp_layers=1, mlp_width=16)
+    plain, data = make_stage("gadn_stage1", tiny_dataset, config)
+    batch = next(data)
+    tf.function(plain.train_step)(batch)
+    stage, _ = make_stage("gadn_stage1", tiny_dataset, config.replace(stage1_code_adversary=5.0))
+    assert {"classifier1", "code_classifier"} <= set(stage.networks())
+    mlp, codes = stage.networks()["code_classifier"], stage.encoder(batch["image"])[0]
+    teacher = keras.optimizers.Adam(0.05)
+    for _ in range(
+        60
+    ):  # an MLP that already reads the artists off these codes (NLL far below chance)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(losses.nll(mlp(codes), batch["artist"]))
+        teacher.apply_gradients(
+            zip(tape.gradient(loss, mlp.trainable_variables), mlp.trainable_variables)
+        )
+    assert float(loss) < 0.5 * np.log(4)
+    before = weights(mlp)
+    metrics = tf.function(stage.train_step)(batch)
+    assert float(metrics["code_classifier_nll"]) < np.log(4)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, weights(mlp)))
+    assert any(
+        not np.allclose(a, b)
+        for a, b in zip(weights(plain.networks()["encoder"]), weights(stage.networks()["encoder"]))
+    )
+    with pytest.raises(ValueError, match="stage1_code_adversary"):
+        make_stage(
+            "gadn_stage1",
+            tiny_dataset,
+            config.replace(stage1_code_adversary=1.0, stage1_classifier="code"),
+        )
+
+
 def test_c1_cap_stops_pushing_past_chance(tiny_dataset):
     """Once C1 is worse than a uniform guess, the capped run updates E exactly as a run without the adversary."""
     encoders = {}

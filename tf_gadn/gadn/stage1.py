@@ -5,7 +5,8 @@ x's artist, which is only possible if style leaked into E(x). L_C's equation dra
 (`stage1_other_artist=any`, the default); the text and Appendix B.1 say "a different artist" (`=different`). E, G, S minimise
 L_rec - lambda_C1 L_C + lambda_E-KL L_E-KL + lambda_S-KL L_S-KL. Appendix B.1 ablation (`stage1_classifier=code`): the
 classifier of [3], an MLP on E(x), instead. When done, the content statistics (mean and full covariance of E(x) over
-the training set) are stored for stage-2 sampling, Table 3 and export.
+the training set) are stored for stage-2 sampling, Table 3 and export. `stage1_code_adversary` (not in the paper)
+keeps C1 and adds that MLP next to it, its NLL capped at chance.
 """
 
 from __future__ import annotations
@@ -70,23 +71,37 @@ class GadnStage1(Stage):
         )
         self.classifier = nets[classifier]
         self.classifier_name = classifier
+        self.code_adversary = None
+        if config.stage1_code_adversary > 0:
+            if self.on_code:
+                raise ValueError(
+                    "stage1_code_adversary adds an MLP on E(x) next to C1 on generated images; with "
+                    "stage1_classifier=code C1 already is that MLP"
+                )
+            self.code_adversary = gadn.build_networks(
+                config, self.num_artists, ("code_classifier",)
+            )["code_classifier"]
         self.add_trackers(
             "objective",
             "reconstruction",
             "classifier_nll",
             "classifier_accuracy",
+            *(["code_classifier_nll", "code_classifier_accuracy"] if self.code_adversary else []),
             "content_kl",
             "style_kl",
             "output_spread",
         )
 
     def networks(self):
-        return {
+        nets = {
             "encoder": self.encoder,
             "generator": self.generator,
             "style_table": self.style_table,
             self.classifier_name: self.classifier,
         }
+        if self.code_adversary:
+            nets["code_classifier"] = self.code_adversary
+        return nets
 
     def make_optimizers(self):
         lr = self.config.stage1_lr
@@ -96,6 +111,7 @@ class GadnStage1(Stage):
             "generator": self.new_optimizer("adam", lr),
             "style_table": self.new_optimizer("adam", style_lr),
             "classifier": self.new_optimizer("adam", lr),
+            **({"code_classifier": self.new_optimizer("adam", lr)} if self.code_adversary else {}),
         }
 
     def optimized_networks(self):
@@ -143,6 +159,17 @@ class GadnStage1(Stage):
                 + self.config.lambda_e_kl * content_kl
                 + self.config.lambda_s_kl * style_kl
             )
+            extra = {}
+            if self.code_adversary:
+                code_nll, code_accuracy = (
+                    self.code_adversary_step(  # on E(x)'s mean: what transfers read
+                        tape, self.code_adversary, content_mean, a, "code_classifier"
+                    )
+                )
+                extra = {"code_classifier_nll": code_nll, "code_classifier_accuracy": code_accuracy}
+                total -= self.config.stage1_code_adversary * tf.minimum(
+                    code_nll, losses.chance_level(self.num_artists)
+                )
         self.minimize(tape, total, "encoder", "generator", "style_table")
 
         self.track(
@@ -153,6 +180,7 @@ class GadnStage1(Stage):
             content_kl=content_kl,
             style_kl=style_kl,
             output_spread=output_spread(reconstructed, x),
+            **extra,
         )
         return self.results()
 

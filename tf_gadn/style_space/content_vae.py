@@ -150,9 +150,12 @@ class ContentVaeStage(Stage):
             total = reconstruction + content_kl
             extra = {}
             if self.adversary:
-                extra = self.adversary_step(tape, content, batch["artist"])
+                nll, accuracy = self.code_adversary_step(
+                    tape, self.adversary, content, batch["artist"], "content_classifier"
+                )
+                extra = {"classifier_nll": nll, "classifier_accuracy": accuracy}
                 total -= self.config.content_vae_adversary * tf.minimum(
-                    extra["classifier_nll"], losses.chance_level(self.num_artists)
+                    nll, losses.chance_level(self.num_artists)
                 )
         self.minimize(tape, total, "content_encoder", "decoder")
         self.track(
@@ -163,19 +166,6 @@ class ContentVaeStage(Stage):
             **extra,
         )
         return self.results()
-
-    def adversary_step(self, tape, content, artist) -> dict:
-        """The classifier learns to name the artist from the code the decoder got (NLL); then, under Enc's tape, the
-        updated classifier's NLL, which Enc raises (GADN stage 1's C1 with Appendix B.1's MLP on the code)."""
-        with tape.stop_recording(), tf.GradientTape() as c_tape:
-            loss = self.batch_mean(losses.nll(self.adversary(tf.stop_gradient(content)), artist))
-        with tape.stop_recording():
-            self.minimize(c_tape, loss, "content_classifier")
-        logits = self.adversary(content)
-        return {
-            "classifier_nll": self.batch_mean(losses.nll(logits, artist)),
-            "classifier_accuracy": self.batch_mean(self.correct(logits, artist)),
-        }
 
     def sample_grid(self, batch):
         """Rows = images; columns: the input, then its reconstruction from prefixes d = 1, 2, 4, ..., D of Enc(x)."""

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_gadn import losses
 from tf_gadn.training.collapse import Watch
 from tf_gadn.training.config import Config
 from tf_gadn.training.optimizers import FusedAdam
@@ -362,6 +363,21 @@ class Stage(keras.Model):
         """1.0 where the top-1 class is the label (per example; reduce with batch_mean like a loss)."""
         return tf.cast(
             tf.equal(tf.argmax(logits, -1, output_type=labels.dtype), labels), tf.float32
+        )
+
+    def code_adversary_step(
+        self, tape: tf.GradientTape, classifier, code: tf.Tensor, artist: tf.Tensor, part: str
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """An artist classifier on a content code, trained adversarially (GADN's C1 on the code, Appendix B.1): it
+        learns to name the artist from the code (NLL, optimizer `part`); then, under the encoder's `tape`, the updated
+        classifier's NLL (for the encoder to raise, capped at chance by the caller) and its accuracy."""
+        with tape.stop_recording(), tf.GradientTape() as c_tape:
+            loss = self.batch_mean(losses.nll(classifier(tf.stop_gradient(code)), artist))
+        with tape.stop_recording():
+            self.minimize(c_tape, loss, part)
+        logits = classifier(code)
+        return self.batch_mean(losses.nll(logits, artist)), self.batch_mean(
+            self.correct(logits, artist)
         )
 
     def results(self) -> dict[str, tf.Tensor]:
