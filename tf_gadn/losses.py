@@ -64,6 +64,12 @@ def chance_level(num_artists: int) -> float:
     return float(tf.math.log(float(num_artists)))
 
 
+def capped_at_chance(nll, num_artists: int):
+    """min(NLL, -log(1/N)): an adversarial term an encoder raises only until the classifier is at chance (the cap of
+    the authors' later GADN code; C1's with --cap_c1_at_chance, and both code adversaries')."""
+    return tf.minimum(nll, chance_level(num_artists))
+
+
 # ---- style space: metric learning (equations 2, 3, 10) -------------------------------------------------------------
 PREFIX_SCALE_FLOOR = 1e-3  # h_d^2 is used as h_d^2 + floor^2: never 0, and its sign is irrelevant
 

@@ -86,7 +86,11 @@ class GadnStage1(Stage):
             "reconstruction",
             "classifier_nll",
             "classifier_accuracy",
-            *(["code_classifier_nll", "code_classifier_accuracy"] if self.code_adversary else []),
+            *(
+                ["code_classifier_nll", "code_classifier_accuracy"]
+                if self.code_adversary is not None
+                else []
+            ),
             "content_kl",
             "style_kl",
             "output_spread",
@@ -99,7 +103,7 @@ class GadnStage1(Stage):
             "style_table": self.style_table,
             self.classifier_name: self.classifier,
         }
-        if self.code_adversary:
+        if self.code_adversary is not None:
             nets["code_classifier"] = self.code_adversary
         return nets
 
@@ -111,7 +115,11 @@ class GadnStage1(Stage):
             "generator": self.new_optimizer("adam", lr),
             "style_table": self.new_optimizer("adam", style_lr),
             "classifier": self.new_optimizer("adam", lr),
-            **({"code_classifier": self.new_optimizer("adam", lr)} if self.code_adversary else {}),
+            **(
+                {"code_classifier": self.new_optimizer("adam", lr)}
+                if self.code_adversary is not None
+                else {}
+            ),
         }
 
     def optimized_networks(self):
@@ -150,7 +158,7 @@ class GadnStage1(Stage):
             logits = self.classifier(seen_by_c1)
             adversarial = self.batch_mean(losses.nll(logits, a))
             if self.config.cap_c1_at_chance:
-                adversarial = tf.minimum(adversarial, losses.chance_level(self.num_artists))
+                adversarial = losses.capped_at_chance(adversarial, self.num_artists)
             content_kl = self.batch_mean(losses.kl_to_standard_normal(content_mean, content_std))
             style_kl = self.batch_mean(losses.kl_to_standard_normal(style_mean, style_std))
             total = (
@@ -160,15 +168,13 @@ class GadnStage1(Stage):
                 + self.config.lambda_s_kl * style_kl
             )
             extra = {}
-            if self.code_adversary:
-                code_nll, code_accuracy = (
-                    self.code_adversary_step(  # on E(x)'s mean: what transfers read
-                        tape, self.code_adversary, content_mean, a, "code_classifier"
-                    )
+            if self.code_adversary is not None:  # on E(x)'s mean: the code transfers read
+                nll, accuracy = self.code_adversary_step(
+                    tape, self.code_adversary, content_mean, a, "code_classifier"
                 )
-                extra = {"code_classifier_nll": code_nll, "code_classifier_accuracy": code_accuracy}
-                total -= self.config.stage1_code_adversary * tf.minimum(
-                    code_nll, losses.chance_level(self.num_artists)
+                extra = {"code_classifier_nll": nll, "code_classifier_accuracy": accuracy}
+                total -= self.config.stage1_code_adversary * losses.capped_at_chance(
+                    nll, self.num_artists
                 )
         self.minimize(tape, total, "encoder", "generator", "style_table")
 

@@ -108,7 +108,7 @@ class ContentVaeStage(Stage):
             "reconstruction",
             "content_kl",
             "mean_prefix_length",
-            *(["classifier_nll", "classifier_accuracy"] if self.adversary else []),
+            *(["classifier_nll", "classifier_accuracy"] if self.adversary is not None else []),
         )
 
     def networks(self):
@@ -117,7 +117,7 @@ class ContentVaeStage(Stage):
             "content_encoder": self.content_encoder,
             "decoder": self.decoder,
         }
-        if self.adversary:
+        if self.adversary is not None:
             nets["content_classifier"] = self.adversary
         return nets
 
@@ -127,7 +127,7 @@ class ContentVaeStage(Stage):
             "content_encoder": self.new_optimizer("rmsprop", lr),
             "decoder": self.new_optimizer("rmsprop", lr),
         }
-        if self.adversary:
+        if self.adversary is not None:
             optimizers["content_classifier"] = self.new_optimizer("rmsprop", lr)
         return optimizers
 
@@ -149,13 +149,13 @@ class ContentVaeStage(Stage):
             content_kl = self.batch_mean(losses.kl_to_standard_normal(mean, std))
             total = reconstruction + content_kl
             extra = {}
-            if self.adversary:
+            if self.adversary is not None:
                 nll, accuracy = self.code_adversary_step(
                     tape, self.adversary, content, batch["artist"], "content_classifier"
                 )
                 extra = {"classifier_nll": nll, "classifier_accuracy": accuracy}
-                total -= self.config.content_vae_adversary * tf.minimum(
-                    nll, losses.chance_level(self.num_artists)
+                total -= self.config.content_vae_adversary * losses.capped_at_chance(
+                    nll, self.num_artists
                 )
         self.minimize(tape, total, "content_encoder", "decoder")
         self.track(

@@ -158,7 +158,7 @@ class Config:
         0.0,
         "Weight of an MLP artist classifier on E(x) (Appendix B.1's, --mlp_layers/--mlp_width) added next to C1 "
         "on generated images, its NLL capped at chance (not in the paper: 0). Past ~4000 demo steps E(x) comes to "
-        "carry the style and transfers draw the source artist (BUILD.md 'Weight averaging'); the MLP targets that.",
+        "carry the style and transfers draw the source artist; the MLP targets that (BUILD.md: GADN's content code, too).",
     )
     cap_c1_at_chance: bool = _field(
         False, "Cap the E/G adversarial term at -log(1/num_artists) (authors' later code)."
