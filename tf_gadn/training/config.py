@@ -281,7 +281,9 @@ class Config:
         0.0,
         "Weight of ||G(u(x), v(x), 0) - x|| on training images in G's "
         "objective (not in the paper: 0). Anchors G to the codes of real "
-        "drawings, which eqs. 8-9 alone do not do on a short run.",
+        "drawings, which eqs. 8-9 alone do not do on a short run; the demos use 30, "
+        "which keeps the transfers nearer the decoder start than 10 (BUILD.md "
+        "'The GAN keeps nearer its decoder start').",
     )
     cond_gan_artist_classifier: float = _field(
         0.0,
