@@ -17,5 +17,6 @@ METHOD = register(
         serving="tf_gadn.style_space.serving:StyleSpaceServing",
         evaluator="tf_gadn.style_space.evaluation:cli_report",
         transfer="tf_gadn.style_space.evaluation:run_transfer_model",
+        configure="tf_gadn.style_space.pruning:configured",
     )
 )

@@ -39,6 +39,23 @@ def style_stats_path(model_dir: str) -> str:
     return os.path.join(model_dir, "style_encoder", STYLE_STATS)
 
 
+def encoder_dir(config, model_dir: str) -> str:
+    """The run whose style encoder stage wrote the statistics and pruning report a run uses: its own, or, for a run
+    that trained only later stages (--inherit_dir), the inherited run's."""
+    own = os.path.exists(style_stats_path(model_dir)) or not config.inherit_dir
+    return model_dir if own else config.inherit_dir
+
+
+def require_d_style(config) -> None:
+    """Refuses a style code of no dimensions: --d_style=0 is resolved from the pruning report (pruning.configured)."""
+    if config.d_style < 1:
+        raise ValueError(
+            "--d_style=0 takes the style encoder's pruning choice (style_encoder/pruning.json), which this run "
+            "does not have yet: train the style_encoder stage first, pass --inherit_dir of a run that did, or "
+            "set --d_style"
+        )
+
+
 def save_style_stats(out_dir: str, train_sums) -> str:
     """Mean and std of every dimension of S(x) over the train split (train_sums: pruning.ArtistSums of the metric
     network), written atomically into out_dir. All dimensions, not just d_style's: d_style is read off the pruning
@@ -155,9 +172,8 @@ def load_style_space(model_dir: str) -> StyleSpace:
         raise FileNotFoundError(
             f"{model_dir!r} has no trained {', '.join(missing)} yet: train the whole chain first"
         )
-    # A run that trained only the GAN (--inherit_dir) reads the statistics where its encoders were trained.
-    own = os.path.exists(style_stats_path(model_dir)) or not config.inherit_dir
-    mean, std = load_style_stats(model_dir if own else config.inherit_dir, config.d_style)
+    require_d_style(config)
+    mean, std = load_style_stats(encoder_dir(config, model_dir), config.d_style)
     return StyleSpace(
         config,
         networks["style_encoder"],

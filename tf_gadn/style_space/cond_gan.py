@@ -24,8 +24,10 @@ from tf_gadn.nn import augment
 from tf_gadn.style_space import networks as style_space
 from tf_gadn.style_space.common import (
     content_prefix,
+    encoder_dir,
     load_style_stats,
     normalise_style,
+    require_d_style,
     split_gan_code,
     style_prefix,
 )
@@ -119,6 +121,7 @@ class CondGanStage(Stage):
 
     def __init__(self, config, artist_counts, global_batch_size):
         super().__init__(config, artist_counts, global_batch_size)
+        require_d_style(config)
         names = ["style_encoder", "content_encoder", "generator"] + [
             f"discriminator{s}" for s in range(style_space.DISCRIMINATOR_SCALES)
         ]
@@ -201,7 +204,7 @@ class CondGanStage(Stage):
         )
 
     def before_training(self, make_eval_dataset, model_dir):
-        mean, std = load_style_stats(self.config.inherit_dir or model_dir, self.config.d_style)
+        mean, std = load_style_stats(encoder_dir(self.config, model_dir), self.config.d_style)
         self.style_mean.assign(mean)
         self.style_std.assign(std)
         self.artist_styles = None  # each artist's mean u, computed on first use (--eval_every)

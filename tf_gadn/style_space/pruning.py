@@ -16,6 +16,7 @@ same report when it finishes, on the test split if there is one, else on train (
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 import numpy as np
@@ -24,6 +25,7 @@ import tensorflow as tf
 from tf_gadn import losses
 from tf_gadn.data import pipeline, records
 from tf_gadn.evaluation import visualize
+from tf_gadn.style_space.common import encoder_dir
 from tf_gadn.training.config import Config
 
 DEFAULT_TOLERANCE = 0.02
@@ -150,6 +152,26 @@ def choose_d_style(dims, accuracy, tolerance: float = DEFAULT_TOLERANCE) -> int:
     """The smallest d whose accuracy is at least (accuracy with all D dimensions) - tolerance (absolute)."""
     full = accuracy[list(dims).index(max(dims))]
     return int(min(d for d, acc in zip(dims, accuracy) if acc >= full - tolerance))
+
+
+def configured(config: Config, model_dir: str) -> Config:
+    """`config` with --d_style=0 replaced by the choice of the pruning report the run's style encoder wrote (the same
+    rule on every collection: 8 of 32 dimensions on the 16-artist portraits, 32 on the 100-artist line art), or, for a
+    run that inherits its encoders (--inherit_dir), by the d_style the inherited run trained its decoder with.
+    Unchanged when d_style is set, and before the report exists (the style encoder stage does not need d_style)."""
+    if config.d_style:
+        return config
+    source = encoder_dir(config, model_dir)
+    if source != model_dir:
+        from tf_gadn.training import checkpoints
+
+        return dataclasses.replace(config, d_style=checkpoints.load_run_info(source)[0].d_style)
+    path = os.path.join(source, "style_encoder", PRUNING_JSON)
+    if not os.path.exists(path):
+        return config
+    with open(path, encoding="utf-8") as f:
+        d_style = int(json.load(f)["d_style"])
+    return dataclasses.replace(config, d_style=d_style)
 
 
 def pruning_report(

@@ -7,7 +7,12 @@ import numpy as np
 import tensorflow as tf
 
 from tf_gadn.serving.export import ARTIST, IMAGE, IMAGES, ServingModule
-from tf_gadn.style_space.common import load_style_stats, normalise_style
+from tf_gadn.style_space.common import (
+    encoder_dir,
+    load_style_stats,
+    normalise_style,
+    require_d_style,
+)
 
 
 class StyleSpaceServing(ServingModule):
@@ -37,7 +42,8 @@ class StyleSpaceServing(ServingModule):
             networks["generator"],
             networks["representative_styles"],
         )
-        mean, std = load_style_stats(model_dir, config.d_style)
+        require_d_style(config)
+        mean, std = load_style_stats(encoder_dir(config, model_dir), config.d_style)
         self.style_mean, self.style_std = tf.constant(mean), tf.constant(std)
         self.d_style, self.d_content = config.d_style, config.d_content
         self.noise_dim = config.gan_code_dim - config.d_style - config.d_content

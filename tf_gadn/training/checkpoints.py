@@ -385,7 +385,10 @@ def load_run_info(model_dir: str) -> tuple[Config, list[dict]]:
         for k, v in values.items()
         if k in fields
     }
-    return Config(**values), records.read_artists(model_dir)
+    config = Config(**values)
+    return registry.method(config.method).configured(config, model_dir), records.read_artists(
+        model_dir
+    )
 
 
 def networks_in_stage(model_dir: str, stage: str) -> set[str]:
@@ -405,7 +408,9 @@ def networks_in_stage(model_dir: str, stage: str) -> set[str]:
 def load_trained(model_dir: str, through_stage: str = "") -> tuple[Config, list[dict], dict]:
     """Rebuilds a run's networks from its config and restores each from the LAST stage of the chain that trained it
     (e.g. GADN's generator from stage 2 when it exists, else from stage 1), or from the last stage up to and including
-    `through_stage` (to measure an earlier stage of a finished run). Used by export and evaluation."""
+    `through_stage` (to measure an earlier stage of a finished run). A run that trained only later stages
+    (--inherit_dir) takes the stages before its first one from the run it inherited, as its training did (the style
+    space's representative styles live only in the style encoder stage). Used by export and evaluation."""
     config, artists = load_run_info(model_dir)
     method = registry.method(config.method)
     networks = method.build_networks(config, len(artists))
@@ -414,15 +419,19 @@ def load_trained(model_dir: str, through_stage: str = "") -> tuple[Config, list[
         if through_stage not in chain:
             raise ValueError(f"{through_stage!r} is not a stage of {config.method!r}: {chain}")
         chain = chain[: chain.index(through_stage) + 1]
-    source = {}
-    for stage in chain:
-        source.update(
-            {name: stage for name in networks_in_stage(model_dir, stage) if name in networks}
-        )
+    trained = [stage for stage in chain if networks_in_stage(model_dir, stage)]
+    first_own = chain.index(trained[0]) if trained else len(chain)
+    source = {}  # network name -> (run, stage) it is restored from
+    for k, stage in enumerate(chain):
+        run = model_dir if k >= first_own else config.inherit_dir
+        if run:
+            source.update(
+                {name: (run, stage) for name in networks_in_stage(run, stage) if name in networks}
+            )
     if not source:
         raise FileNotFoundError(f"{model_dir!r} holds no trained stage yet")
-    for stage in dict.fromkeys(source.values()):
+    for run, stage in dict.fromkeys(source.values()):
         restore_networks(
-            model_dir, stage, {name: networks[name] for name, s in source.items() if s == stage}
+            run, stage, {name: networks[name] for name, s in source.items() if s == (run, stage)}
         )
     return config, artists, {name: networks[name] for name in source}

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from tf_gadn.data import pipeline, records
 from tf_gadn.evaluation import transfer_eval, visualize
-from tf_gadn.training import averaging, checkpoints, collapse, distribute, precision
+from tf_gadn.training import averaging, checkpoints, collapse, distribute, precision, registry
 from tf_gadn.training.config import Config
 from tf_gadn.training.registry import stage_class
 
@@ -408,6 +408,7 @@ def train_stage(
     progress: bool = True,
 ) -> dict[str, float]:
     """Trains one stage to its configured number of steps (or what is left of them); returns the last metrics."""
+    config = registry.method(config.method).configured(config, config.model_dir)
     cls = stage_class(stage_name)
     total_steps = cls.num_steps(config)
     stage_dir = checkpoints.stage_dir(config.model_dir, stage_name)

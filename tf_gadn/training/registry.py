@@ -41,6 +41,8 @@ class Method:
         transfer: `transfer_model(model_dir, data_dir) -> tf_gadn.evaluation.transfer_eval.TransferModel`, the
             trained run as the shared transfer report sees it on the artists of `data_dir` (`python -m
             tf_gadn.compare` scores every method through it on the same pairs), or None.
+        configure: `configure(config, model_dir) -> Config`, the run's config with the values its own earlier stages
+            chose filled in (the style space's `--d_style=0`: the pruning rule's choice), or None (nothing to fill).
     """
 
     name: str
@@ -49,6 +51,7 @@ class Method:
     serving: Any = None
     evaluator: Any = None
     transfer: Any = None
+    configure: Any = None
 
     @property
     def chain(self) -> tuple[str, ...]:
@@ -59,6 +62,10 @@ class Method:
 
     def build_networks(self, config, num_artists: int, names=None) -> dict:
         return resolve(self.networks)(config, num_artists, names)
+
+    def configured(self, config, model_dir: str):
+        """`config` as the run at model_dir trains and is read: see `configure`."""
+        return config if self.configure is None else resolve(self.configure)(config, model_dir)
 
     def serving_module(self, config, artists, networks, model_dir):
         if self.serving is None:
