@@ -201,3 +201,34 @@ def test_feature_network_measures_in_float32_under_a_bfloat16_training_policy():
         assert net.features(np.zeros((2, 32, 32, 3))).dtype == np.float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def _split(images, num_artists=4):
+    return {"image": images, "artist": np.arange(len(images)) % num_artists}
+
+
+def test_a_dead_feature_network_is_trained_again_and_never_measures(tmp_path, monkeypatch, capsys):
+    """A network with one feature vector for every image would print FD 0 and chance probes: it is replaced, and
+    when no seed gives a live one (all training images alike) evaluation stops with the reason."""
+    from tf_gadn.evaluation import feature_net
+
+    monkeypatch.setattr(feature_net, "STEPS", 30)
+    info = {"content_factors": [], "style_factors": []}
+    live = _split(np.random.default_rng(0).uniform(-1, 1, (32, 16, 16, 3)).astype(np.float32))
+    net = feature_net.trained(str(tmp_path), {"data": "live"}, live, info, 4)
+    assert not feature_net.is_dead(net, live["image"])
+    assert "dead" not in capsys.readouterr().err  # seed 0, as before the check existed
+
+    # the cached weights zeroed (a dead network from an older run): loaded, found dead, trained again
+    (cached,) = tmp_path.glob("feature_net_*.weights.h5")
+    net.model.set_weights([np.zeros_like(w) for w in net.model.get_weights()])
+    assert feature_net.is_dead(net, live["image"])
+    net.model.save_weights(str(cached))
+    again = feature_net.trained(str(tmp_path), {"data": "live"}, live, info, 4)
+    assert "cached feature network" in capsys.readouterr().err
+    assert not feature_net.is_dead(again, live["image"])
+
+    alike = _split(np.zeros((32, 16, 16, 3), np.float32))
+    with pytest.raises(feature_net.FeatureNetworkError, match="stayed dead"):
+        feature_net.trained(str(tmp_path), {"data": "alike"}, alike, info, 4)
+    assert capsys.readouterr().err.count("is dead") == len(feature_net.SEEDS)

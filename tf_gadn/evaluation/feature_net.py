@@ -4,6 +4,12 @@ Its 64-d bottleneck is the feature space of the Fréchet distance, and its heads
 the artist, and on synthetic data one per content and style factor (softmax for categorical factors, regression on
 standardised values for continuous ones). Trained on real training images only, with a fixed seed, so two models
 evaluated on the same data set are measured by the same network. Weights are cached per data set and size.
+
+A dead network (every ReLU off: one constant feature vector for every image) would report a Fréchet distance of 0 and
+chance-level probes, which read as a perfect model. Measured: the 40-artist collection of BUILD.md "An unseen
+collection" trained dead once and healthy in the next process (thread timing makes the runs differ). So a network is
+checked after training and after loading, and a dead one is trained again from the next seed (seed 0 first, so a
+healthy network is the one it always was); when every seed gives a dead one, evaluation stops with the reason.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 
 import keras
 import numpy as np
@@ -23,6 +30,15 @@ FEATURES = 64
 STEPS = 600
 BATCH = 64
 LEARNING_RATE = 2e-3
+SEEDS = (0, 1, 2)
+CHECK_IMAGES = 512
+# Largest per-feature standard deviation over the check images below which the features count as constant (a
+# healthy network's are about 1; a dead one's 1e-7).
+DEAD_STD = 1e-4
+
+
+class FeatureNetworkError(ValueError):
+    """The measuring network learned nothing on this data set (see the module docstring)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,14 +160,21 @@ def targets_for(heads: list[Head], info: dict, artists, content, style) -> dict[
     return out
 
 
+def is_dead(net: FeatureNetwork, images: np.ndarray) -> bool:
+    """True when the network gives (nearly) the same features to every image: nothing to measure with."""
+    pick = np.random.default_rng(0).permutation(len(images))[:CHECK_IMAGES]
+    return float(net.features(images[pick]).std(axis=0).max()) < DEAD_STD
+
+
 def trained(
     cache_dir: str, data_key: dict, train: dict, info: dict, num_artists: int
 ) -> FeatureNetwork:
     """The feature network of one data set (`train`: a split as tf_gadn.evaluation.transfer_eval.load_split gives it), loaded
-    from `cache_dir` when a network with the same data key, heads and schedule was trained before."""
+    from `cache_dir` when a network with the same data key, heads and schedule was trained before; never a dead one
+    (module docstring)."""
     content, style = train.get("content_factors"), train.get("style_factors")
     heads = heads_for(info, num_artists, content, style)
-    net = FeatureNetwork(int(train["image"].shape[1]), heads)
+    images = np.asarray(train["image"], np.float32)
     tag = hashlib.sha1(
         json.dumps(
             {**data_key, "heads": [dataclasses.asdict(h) for h in heads], "steps": STEPS},
@@ -160,13 +183,31 @@ def trained(
     ).hexdigest()[:12]
     path = os.path.join(cache_dir, f"feature_net_{tag}.weights.h5")
     if os.path.exists(path):
+        net = FeatureNetwork(int(images.shape[1]), heads)
         net.model.load_weights(path)
-        return net
-    net.fit(
-        np.asarray(train["image"], np.float32),
-        targets_for(heads, info, train["artist"], content, style),
+        if not is_dead(net, images):
+            return net
+        print(
+            f"warning: the cached feature network {path} is dead; training it again",
+            file=sys.stderr,
+        )
+    targets = targets_for(heads, info, train["artist"], content, style)
+    for seed in SEEDS:
+        net = FeatureNetwork(int(images.shape[1]), heads, seed=seed)
+        net.fit(images, targets, seed=seed)
+        if not is_dead(net, images):
+            os.makedirs(cache_dir, exist_ok=True)
+            with records.atomic_file(path, ".weights.h5") as tmp:
+                net.model.save_weights(tmp)
+            return net
+        print(
+            f"warning: the evaluation's feature network trained from seed {seed} is dead (one feature vector for "
+            "every image: a Fréchet distance of 0 and chance-level probes); training it from another seed",
+            file=sys.stderr,
+            flush=True,
+        )
+    raise FeatureNetworkError(
+        f"the evaluation's feature network stayed dead from seeds {SEEDS} on {data_key}: its Fréchet distances "
+        "and probes would mean nothing. Are the training images all alike? (A training run can skip these numbers "
+        "with --eval_every=0.)"
     )
-    os.makedirs(cache_dir, exist_ok=True)
-    with records.atomic_file(path, ".weights.h5") as tmp:
-        net.model.save_weights(tmp)
-    return net
