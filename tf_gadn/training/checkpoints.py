@@ -419,15 +419,13 @@ def load_trained(model_dir: str, through_stage: str = "") -> tuple[Config, list[
         if through_stage not in chain:
             raise ValueError(f"{through_stage!r} is not a stage of {config.method!r}: {chain}")
         chain = chain[: chain.index(through_stage) + 1]
-    trained = [stage for stage in chain if networks_in_stage(model_dir, stage)]
-    first_own = chain.index(trained[0]) if trained else len(chain)
+    own = {stage: networks_in_stage(model_dir, stage) for stage in chain}
+    first_own = next((k for k, stage in enumerate(chain) if own[stage]), len(chain))
     source = {}  # network name -> (run, stage) it is restored from
     for k, stage in enumerate(chain):
         run = model_dir if k >= first_own else config.inherit_dir
-        if run:
-            source.update(
-                {name: (run, stage) for name in networks_in_stage(run, stage) if name in networks}
-            )
+        saved = own[stage] if k >= first_own else (networks_in_stage(run, stage) if run else set())
+        source.update({name: (run, stage) for name in saved if name in networks})
     if not source:
         raise FileNotFoundError(f"{model_dir!r} holds no trained stage yet")
     for run, stage in dict.fromkeys(source.values()):
