@@ -108,6 +108,24 @@ def test_mixed_precision_auto_decision(setting, flags, gpu, expected):
     assert precision.use_bfloat16(setting, frozenset(flags), gpu) is expected
 
 
+@pytest.mark.parametrize(
+    "setting, flags, gpu, warns",
+    [
+        ("true", set(), None, True),  # AVX2-only CPU, no GPU: emulated
+        ("true", {"avx512_bf16"}, None, False),
+        ("true", set(), True, False),  # Ampere GPU
+        ("true", {"amx_bf16"}, False, True),  # the step runs on the older GPU, not the CPU
+        ("auto", set(), None, False),
+        ("false", set(), None, False),
+    ],
+)
+def test_forced_bfloat16_without_hardware_warns(setting, flags, gpu, warns):
+    message = precision.emulation_warning(setting, frozenset(flags), gpu)
+    assert (message is not None) is warns
+    if warns:
+        assert "--mixed_precision=auto" in message
+
+
 def test_mixed_precision_reads_cpu_flags(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx512_bf16 avx512f\n\nprocessor\t: 1\n")
@@ -117,8 +135,10 @@ def test_mixed_precision_reads_cpu_flags(tmp_path):
         precision.normalize("bf16")
 
 
-def test_policy_follows_the_setting(tiny_dataset, tmp_path):
+def test_policy_follows_the_setting(tiny_dataset, tmp_path, monkeypatch, capsys):
     config = tiny_config("gadn_tiny", data_dir=str(tiny_dataset), model_dir=str(tmp_path))
+    # a CPU that emulates bfloat16
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
     try:
         stage, _, _ = loop.build_stage(
             config.replace(mixed_precision="true"),
@@ -128,6 +148,10 @@ def test_policy_follows_the_setting(tiny_dataset, tmp_path):
         )
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
         assert all(v.dtype == "float32" for v in stage.trainable_variables)  # master weights
+        assert (
+            "[c2_pretrain] WARNING: --mixed_precision=true on devices without"
+            in capsys.readouterr().err
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
 

@@ -118,6 +118,9 @@ def build_stage(
     )  # identical initial weights for the same seed (resume, replica tests)
     # bfloat16 has float32's range, so no loss scaling is needed; networks return float32 for the losses.
     keras.mixed_precision.set_global_policy(precision.policy_name(config.mixed_precision))
+    emulated = precision.emulation_warning(config.mixed_precision)
+    if emulated:
+        print(f"[{stage_name}] {emulated}", file=sys.stderr, flush=True)
     per_replica = cls.batch_size(config) // strategy.num_replicas_in_sync
     if per_replica % config.accumulate_steps:
         raise ValueError(
