@@ -109,13 +109,43 @@ def test_style_space_evaluation_reports_four_probe_numbers(tiny_style_space_run,
         "content_code->content_factors",
     }
     assert all(v is None or -5 < v <= 1 for v in report["four_numbers"].values())
-    assert all(np.isfinite(v) and v > 0 for v in report["held_out_artist"].values())
+    held_out = report["held_out_artist"]
+    assert all(np.isfinite(v) and v >= 0 for v in held_out.values())
+    assert 0 <= held_out["held_out_artists_beating_input"] <= 1
+    assert held_out["transfer_error_held_out_artists_mean_of_8"] > 0
     assert (tmp_path / "style_space_report.json").exists()
     transfer = report[
         "transfer"
     ]  # the shared transfer report, style taken from the target artist's drawings
     assert 0 < transfer["transfer_error"] < 3.5 and 0 <= transfer["style_attribution"] <= 1
     assert transfer["fd_transfer"] >= 0 and "fd_sample" in transfer
+
+
+def test_held_out_transfer_averages_distinct_unseen_artists(tiny_style_space_run):
+    """The mean over K unseen artists is the mean of K different artists' single scores (artist n, n + 1, ...)."""
+    from tf_gadn.style_space.common import load_style_space
+
+    space = load_style_space(str(tiny_style_space_run))
+    info = records.read_dataset_info(space.config.data_dir)
+    n = len(records.read_artists(space.config.data_dir))
+    test = evaluate_style_space.encode_split(space, "train", max_images=6)
+    images, contents = test["image"], test["content_factors"]
+
+    def score(first, count):
+        return evaluate_style_space.held_out_transfer(space, images, contents, info, first, count)
+
+    pair, first, second = score(n, 2), score(n, 1), score(n + 1, 1)
+    firsts = [first["transfer_error_held_out_artist"], second["transfer_error_held_out_artist"]]
+    assert firsts[0] != firsts[1]  # two different artists
+    assert pair["transfer_error_held_out_artist"] == firsts[0]
+    np.testing.assert_allclose(pair["transfer_error_held_out_artists_mean_of_2"], np.mean(firsts))
+    inputs = [
+        first["baseline_input_unchanged_held_out"],
+        second["baseline_input_unchanged_held_out"],
+    ]
+    np.testing.assert_allclose(pair["baseline_input_unchanged_held_out_mean_of_2"], np.mean(inputs))
+    beats = np.mean(np.array(firsts) < np.array(inputs))
+    assert pair["held_out_artists_beating_input"] == beats
 
 
 def test_held_out_artist_is_drawn_in_the_data_sets_family():
