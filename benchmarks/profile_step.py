@@ -20,6 +20,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# before TensorFlow loads: the package's oneDNN default, as training has it
+import tf_gadn  # noqa: E402,F401
+
+# isort: split
+
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import train_speed  # noqa: E402
