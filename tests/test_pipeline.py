@@ -192,6 +192,26 @@ def test_start_step_resumes_the_exact_stream(skewed_data):
         )
 
 
+def test_mirror_flips_about_half_the_images_and_changes_no_other_draw(skewed_data):
+    """--mirror_augment: each image is itself or its left-right mirror, by a coin keyed like the other draws (so a
+    resumed run flips the same images), and the order, a', noise and uniforms are those of the unmirrored stream."""
+    kwargs = dict(global_batch_size=8, noise_dim=3, uniform_dim=2, seed=3, with_factors=True)
+    plain = list(pipeline.make_dataset(skewed_data, **kwargs).take(20))
+    mirrored = list(pipeline.make_dataset(skewed_data, mirror=True, **kwargs).take(20))
+    flipped = []
+    for a, b in zip(plain, mirrored):
+        for key in ("artist", "other_artist", "noise", "uniform", "content_factors"):
+            np.testing.assert_array_equal(a[key].numpy(), b[key].numpy(), err_msg=key)
+        same = np.all(a["image"].numpy() == b["image"].numpy(), axis=(1, 2, 3))
+        mirror = np.all(a["image"].numpy()[:, :, ::-1] == b["image"].numpy(), axis=(1, 2, 3))
+        assert np.all(same ^ mirror)  # one or the other (random pixels are never symmetric)
+        flipped.append(mirror)
+    share = np.mean(np.concatenate(flipped))
+    assert 0.35 < share < 0.65, share  # 160 fair coins
+    resumed = next(iter(pipeline.make_dataset(skewed_data, mirror=True, start_step=13, **kwargs)))
+    np.testing.assert_array_equal(resumed["image"].numpy(), mirrored[13]["image"].numpy())
+
+
 def test_each_epoch_is_a_fresh_permutation_whatever_the_global_seed(skewed_data):
     n = sum(COUNTS)
 

@@ -89,6 +89,22 @@ def test_resume_continues_exactly(tiny_dataset, tmp_path):
     )
 
 
+def test_mirror_augment_reaches_the_training_stream_and_not_the_statistics_pass(tiny_dataset, tmp_path):
+    """--mirror_augment flips some training images; the in-order pass that computes statistics and grids is unflipped."""
+    from tf_gadn.gadn.stage1 import GadnStage1
+
+    plain = tiny_config(tiny_dataset, tmp_path)
+    mirrored = plain.replace(mirror_augment=True)
+
+    def images(config, make):
+        return np.concatenate([b["image"].numpy() for b in make(config).take(4)])
+
+    train = lambda c: loop.stage_dataset(c, GadnStage1, 8)  # noqa: E731
+    statistics = lambda c: loop.eval_dataset(c, GadnStage1, 8)  # noqa: E731
+    assert not np.array_equal(images(plain, train), images(mirrored, train))
+    np.testing.assert_array_equal(images(plain, statistics), images(mirrored, statistics))
+
+
 def test_schedule_factors():
     assert loop.schedule_factor("cosine", 1, 6) == 1.0
     factors = [loop.schedule_factor("cosine", s, 6) for s in range(1, 7)]

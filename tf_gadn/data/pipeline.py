@@ -30,6 +30,7 @@ _SHUFFLE_CHUNK = 8192
 _SHUFFLE_SALT = (
     0x5EED  # keeps the shuffle's seeds apart from the per-example draws keyed by (seed, position)
 )
+_MIRROR_SALT = 0xF11B  # the mirror coin's fold of an example's (seed, position) key
 
 
 def _require_dir(data_dir: str) -> None:
@@ -106,9 +107,11 @@ def _shuffled_epoch(blocks, seed):
     return one_epoch
 
 
-def _draw(index, example, seed, log_p, noise_dim, uniform_dim, distinct_other_artist):
-    """Per-example random values keyed by (seed, stream position): a', noise, uniforms."""
-    seeds = tf.random.experimental.stateless_split(tf.stack([tf.cast(seed, tf.int64), index]), 3)
+def _draw(index, example, seed, log_p, noise_dim, uniform_dim, distinct_other_artist, mirror):
+    """Per-example random values keyed by (seed, stream position): a', noise, uniforms, and (mirror) a coin that
+    flips the image left to right."""
+    key = tf.stack([tf.cast(seed, tf.int64), index])
+    seeds = tf.random.experimental.stateless_split(key, 3)
     logits = log_p
     if distinct_other_artist:  # p restricted to the other artists; categorical renormalises
         logits = tf.where(tf.range(tf.shape(log_p)[0]) == example["artist"], -np.inf, log_p)
@@ -119,6 +122,11 @@ def _draw(index, example, seed, log_p, noise_dim, uniform_dim, distinct_other_ar
         example["noise"] = tf.random.stateless_normal([noise_dim], seeds[1])
     if uniform_dim:
         example["uniform"] = tf.random.stateless_uniform([uniform_dim], seeds[2])
+    if mirror:  # its own fold of the key, so the draws above are the same with and without it
+        coin = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(key, _MIRROR_SALT))
+        example["image"] = tf.cond(
+            coin < 0.5, lambda: tf.image.flip_left_right(example["image"]), lambda: example["image"]
+        )
     return example
 
 
@@ -134,6 +142,7 @@ def make_dataset(
     noise_dim: int = 0,
     uniform_dim: int = 0,
     distinct_other_artist: bool = False,
+    mirror: bool = False,
     with_factors: bool = False,
     shuffle: bool = True,
     repeat: bool = True,
@@ -160,6 +169,7 @@ def make_dataset(
         noise_dim: width of "noise" (standard normals; 0: no such key); a stage's `noise_dim(config)`.
         uniform_dim: width of "uniform" (U[0, 1); 0: no such key); a stage's `uniform_dim(config)`.
         distinct_other_artist: draw a' != a (GADN stage 1).
+        mirror: flip each image left to right with probability 1/2, keyed like the other draws (--mirror_augment).
         with_factors: add the synthetic data set's "content_factors" and "style_factors".
         shuffle, repeat, cache, drop_remainder: as above.
         num_workers, worker_index: this input pipeline's shard of the examples (multi-worker training).
@@ -217,7 +227,9 @@ def make_dataset(
     if not cache:
         ds = ds.map(lambda i, s: (i, decode(s)), **parallel)
     ds = ds.map(
-        lambda i, e: _draw(i, e, seed, log_p, noise_dim, uniform_dim, distinct_other_artist),
+        lambda i, e: _draw(
+            i, e, seed, log_p, noise_dim, uniform_dim, distinct_other_artist, mirror
+        ),
         **parallel,
     )
     ds = ds.batch(global_batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -154,6 +154,12 @@ class Config:
         "zoomed/shifted images (authors' later GADN code; "
         "the papers have none). Keeps G from learning pixel noise that fools a critic.",
     )
+    mirror_augment: bool = _field(
+        False,
+        "Every stage trains on each drawing or its left-right mirror image, chosen at random (the papers have "
+        "none): a mirrored drawing is the same artist's drawing of a mirrored character, so a small collection "
+        "counts twice. BUILD.md: mirrored drawings.",
+    )
     stage1_code_adversary: float = _field(
         0.0,
         "Weight of an MLP artist classifier on E(x) (Appendix B.1's, --mlp_layers/--mlp_width) added next to C1 "

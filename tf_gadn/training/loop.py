@@ -79,7 +79,7 @@ def stage_dataset(config: Config, cls, batch_size: int, start_step: int = 0, **o
         noise_dim=cls.noise_dim(config),
         uniform_dim=cls.uniform_dim(config),
         distinct_other_artist=cls.distinct_other_artist(config),
-        **options,
+        **{"mirror": config.mirror_augment, **options},
     )
 
 
@@ -105,7 +105,9 @@ def _dataset_fn(config: Config, cls, global_batch: int, start_step: int):
 
 def eval_dataset(config: Config, cls, batch_size: int = 32) -> tf.data.Dataset:
     """The train split once, in file order, in the stage's colour space (statistics, sample grids, evaluation)."""
-    return stage_dataset(config, cls, batch_size, shuffle=False, repeat=False, drop_remainder=False)
+    return stage_dataset(
+        config, cls, batch_size, shuffle=False, repeat=False, drop_remainder=False, mirror=False
+    )
 
 
 def build_stage(
