@@ -89,7 +89,9 @@ def test_resume_continues_exactly(tiny_dataset, tmp_path):
     )
 
 
-def test_mirror_augment_reaches_the_training_stream_and_not_the_statistics_pass(tiny_dataset, tmp_path):
+def test_mirror_augment_reaches_the_training_stream_and_not_the_statistics_pass(
+    tiny_dataset, tmp_path
+):
     """--mirror_augment flips some training images; the in-order pass that computes statistics and grids is unflipped."""
     from tf_gadn.gadn.stage1 import GadnStage1
 

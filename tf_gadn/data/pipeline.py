@@ -123,7 +123,9 @@ def _draw(index, example, seed, log_p, noise_dim, uniform_dim, distinct_other_ar
     if uniform_dim:
         example["uniform"] = tf.random.stateless_uniform([uniform_dim], seeds[2])
     if mirror:  # its own fold of the key, so the draws above are the same with and without it
-        coin = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(key, _MIRROR_SALT))
+        coin = tf.random.stateless_uniform(
+            [], tf.random.experimental.stateless_fold_in(key, _MIRROR_SALT)
+        )
         example["image"] = tf.cond(
             coin < 0.5, lambda: tf.image.flip_left_right(example["image"]), lambda: example["image"]
         )
