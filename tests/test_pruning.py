@@ -36,6 +36,15 @@ def test_d_style_rule_picks_the_smallest_d_within_tolerance_of_all_dimensions():
     assert pruning.choose_d_style(dims, accuracy, tolerance=0.0) == 64
 
 
+def test_d_style_rule_never_allows_more_than_the_full_codes_error():
+    """The portraits' mirrored-drawings S: 4 dimensions name 98.8% of test drawings, 8 all of them: the absolute 2
+    points alone would keep 4; the tolerance capped at the full code's error (0) keeps 8. Near 97% it is 2 points."""
+    dims = [1, 2, 4, 8, 16, 32]
+    assert pruning.choose_d_style(dims, [0.49, 0.84, 0.9875, 1.0, 1.0, 1.0]) == 8
+    assert pruning.choose_d_style(dims, [0.09, 0.27, 0.57, 0.81, 0.955, 0.97]) == 16
+    assert pruning.choose_d_style(dims, [0.09, 0.27, 0.57, 0.81, 0.955, 0.99]) == 32
+
+
 def test_artist_sums_give_class_means_and_overall_statistics():
     sums = pruning.ArtistSums.empty(2, 2)
     sums.add(np.array([[1.0, 2.0], [3.0, 2.0], [10.0, 0.0]]), np.array([0, 0, 1]))
