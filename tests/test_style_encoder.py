@@ -242,13 +242,14 @@ def test_style_statistics_and_pruning_report_are_written(trained):
     report = report_of(trained)
     assert report["dims"] == [1, 2, 4, 8, 16]
     full = report["metric"]["accuracy"][-1]
+    allowed = min(report["tolerance"], 1.0 - full)  # never more than the full code's error rate
     for d, acc in zip(report["dims"], report["metric"]["accuracy"]):
         if (
             d < report["d_style"]
         ):  # the rule takes the smallest d within tolerance of all-D accuracy
-            assert acc < full - report["tolerance"]
+            assert acc < full - allowed - 1e-9
     chosen = report["dims"].index(report["d_style"])
-    assert report["metric"]["accuracy"][chosen] >= full - report["tolerance"]
+    assert report["metric"]["accuracy"][chosen] >= full - allowed - 1e-9
     with open(os.path.join(trained.model_dir, "style_encoder", pruning.PRUNING_PNG), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
