@@ -171,7 +171,8 @@ def make_dataset(
         noise_dim: width of "noise" (standard normals; 0: no such key); a stage's `noise_dim(config)`.
         uniform_dim: width of "uniform" (U[0, 1); 0: no such key); a stage's `uniform_dim(config)`.
         distinct_other_artist: draw a' != a (GADN stage 1).
-        mirror: flip each image left to right with probability 1/2, keyed like the other draws (--mirror_augment).
+        mirror: flip each image left to right with probability 1/2, keyed like the other draws (--mirror_augment);
+            its factors stay as stored (training never reads them).
         with_factors: add the synthetic data set's "content_factors" and "style_factors".
         shuffle, repeat, cache, drop_remainder: as above.
         num_workers, worker_index: this input pipeline's shard of the examples (multi-worker training).
