@@ -1,7 +1,9 @@
 """Test-session setup: quiet TF logs, and two logical CPU devices so MirroredStrategy tests have 2 replicas
 (must happen before any TensorFlow op runs, hence at conftest import)."""
 
+import fcntl
 import os
+import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -22,15 +24,37 @@ def mirrored_strategy():
     return strategy
 
 
+def built_once(tmp_path_factory, name: str, build):
+    """`build(out)` into a new path `out` (a directory named `name`, which some tests read as a run's name), once per
+    test session; returns `out`. Under pytest-xdist every worker is a process with its own session fixtures, and the
+    tiny runs cost minutes each: the first worker to need one builds it under a file lock and the others wait for it
+    and reuse its directory (read-only by convention, as within one process). A build that fails leaves no DONE
+    mark, so the next worker to ask tries again."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        out = tmp_path_factory.mktemp(name) / name
+        build(out)
+        return out
+    shared = (
+        tmp_path_factory.getbasetemp().parent / "shared"
+    )  # the run's root, common to its workers
+    shared.mkdir(exist_ok=True)
+    out, done = shared / name, shared / f"{name}.DONE"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)
+            build(out)
+            done.touch()
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """A real TFRecord data set of synthetic portraits: 4 artists x 16 images at 32 px, no test split."""
-    return synthetic_set(
-        tmp_path_factory.mktemp("data") / "tiny",
-        num_artists=4,
-        images_per_artist=16,
-        seed=7,
-        num_shards=2,
+    return built_once(
+        tmp_path_factory,
+        "tiny",
+        lambda out: synthetic_set(out, num_artists=4, images_per_artist=16, seed=7, num_shards=2),
     )
 
 
@@ -64,13 +88,13 @@ def tiny_gadn_run(tiny_dataset, tmp_path_factory):
     """A GADN model_dir with all three stages trained a few steps (for evaluation, export and serving tests)."""
     from tf_gadn import train
 
-    model_dir = tmp_path_factory.mktemp("runs") / "gadn"
-    train.run(
-        tiny_config(
-            "gadn_tiny", data_dir=str(tiny_dataset), model_dir=str(model_dir), stage1_steps=6
-        )
+    return built_once(
+        tmp_path_factory,
+        "gadn",
+        lambda out: train.run(
+            tiny_config("gadn_tiny", data_dir=str(tiny_dataset), model_dir=str(out), stage1_steps=6)
+        ),
     )
-    return model_dir
 
 
 @pytest.fixture(scope="session")
@@ -78,9 +102,11 @@ def tiny_gadn_export(tiny_gadn_run, tmp_path_factory):
     """The tiny GADN run exported as EXPORT_DIR/gadn/1 with every serving signature (export and serving tests)."""
     from tf_gadn.serving import export
 
-    export_dir = tmp_path_factory.mktemp("exports")
-    export.export(str(tiny_gadn_run), str(export_dir), "gadn")
-    return export_dir
+    return built_once(
+        tmp_path_factory,
+        "exports",
+        lambda out: export.export(str(tiny_gadn_run), str(out), "gadn"),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -88,9 +114,13 @@ def tiny_stargan_run(tiny_dataset, tmp_path_factory):
     """A StarGAN model_dir trained a few steps (export and comparison tests)."""
     from tf_gadn import train
 
-    model_dir = tmp_path_factory.mktemp("runs") / "stargan"
-    train.run(tiny_config("stargan_tiny", data_dir=str(tiny_dataset), model_dir=str(model_dir)))
-    return model_dir
+    return built_once(
+        tmp_path_factory,
+        "stargan",
+        lambda out: train.run(
+            tiny_config("stargan_tiny", data_dir=str(tiny_dataset), model_dir=str(out))
+        ),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -100,22 +130,23 @@ def tiny_style_space_run(tiny_dataset, tmp_path_factory):
     import subprocess
     import sys
 
-    model_dir = tmp_path_factory.mktemp("runs") / "style_space"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tf_gadn.train",
-            "--flagfile=configs/test/style_space_tiny.flags",
-            f"--data_dir={tiny_dataset}",
-            f"--model_dir={model_dir}",
-            "--eval_every=4",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return model_dir
+    def build(model_dir):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tf_gadn.train",
+                "--flagfile=configs/test/style_space_tiny.flags",
+                f"--data_dir={tiny_dataset}",
+                f"--model_dir={model_dir}",
+                "--eval_every=4",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    return built_once(tmp_path_factory, "style_space", build)
