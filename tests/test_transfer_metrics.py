@@ -3,6 +3,7 @@ factor errors; the collapse warning fires on a forced collapse and stays silent 
 writes a curve."""
 
 import csv
+import shutil
 
 import numpy as np
 import pytest
@@ -232,3 +233,48 @@ def test_a_dead_feature_network_is_trained_again_and_never_measures(tmp_path, mo
     with pytest.raises(feature_net.FeatureNetworkError, match="stayed dead"):
         feature_net.trained(str(tmp_path), {"data": "alike"}, alike, info, 4)
     assert capsys.readouterr().err.count("is dead") == len(feature_net.SEEDS)
+
+
+def test_every_report_on_a_data_set_is_measured_by_its_one_network(
+    tiny_dataset, tmp_path, monkeypatch
+):
+    """The network lives with the data set, keyed by its contents: two reports with different output folders share
+    one training (a copy of the data set too); another data set, or a read-only data folder, gets its own."""
+    from tf_gadn.data import records
+    from tf_gadn.evaluation import feature_net, transfer_eval
+
+    monkeypatch.setattr(feature_net, "STEPS", 20)
+    fits = []
+    fit = feature_net.FeatureNetwork.fit
+    monkeypatch.setattr(
+        feature_net.FeatureNetwork,
+        "fit",
+        lambda self, *a, **k: fits.append(1) or fit(self, *a, **k),
+    )
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+
+    def network(data_dir, fallback):
+        train = transfer_eval.load_split(str(data_dir), 32, "train")
+        info = records.read_dataset_info(str(data_dir))
+        return feature_net.of_data_set(str(data_dir), 32, str(fallback), train, info, 4)
+
+    first = network(data, tmp_path / "report1")
+    second = network(data, tmp_path / "report2")
+    assert len(fits) == 1 and not (tmp_path / "report1").exists()
+    images = transfer_eval.load_split(str(data), 32, "train")["image"][:8]
+    np.testing.assert_array_equal(first.features(images), second.features(images))
+
+    copy = tmp_path / "copy"
+    shutil.copytree(data, copy)
+    assert records.fingerprint(str(copy)) == records.fingerprint(str(data))
+    network(copy, tmp_path / "report3")
+    assert len(fits) == 1  # the copy's folder has the same network (copied with it)
+
+    shutil.rmtree(copy / feature_net.CACHE_SUBDIR)
+    (copy / records.ARTISTS_FILE).write_text((copy / records.ARTISTS_FILE).read_text() + " ")
+    assert records.fingerprint(str(copy)) != records.fingerprint(str(data))
+    monkeypatch.setattr(feature_net.os, "access", lambda path, mode: False)  # as a read-only folder
+    network(copy, tmp_path / "report4")
+    assert len(fits) == 2 and list((tmp_path / "report4").glob("feature_net_*.weights.h5"))
+    assert not (copy / feature_net.CACHE_SUBDIR).exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -84,6 +85,20 @@ def shard_paths(data_dir: str, split: str) -> list[str]:
             "or `python -m tf_gadn.data.synthetic` first"
         )
     return paths
+
+
+def fingerprint(data_dir: str) -> str:
+    """A short hash of what a data set holds, cheap to compute: dataset.json, artists.json and every shard's name and
+    size. Copies of one data set share it; a regenerated or re-prepared one (another seed, other images) does not."""
+    digest = hashlib.sha1()
+    for name in (DATASET_FILE, ARTISTS_FILE):
+        path = os.path.join(data_dir, name)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                digest.update(name.encode() + f.read())
+    for path in sorted(glob.glob(os.path.join(data_dir, "*.tfrecord"))):
+        digest.update(f"{os.path.basename(path)}:{os.path.getsize(path)}".encode())
+    return digest.hexdigest()[:16]
 
 
 class ShardedWriter:

@@ -27,6 +27,7 @@ import tensorflow as tf
 from tf_gadn.data import records
 
 FEATURES = 64
+CACHE_SUBDIR = "feature_nets"  # inside the data set's directory
 STEPS = 600
 BATCH = 64
 LEARNING_RATE = 2e-3
@@ -164,6 +165,20 @@ def is_dead(net: FeatureNetwork, images: np.ndarray) -> bool:
     """True when the network gives (nearly) the same features to every image: nothing to measure with."""
     pick = np.random.default_rng(0).permutation(len(images))[:CHECK_IMAGES]
     return float(net.features(images[pick]).std(axis=0).max()) < DEAD_STD
+
+
+def of_data_set(
+    data_dir: str, image_size: int, fallback_dir: str, train: dict, info: dict, num_artists: int
+) -> FeatureNetwork:
+    """The measuring network of one data set, kept in DATA_DIR/feature_nets/ (`fallback_dir` when the data directory
+    is read-only) and keyed by the data set's contents, so every run and report on it is measured by the same
+    network. Two trainings of it differ with thread timing, and enough to matter: one style-space run on line art
+    measured FD 71 with one and 44 with the other (BUILD.md "One ruler per data set"); a network per report made
+    two runs' numbers differ by more than the runs did."""
+    shared = os.path.join(data_dir, CACHE_SUBDIR)
+    writable = os.access(shared if os.path.isdir(shared) else data_dir, os.W_OK)
+    key = {"data": records.fingerprint(data_dir), "image_size": image_size}
+    return trained(shared if writable else fallback_dir, key, train, info, num_artists)
 
 
 def trained(

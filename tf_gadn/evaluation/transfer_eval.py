@@ -5,7 +5,7 @@ A method is measured through a `TransferModel` (RGB in [-1, 1] in and out), so G
 method are scored by the same code on the same pairs x -> a' (a' != a, drawn with a fixed seed). Ground-truth numbers
 (pixel error, attribution, factor errors) need a synthetic data set, where `render(content, style)` is known; the
 Fréchet distance and the artist probe work on any collection. The feature network (tf_gadn.evaluation.feature_net) is trained on
-the data set's real training images and cached under `cache_dir`.
+the data set's real training images and kept with the data set (under `cache_dir` when its directory is read-only).
 """
 
 from __future__ import annotations
@@ -226,9 +226,7 @@ def report(
     synthetic = info.get("source") == "synthetic" and "content_factors" in test
     targets = other_artists(test["artist"], num_artists, seed)
     transfers = batched(model.transfer, test["image"], test["artist"], targets)
-    net = feature_net.trained(
-        cache_dir, {"data_dir": data_dir, "image_size": image_size}, train, info, num_artists
-    )
+    net = feature_net.of_data_set(data_dir, image_size, cache_dir, train, info, num_artists)
     out: dict = {
         "held_out_split": split,
         "test_images": int(len(targets)),
@@ -324,8 +322,8 @@ class TrainingProbe:
         train = load_split(data_dir, image_size, "train")
         self.test, _ = held_out_split(data_dir, image_size, self.BATCH)
         self.targets = other_artists(self.test["artist"], num_artists, seed)
-        self.net = feature_net.trained(
-            cache_dir, {"data_dir": data_dir, "image_size": image_size}, train, info, num_artists
+        self.net = feature_net.of_data_set(
+            data_dir, image_size, cache_dir, train, info, num_artists
         )
         pick = np.random.default_rng([seed, 13]).permutation(len(train["image"]))[
             : self.REAL_FEATURES
