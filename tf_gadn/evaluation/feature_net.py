@@ -172,9 +172,10 @@ def of_data_set(
 ) -> FeatureNetwork:
     """The measuring network of one data set, kept in DATA_DIR/feature_nets/ (`fallback_dir` when the data directory
     is read-only) and keyed by the data set's contents, so every run and report on it is measured by the same
-    network. Two trainings of it differ with thread timing, and enough to matter: one style-space run on line art
-    measured FD 71 with one and 44 with the other (BUILD.md "One ruler per data set"); a network per report made
-    two runs' numbers differ by more than the runs did."""
+    network. From the same seed the network is bit-identical between two processes of one kind, but a training run's
+    --eval_every probe and `evaluate` trained two different ones (as do two machines), and the difference matters:
+    one style-space model on line art measured FD 71 with the first and 44 with the second, while two recipes on
+    that data set differed by 3 and 8 with either (BUILD.md "One ruler per data set")."""
     shared = os.path.join(data_dir, CACHE_SUBDIR)
     writable = os.access(shared if os.path.isdir(shared) else data_dir, os.W_OK)
     key = {"data": records.fingerprint(data_dir), "image_size": image_size}
