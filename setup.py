@@ -25,7 +25,13 @@ setup(
     ],
     extras_require={
         # selenium: the explorer's browser test
-        "dev": ["pytest>=8", "pytest-xdist>=3.5", "ai-edge-litert>=1.0", "ruff==0.17.*", "selenium>=4.20"],
+        "dev": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "ai-edge-litert>=1.0",
+            "ruff==0.17.*",
+            "selenium>=4.20",
+        ],
         "gpu": ["tensorflow[and-cuda]==2.21.*"],
         # benchmarks/torch_reference.py: the PyTorch twin train_speed.py times tf_gadn against (any torch build;
         # a CPU-only one is enough, e.g. Debian's python3-torch run with --torch_python /usr/bin/python3)
