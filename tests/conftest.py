@@ -34,9 +34,8 @@ def built_once(tmp_path_factory, name: str, build):
         out = tmp_path_factory.mktemp(name) / name
         build(out)
         return out
-    shared = (
-        tmp_path_factory.getbasetemp().parent / "shared"
-    )  # the run's root, common to its workers
+    # the run's root, common to its workers
+    shared = tmp_path_factory.getbasetemp().parent / "shared"
     shared.mkdir(exist_ok=True)
     out, done = shared / name, shared / f"{name}.DONE"
     with open(shared / f"{name}.lock", "w") as lock:
