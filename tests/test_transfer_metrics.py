@@ -251,8 +251,8 @@ def test_every_report_on_a_data_set_is_measured_by_its_one_network(
         "fit",
         lambda self, *a, **k: fits.append(1) or fit(self, *a, **k),
     )
-    data = tmp_path / "data"
-    shutil.copytree(tiny_dataset, data)
+    data = tmp_path / "data"  # without the network other tests' reports left in the shared data set
+    shutil.copytree(tiny_dataset, data, ignore=shutil.ignore_patterns(feature_net.CACHE_SUBDIR))
 
     def network(data_dir, fallback):
         train = transfer_eval.load_split(str(data_dir), 32, "train")
