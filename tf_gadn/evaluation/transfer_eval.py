@@ -275,7 +275,7 @@ def add_transfer_and_write(
     filename: str = "report.json",
 ) -> dict:
     """The common end of every method's evaluation: this module's `report` goes under "transfer", and the whole
-    report is written to `out_dir/filename` (which also caches the feature network)."""
+    report is written to `out_dir/filename` (which keeps the feature network when the data folder is read-only)."""
     report_so_far["transfer"] = report(model, data_dir, image_size, out_dir)
     os.makedirs(out_dir, exist_ok=True)
     records.write_json(os.path.join(out_dir, filename), report_so_far)
