@@ -10,7 +10,8 @@ as tf_gadn's mixed_bfloat16). Activations are channels-last, the layout oneDNN c
 TensorFlow uses).
 
 What matches tf_gadn: one convolution per residual block, ReLU on the branch, stride-2 first convolution going down,
-nearest x2 upsampling going up, average-pool/upsample + 1x1 projection shortcuts, the F layers, the heads, the losses
+nearest x2 upsampling going up (folded into one transposed convolution unless --upsample=repeat, as tf_gadn's
+--upsample_conv), average-pool/upsample + 1x1 projection shortcuts, the F layers, the heads, the losses
 (per-pixel L2, NLL, NLU, LSGAN, KL, content), Adam (stage 1, C2) and RMSprop (stage 2), one G forward shared by the
 critic and the generator update. What differs: initialisers (timing only), and torch's RMSprop/Adam epsilon placement.
 """
@@ -41,16 +42,27 @@ def available() -> bool:
 
 if torch is not None:
 
+    def _fold_taps(weight, dim: int):
+        """Taps (w0, w1, w2) along `dim` -> (w2, w1+w2, w0+w1, w0), as tf_gadn.nn.blocks folds them."""
+        w0, w1, w2 = weight.unbind(dim)
+        return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
+
     class ResidualBlock(nn.Module):
-        def __init__(self, c_in: int, c_out: int, resample: str):
+        def __init__(self, c_in: int, c_out: int, resample: str, upsample: str = "transposed"):
             super().__init__()
-            self.resample = resample
+            self.resample, self.upsample = resample, upsample
             self.conv = nn.Conv2d(c_in, c_out, 3, stride=2 if resample == "down" else 1, padding=1)
             self.projection = (
                 nn.Conv2d(c_in, c_out, 1) if resample != "none" or c_in != c_out else None
             )
 
         def forward(self, x):
+            if self.resample == "up" and self.upsample == "transposed":
+                # conv(nearest_up(x)) as one stride-2 transposed convolution, as tf_gadn's --upsample_conv=transposed
+                folded = _fold_taps(_fold_taps(self.conv.weight, 2), 3).transpose(0, 1)
+                branch = F.conv_transpose2d(x, folded, self.conv.bias, stride=2, padding=1)
+                up = F.interpolate(self.projection(x), scale_factor=2, mode="nearest")
+                return up + F.relu(branch)
             if self.resample == "up":
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
             shortcut = F.avg_pool2d(x, 2) if self.resample == "down" else x
@@ -74,7 +86,9 @@ if torch is not None:
             return F.relu(self.fc(torch.flatten(self.levels(x), 1)))
 
     class UpTrunk(nn.Module):
-        def __init__(self, size: int, channels, blocks, fc_width: int, code_dim: int):
+        def __init__(
+            self, size: int, channels, blocks, fc_width: int, code_dim: int, upsample: str
+        ):
             super().__init__()
             self.bottom, self.top = size // 2 ** len(channels), channels[-1]
             self.fc = nn.Linear(code_dim, fc_width)
@@ -85,7 +99,9 @@ if torch is not None:
                     ResidualBlock(channels[level], channels[level], "none")
                     for _ in range(blocks[level])
                 ]
-                layers.append(ResidualBlock(channels[level], channels[max(level - 1, 0)], "up"))
+                layers.append(
+                    ResidualBlock(channels[level], channels[max(level - 1, 0)], "up", upsample)
+                )
             self.levels = nn.Sequential(*layers)
             self.to_image = nn.Conv2d(channels[0], 3, 3, padding=1)
 
@@ -144,7 +160,9 @@ class Twin:
         self.nets = {}
         if stage in ("gadn_stage1", "gadn_stage2"):
             self.nets["encoder"] = Encoder(spec, args.content_dim)
-            self.nets["generator"] = UpTrunk(*spec, args.content_dim + args.style_dim)
+            self.nets["generator"] = UpTrunk(
+                *spec, args.content_dim + args.style_dim, args.upsample
+            )
             self.nets["style_table"] = StyleTable(args.num_artists, args.style_dim)
         if stage == "gadn_stage1":
             self.nets["classifier1"] = ImageHead(spec, args.num_artists)
@@ -282,6 +300,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--precisions", default="float32,bf16")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
+    p.add_argument(
+        "--upsample",
+        choices=("transposed", "repeat"),
+        default="transposed",
+        help="how an up block computes conv(nearest_up(x)), as tf_gadn's --upsample_conv",
+    )
     return p
 
 

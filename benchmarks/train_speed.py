@@ -91,18 +91,19 @@ def _layer_flops(layer, shape):
             total += flops
         return total, shape
     if isinstance(layer, ResidualBlock):
+        source = shape
+        # Folded into a transposed convolution (upsampled_conv), an up block's first 3x3 convolution costs 16/36 of
+        # the upsampled one, and its 1x1 projection runs on the small map.
+        folded = layer.resample == "up" and layer.upsample == "transposed"
         if layer.resample == "up":
             shape = (shape[0] * 2, shape[1] * 2, shape[2])
         total, branch = 0, shape
-        for conv in layer.branch:
+        for i, conv in enumerate(layer.branch):
             flops, branch = _layer_flops(conv, branch)
-            total += flops
+            total += flops * 16 // 36 if folded and i == 0 else flops
         if layer.projection is not None:
-            shortcut = (
-                branch[0],
-                branch[1],
-                shape[2],
-            )  # after the stride-2 average pool when going down
+            # after the stride-2 average pool when going down; before the upsampling when folded
+            shortcut = source if folded else (branch[0], branch[1], shape[2])
             total += _layer_flops(layer.projection, shortcut)[0]
         return total, branch
     if isinstance(layer, keras.layers.Conv2D):
@@ -213,8 +214,9 @@ def profiled_flops(concrete_function) -> tuple[int, int]:
 
 PRECISIONS = {"float32": "float32", "bf16": "mixed_bfloat16"}
 # A variant is a precision with options: "bf16+fused" (--fused_adam), "float32+xla" (the step XLA-compiled),
-# "bf16+ema" (the step followed by the --ema_decay update of the stage's networks, as the training loop runs it).
-OPTIONS = ("fused", "xla", "ema")
+# "bf16+ema" (the step followed by the --ema_decay update of the stage's networks, as the training loop runs it),
+# "float32+repeat" (--upsample_conv=repeat: generators upsample, then convolve, as before session 13).
+OPTIONS = ("fused", "xla", "ema", "repeat")
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -278,7 +280,14 @@ def build_step(name: str, config: Config, num_artists: int, variant: str):
     keras.mixed_precision.set_global_policy(PRECISIONS[precision])
     try:
         keras.utils.set_random_seed(config.seed)
-        stage = cls(config.replace(fused_adam="fused" in options), [100] * num_artists, batch)
+        stage = cls(
+            config.replace(
+                fused_adam="fused" in options,
+                upsample_conv="repeat" if "repeat" in options else config.upsample_conv,
+            ),
+            [100] * num_artists,
+            batch,
+        )
         stage.compile()
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -392,6 +401,7 @@ def torch_steps_per_s(
         f"--steps={steps}",
         f"--precisions={','.join(precisions)}",
         f"--threads={threads}",
+        f"--upsample={config.upsample_conv}",
     ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:

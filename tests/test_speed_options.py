@@ -38,14 +38,26 @@ def _one_step(config, stage_name, strategy, batch):
     return before, [np.array(v.numpy()) for v in variables]
 
 
+# A ReLU or PReLU unit whose input lies within float rounding of its kink takes the other slope when the batch is
+# split (the convolutions round differently at another batch size). Its forward value hardly moves, but the gradient
+# of the weights feeding it does: a few elements of one layer, by up to a few percent (seen once: the first layer of
+# the style-space GAN's smallest discriminator, 0.9% in one bias velocity). A wrong accumulation (a missed
+# micro-batch, a mean taken as a sum) moves most elements, so the test allows a few flips and nothing larger.
+KINK_FLIP_ELEMENTS = 1e-3  # share of all elements allowed past the tight tolerance
+KINK_FLIP_RTOL = 0.1
+
+
 def _assert_same_update(whole, accumulated):
     (before, after), (before_k, after_k) = whole, accumulated
     assert len(after) == len(after_k)
-    moved = 0
+    moved = loose = total = 0
     for b, a, bk, ak in zip(before, after, before_k, after_k):
         np.testing.assert_array_equal(b, bk)  # same initial weights
-        np.testing.assert_allclose(ak, a, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(ak, a, rtol=KINK_FLIP_RTOL, atol=1e-6)
+        loose += int(np.sum(~np.isclose(ak, a, rtol=1e-4, atol=1e-6)))
+        total += a.size
         moved += int(not np.array_equal(a, b))
+    assert loose <= KINK_FLIP_ELEMENTS * total, (loose, total)
     assert moved > len(after) // 2  # the step did update (else equality would say nothing)
 
 

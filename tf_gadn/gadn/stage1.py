@@ -125,10 +125,6 @@ class GadnStage1(Stage):
     def optimized_networks(self):
         return {**super().optimized_networks(), "classifier": (self.classifier_name,)}
 
-    def classifier_input(self, content, style_other):
-        """What C1 sees: G(E(x), S(a')), or E(x) for the MLP of the Appendix B.1 ablation."""
-        return content if self.on_code else self.generator([content, style_other])
-
     def train_step(self, batch):
         x, a, a_other = batch["image"], batch["artist"], batch["other_artist"]
         eps_content, eps_style, eps_other = tf.split(
@@ -142,7 +138,15 @@ class GadnStage1(Stage):
             content, content_mean, content_std = sample_code(self.encoder, x, eps_content)
             style, style_mean, style_std = sample_code(self.style_table, a, eps_style)
             style_other, _, _ = sample_code(self.style_table, a_other, eps_other)
-            seen_by_c1 = self.classifier_input(content, style_other)
+            if self.on_code:  # the MLP of the Appendix B.1 ablation reads E(x)
+                seen_by_c1, reconstructed = content, None
+            else:  # one G pass at 2B: x's content in the style of a' (C1's input) and in its own (the reconstruction)
+                seen_by_c1, reconstructed = tf.split(
+                    self.generator(
+                        [tf.concat([content, content], 0), tf.concat([style_other, style], 0)]
+                    ),
+                    2,
+                )
 
             # C1: name the true artist of x from x's content drawn in the style of a' != a.
             with tape.stop_recording(), tf.GradientTape() as c1_tape:
@@ -153,7 +157,8 @@ class GadnStage1(Stage):
                 self.minimize(c1_tape, classifier_loss, "classifier")
 
             # E, G, S: reconstruct x with its own style, fool the updated C1, keep both code distributions near N(0, I).
-            reconstructed = self.generator([content, style])
+            if reconstructed is None:
+                reconstructed = self.generator([content, style])
             reconstruction = self.batch_mean(losses.pixel_distance(x, reconstructed))
             logits = self.classifier(seen_by_c1)
             adversarial = self.batch_mean(losses.nll(logits, a))

@@ -28,10 +28,12 @@ class TrunkSpec:
     convs_per_block: int = 1  # GADN uses 1
     weight_norm: bool = False  # style-space networks use weight-normalised convolutions
     block: str = "gadn"  # one of BLOCKS
+    upsample: str = "transposed"  # one of UPSAMPLES: how an 'up' block computes conv(nearest_up(x))
 
     def __post_init__(self):
         if self.block not in BLOCKS:
             raise ValueError(f"block must be one of {BLOCKS}, got {self.block!r}")
+        check_upsample(self.upsample)
         if len(self.channels) != len(self.blocks):
             raise ValueError(
                 f"channels {self.channels} and blocks {self.blocks} need one entry per level"
@@ -52,6 +54,14 @@ class TrunkSpec:
 
 
 BLOCKS = ("gadn", "wnres")
+# Two computations of one function, conv3x3(nearest_up(x)) (`upsampled_conv`): "repeat" upsamples then convolves, as
+# written; "transposed" is one stride-2 transposed convolution of x, 16/36 of the multiplies and faster (BUILD.md).
+UPSAMPLES = ("transposed", "repeat")
+
+
+def check_upsample(upsample: str):
+    if upsample not in UPSAMPLES:
+        raise ValueError(f"upsample must be one of {UPSAMPLES}, got {upsample!r}")
 
 
 class WeightNorm(keras.layers.Wrapper):
@@ -120,6 +130,53 @@ def dense_weights(layer):
     return tf.convert_to_tensor(layer.kernel), tf.convert_to_tensor(layer.bias)
 
 
+def conv_weights(layer):
+    """(kernel, bias or None) a convolution applies, weight-normalised or not."""
+    if isinstance(layer, WeightNorm):
+        return layer.effective_kernel(), layer.layer.bias if layer.layer.use_bias else None
+    return tf.convert_to_tensor(layer.kernel), layer.bias if layer.use_bias else None
+
+
+def _fold_taps(kernel, axis: int):
+    """3 taps (w0, w1, w2) along `axis` -> the 4 taps (w2, w1+w2, w0+w1, w0) of a stride-2 transposed convolution."""
+    w0, w1, w2 = tf.unstack(kernel, axis=axis)
+    return tf.stack([w2, w1 + w2, w0 + w1, w0], axis=axis)
+
+
+def upsampled_conv(x, layer, upsample: str = "transposed"):
+    """layer(nearest_up(x)) for a 3x3 'same' convolution `layer` (plain or weight-normalised), without building the
+    upsampled input when upsample="transposed".
+
+    Each output pixel (2i+p, 2j+q) of the upsampled convolution sees only the 2x2 source pixels rows {i-1, i} (p=0) or
+    {i, i+1} (p=1), and likewise columns: the 3x3 taps that land on one source pixel add up. A stride-2 transposed
+    convolution with 'SAME' padding places tap k of a 4-tap kernel at row 2i + k - 1, so the folded kernel
+    (w2, w1+w2, w0+w1, w0) per axis gives the same sums, zero padding included: 16 multiplies per source pixel and
+    channel pair instead of 36, and TensorFlow's fast strided kernels for its backward pass."""
+    if upsample == "repeat":
+        return layer(nearest_up(x))
+    check_upsample(upsample)
+    kernel, bias = conv_weights(layer)
+    if tuple(kernel.shape[:2]) != (3, 3) or layer_strides(layer) != (1, 1):
+        raise ValueError("upsampled_conv folds 3x3 stride-1 convolutions only")
+    folded = tf.transpose(_fold_taps(_fold_taps(tf.cast(kernel, x.dtype), 0), 1), [0, 1, 3, 2])
+    shape = tf.shape(x)
+    out_shape = tf.stack([shape[0], 2 * shape[1], 2 * shape[2], kernel.shape[-1]])
+    out = tf.nn.conv2d_transpose(x, folded, out_shape, strides=2, padding="SAME")
+    out = tf.ensure_shape(out, _doubled(x.shape, kernel.shape[-1]))
+    return out if bias is None else out + tf.cast(bias, x.dtype)
+
+
+def _doubled(shape, channels: int):
+    def twice(d):
+        return None if d is None else 2 * d
+
+    return [shape[0], twice(shape[1]), twice(shape[2]), channels]
+
+
+def layer_strides(layer) -> tuple:
+    return tuple((layer.layer if isinstance(layer, WeightNorm) else layer).strides)
+
+
 def dense(units: int, weight_norm: bool = False, name=None):
     layer = keras.layers.Dense(units, name=name)
     return WeightNorm(layer) if weight_norm else layer
@@ -129,8 +186,10 @@ class ResidualBlock(keras.layers.Layer):
     """out = shortcut(x) + branch(x), branch = (conv -> ReLU) x convs_per_block; resample in {'none','down','up'}.
 
     'down' halves the size with a stride-2 first convolution; 'up' doubles it with nearest-neighbour upsampling
-    before the branch (no transposed-convolution checkerboards). The shortcut is the identity when shape is kept,
-    else average-pool/upsample followed by a 1x1 projection.
+    before the branch (no transposed-convolution checkerboards: the transposed convolution `upsampled_conv` may run
+    is the upsample-then-convolve function, not a learned one). The shortcut is the identity when shape is kept,
+    else average-pool/upsample followed by a 1x1 projection (which commutes with nearest upsampling, so it runs on
+    the small map).
     """
 
     def __init__(
@@ -139,12 +198,14 @@ class ResidualBlock(keras.layers.Layer):
         resample: str = "none",
         convs_per_block: int = 1,
         weight_norm: bool = False,
+        upsample: str = "transposed",
         **kwargs,
     ):
         super().__init__(**kwargs)
         if resample not in ("none", "down", "up"):
             raise ValueError(f"resample must be none|down|up, got {resample!r}")
-        self.channels, self.resample = channels, resample
+        check_upsample(upsample)
+        self.channels, self.resample, self.upsample = channels, resample, upsample
         self.branch = [
             conv(
                 channels,
@@ -160,11 +221,17 @@ class ResidualBlock(keras.layers.Layer):
     def build(self, input_shape):
         if self.resample != "none" or input_shape[-1] != self.channels:
             self.projection = conv(self.channels, 1, weight_norm=self.weight_norm)
+        if self.resample == "up":  # its first convolution is applied by upsampled_conv, not called
+            self.branch[0].build(_doubled(input_shape, input_shape[-1]))
         super().build(input_shape)
 
     def call(self, x):
         if self.resample == "up":
-            x = nearest_up(x)
+            shortcut = nearest_up(self.projection(x))
+            h = tf.nn.relu(upsampled_conv(x, self.branch[0], self.upsample))
+            for layer in self.branch[1:]:
+                h = tf.nn.relu(layer(h))
+            return shortcut + h
         shortcut = x
         if self.resample == "down":
             shortcut = tf.nn.avg_pool2d(shortcut, 2, 2, "SAME")
@@ -227,13 +294,17 @@ class WeightNormResidualBlock(keras.layers.Layer):
     'up' (our choice, see BUILD.md): [13]'s second convolution is a 4x4 stride-2 transposed one; here x is upsampled
     nearest x2 first and both convolutions are 3x3, as GADN's block does (no checkerboards); the first keeps the
     input's channels, the second maps them to `channels`, mirroring the down block. The shortcut gets a 1x1 strict
-    projection only when the channel count changes ([13])."""
+    projection only when the channel count changes ([13]). Going up, the first convolution and the projection run on
+    the small map (`upsampled_conv`; a 1x1 projection commutes with nearest upsampling)."""
 
-    def __init__(self, channels: int, resample: str = "none", **kwargs):
+    def __init__(
+        self, channels: int, resample: str = "none", upsample: str = "transposed", **kwargs
+    ):
         super().__init__(**kwargs)
         if resample not in ("none", "down", "up"):
             raise ValueError(f"resample must be none|down|up, got {resample!r}")
-        self.channels, self.resample = channels, resample
+        check_upsample(upsample)
+        self.channels, self.resample, self.upsample = channels, resample, upsample
         self.projection = None
         self.inner_activation = TranslatedPReLU(name="inner_activation")
         self.addition = NormalisedAddition(name="addition")
@@ -246,18 +317,23 @@ class WeightNormResidualBlock(keras.layers.Layer):
         self.second = conv(self.channels, 3, strict=True, name="conv2")
         if input_shape[-1] != self.channels:
             self.projection = conv(self.channels, 1, strict=True, name="projection")
+        if self.resample == "up":  # applied by upsampled_conv, not called
+            self.first.build(_doubled(input_shape, input_shape[-1]))
         super().build(input_shape)
 
     def shortcut(self, x):
-        """The shortcut path of an already resampled input."""
+        """The shortcut path of the block's input (upsampled after the projection when going up)."""
         if self.resample == "down":
             x = tf.nn.avg_pool2d(x, 2, 2, "SAME")
-        return x if self.projection is None else self.projection(x)
+        x = x if self.projection is None else self.projection(x)
+        return nearest_up(x) if self.resample == "up" else x
 
     def call(self, x):
         if self.resample == "up":
-            x = nearest_up(x)
-        branch = self.second(self.inner_activation(self.first(x)))
+            first = upsampled_conv(x, self.first, self.upsample)
+        else:
+            first = self.first(x)
+        branch = self.second(self.inner_activation(first))
         return self.output_activation(self.addition([branch, self.shortcut(x)]))
 
 
@@ -269,8 +345,10 @@ def nearest_up(x):
 def block(spec: TrunkSpec, channels: int, resample: str, name: str) -> keras.layers.Layer:
     """One residual block of the spec's type."""
     if spec.block == "wnres":
-        return WeightNormResidualBlock(channels, resample, name=name)
-    return ResidualBlock(channels, resample, spec.convs_per_block, spec.weight_norm, name=name)
+        return WeightNormResidualBlock(channels, resample, spec.upsample, name=name)
+    return ResidualBlock(
+        channels, resample, spec.convs_per_block, spec.weight_norm, spec.upsample, name=name
+    )
 
 
 def activation(spec: TrunkSpec) -> keras.layers.Layer:

@@ -37,6 +37,7 @@ class StarGenerator(keras.Model):
         bottleneck_blocks: int,
         num_artists: int,
         output: str = "tanh",
+        upsample: str = "transposed",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -48,7 +49,7 @@ class StarGenerator(keras.Model):
             ResidualBlock(channels[-1], name=f"bottleneck{b}") for b in range(bottleneck_blocks)
         ]
         self.up = [
-            ResidualBlock(c, "up", name=f"level{i}_up")
+            ResidualBlock(c, "up", upsample=upsample, name=f"level{i}_up")
             for i, c in reversed(list(enumerate(channels[:-1])))
         ]
         self.to_image = conv(3, 3, name="to_image")
@@ -92,6 +93,7 @@ def build_networks(config: Config, num_artists: int, names=None) -> dict:
             config.stargan_bottleneck_blocks,
             num_artists,
             config.generator_output,
+            config.upsample_conv,
             name="generator",
         ),
         "discriminator": lambda: StarDiscriminator(disc_spec, num_artists, name="discriminator"),

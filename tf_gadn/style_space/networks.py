@@ -44,6 +44,7 @@ def trunk_spec(config: Config, image_size, channels, blocks, fc_width: int = 0) 
         fc_width,
         weight_norm=True,
         block=config.ss_block,
+        upsample=config.upsample_conv,
     )
 
 

@@ -75,6 +75,12 @@ class Config:
         "variable: same formula, last-bit differences from Keras's Adam (the demo numbers were made "
         "without).",
     )
+    upsample_conv: str = _field(
+        "transposed",
+        "How a generator's 'up' block computes conv3x3(nearest_up(x)), one function either way: "
+        "'transposed' as one stride-2 transposed convolution of x with the folded kernel (16/36 of the "
+        "multiplies), 'repeat' by upsampling first, as written (runs before session 13; tf_gadn/nn/blocks.py).",
+    )
     inter_op_threads: int = _field(
         0,
         "TensorFlow's inter-op threads (0: its default, one per core). Set before any op runs; "
@@ -337,7 +343,11 @@ class Config:
     # ---- derived ------------------------------------------------------------------------------------------------
     def gadn_trunk(self) -> TrunkSpec:
         return TrunkSpec(
-            self.image_size, tuple(self.gadn_channels), tuple(self.gadn_blocks), self.gadn_fc_width
+            self.image_size,
+            tuple(self.gadn_channels),
+            tuple(self.gadn_blocks),
+            self.gadn_fc_width,
+            upsample=self.upsample_conv,
         )
 
     def replace(self, **changes) -> Config:
@@ -402,6 +412,7 @@ RUN_SETTINGS = frozenset(
         "mixed_precision",
         "accumulate_steps",
         "fused_adam",
+        "upsample_conv",
         "inter_op_threads",
         "intra_op_threads",
         "log_every",
