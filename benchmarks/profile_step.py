@@ -83,6 +83,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="traced steps (after 2 untraced)")
     parser.add_argument("--num_artists", type=int, default=8)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--top_ops", type=int, default=0, help="also print the N slowest single ops, by node name"
+    )
     parser.add_argument("--logdir", default="/tmp/tf_gadn_profile")
     parser.add_argument("--inter_op_threads", type=int, default=0)
     parser.add_argument("--intra_op_threads", type=int, default=0)
@@ -105,11 +108,12 @@ def main() -> None:
     wall = (time.perf_counter() - start) / args.steps
     tf.profiler.experimental.stop()
 
-    by_type, by_kind = collections.Counter(), collections.Counter()
+    by_type, by_kind, by_op = collections.Counter(), collections.Counter(), collections.Counter()
     counts = collections.Counter()
     for op_name, op_type, ps in op_events(args.logdir):
         ms = ps / 1e9 / args.steps
         by_type[op_type] += ms
+        by_op[f"{op_name} ({op_type})"] += ms
         counts[op_type] += 1 / args.steps
         by_kind[kind(op_name, op_type)] += ms
     total = sum(by_kind.values())
@@ -126,6 +130,10 @@ def main() -> None:
         print(
             f"| {op_type} | {counts[op_type]:.0f} | {ms:.2f} | {1e3 * ms / counts[op_type]:.0f} |"
         )
+    if args.top_ops:  # which layer: a convolution's name says its network and block
+        print("\n| op (type) | ms/step | share of op time |\n|---|---|---|")
+        for op, ms in by_op.most_common(args.top_ops):
+            print(f"| {op} | {ms:.1f} | {100 * ms / total:.1f}% |")
 
 
 if __name__ == "__main__":
